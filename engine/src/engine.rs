@@ -1,0 +1,153 @@
+//! The engine facade: takes batches, closes windows, answers snapshots and SQL.
+
+use crate::aggregate::{NumberColumns, aggregate_histograms, aggregate_numbers};
+use crate::batch::{ApplyReport, IngestBatch};
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::error::EngineError;
+use crate::history::HistoryWriter;
+use crate::series::{SeriesInterner, SeriesKind};
+use crate::sql::{self, TablesSnapshot};
+use crate::store::{ClosedWindow, WindowStore};
+use crate::tables;
+use crate::telemetry::EngineMetrics;
+use arrow::array::{Array, RecordBatch};
+use arrow::array::{Float64Array, TimestampNanosecondArray, UInt32Array};
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// One engine: the series table, the window store, the history writer and the metrics.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    clock: Arc<dyn Clock>,
+    series: SeriesInterner,
+    store: Mutex<WindowStore>,
+    history: Mutex<Option<HistoryWriter>>,
+    metrics: EngineMetrics,
+}
+
+impl Engine {
+    /// An engine reading time from `clock`, registering its metrics in `registry`, and
+    /// writing history under `config.data_dir` when `config.history` is set.
+    pub fn new(
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        registry: &prometheus::Registry,
+    ) -> Result<Self, EngineError> {
+        let metrics = EngineMetrics::new(registry).map_err(|e| EngineError::Io {
+            context: "registering engine metrics".into(),
+            source: std::io::Error::other(e),
+        })?;
+        let history =
+            if config.history { Some(HistoryWriter::start(&config.data_dir, metrics.clone())?) } else { None };
+        Ok(Self {
+            store: Mutex::new(WindowStore::new(&config, clock.now_ns())),
+            series: SeriesInterner::new(config.max_series),
+            history: Mutex::new(history),
+            config,
+            clock,
+            metrics,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The series table, for ingest's lookups and registrations.
+    pub fn series(&self) -> &SeriesInterner {
+        &self.series
+    }
+
+    /// The engine's own metrics.
+    pub fn metrics(&self) -> &EngineMetrics {
+        &self.metrics
+    }
+
+    /// The engine's clock.
+    pub fn now_ns(&self) -> i64 {
+        self.clock.now_ns()
+    }
+
+    /// Stores a batch of interned rows; every input path ends here.
+    pub fn apply(&self, batch: IngestBatch) -> ApplyReport {
+        let now = self.clock.now_ns();
+        let (report, live, open) = {
+            let mut store = self.store.lock();
+            let report = store.apply(batch, now);
+            (report, store.live_samples(), store.open_windows())
+        };
+        self.metrics.record(&report);
+        self.metrics.live_samples.set(live as i64);
+        self.metrics.open_windows.set(open as i64);
+        self.metrics.active_series.set(self.series.len() as i64);
+        report
+    }
+
+    /// Closes the windows the clock has passed (plus the lateness), aggregates them, hands
+    /// them to the history, and drops windows past the retention. Returns how many closed.
+    pub fn close_due_windows(&self) -> usize {
+        let now = self.clock.now_ns();
+        let closed = {
+            let mut store = self.store.lock();
+            let closed = store.close_due(now);
+            store.expire(now);
+            self.metrics.live_samples.set(store.live_samples() as i64);
+            self.metrics.open_windows.set(store.open_windows() as i64);
+            closed
+        };
+        self.finish_closed(&closed);
+        closed.len()
+    }
+
+    /// Closes every open window and writes what is queued to the history (at shutdown).
+    pub fn shutdown(&self) {
+        let closed = self.store.lock().close_all();
+        self.finish_closed(&closed);
+        if let Some(mut history) = self.history.lock().take() {
+            history.finish();
+        }
+    }
+
+    fn finish_closed(&self, closed: &[Arc<ClosedWindow>]) {
+        let window_seconds = self.config.window_ns() as f64 / 1e9;
+        for window in closed {
+            let series = window.samples.column(0).as_any().downcast_ref::<UInt32Array>();
+            let ts = window.samples.column(1).as_any().downcast_ref::<TimestampNanosecondArray>();
+            let value = window.samples.column(2).as_any().downcast_ref::<Float64Array>();
+            let (Some(series), Some(ts), Some(value)) = (series, ts, value) else { continue };
+            let columns = NumberColumns { series: series.values(), ts: ts.values(), value: value.values() };
+            let table = self.series.read();
+            let kind_of = |id: u32| table.info(id).map_or(SeriesKind::Gauge, |info| info.kind());
+            let mut aggregates = aggregate_numbers(columns, window_seconds, kind_of);
+            aggregates.extend(aggregate_histograms(&window.histogram_rows));
+            let history_rows = self
+                .history
+                .lock()
+                .is_some()
+                .then(|| tables::history_batch(window.start, window.end, &aggregates, &table));
+            drop(table);
+            // Each window is closed exactly once, so the cell is always empty here.
+            let _ = window.aggregates.set(tables::windows_batch(window.start, window.end, &aggregates));
+            if let (Some(rows), Some(history)) = (history_rows, self.history.lock().as_ref()) {
+                history.write(window.start, rows);
+            }
+            self.metrics.windows_closed.inc();
+        }
+    }
+
+    /// Everything live, captured for a query.
+    pub fn snapshot(&self) -> TablesSnapshot {
+        let store = self.store.lock().snapshot();
+        let series = tables::series_batch(&self.series.read());
+        TablesSnapshot { series, store }
+    }
+
+    /// Runs a SQL statement over the live tables and the history.
+    pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
+        let data_dir = self.config.history.then_some(self.config.data_dir.as_path());
+        sql::run(self.snapshot(), data_dir, query).await
+    }
+}

@@ -1,0 +1,35 @@
+//! # ironspider-engine
+//!
+//! The engine sits between ingest and every reader. **In:** [`IngestBatch`]es of columnar
+//! rows for series that ingest interned in the [`SeriesInterner`] (every input path — OTLP,
+//! remote write, Kafka, replay — ends in [`Engine::apply`]). **Inside:** tumbling windows by
+//! event time with an allowed lateness ([`store`]), cumulative sums turned into deltas
+//! ([`cumulative`]), per-series aggregates of each closed window ([`aggregate`]), and the
+//! Parquet history of those aggregates ([`history`]). **Out:** Arrow snapshots and SQL over the
+//! tables `series`, `samples`, `windows`, `histograms` and `history` ([`sql`]), and the
+//! engine's own metrics ([`telemetry`]). Scores, forecasts and alerts will read the closed
+//! windows from here.
+//!
+//! The engine knows no transport and no protobuf.
+
+pub mod aggregate;
+pub mod batch;
+pub mod clock;
+pub mod config;
+pub mod cumulative;
+mod engine;
+pub mod error;
+pub mod history;
+pub mod schema;
+pub mod series;
+pub mod sql;
+pub mod store;
+pub mod tables;
+pub mod telemetry;
+
+pub use batch::{ApplyReport, HistogramRow, IngestBatch, RejectCounts, RejectReason};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::EngineConfig;
+pub use engine::Engine;
+pub use error::EngineError;
+pub use series::{SeriesInfo, SeriesInterner, SeriesKind, SeriesTable};

@@ -1,0 +1,73 @@
+//! SQL over the live windows and the Parquet history, through DataFusion.
+//!
+//! Tables: `series`, `samples`, `windows`, `histograms` (live, from a snapshot taken when the
+//! query starts) and `history` (the Parquet files of closed windows, with a `date` partition
+//! column). Results come back as Arrow batches; [`to_json_rows`] renders them as a JSON array
+//! with one object per row.
+
+use crate::error::EngineError;
+use crate::history::windows_dir;
+use crate::schema;
+use crate::store::StoreSnapshot;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::json::writer::{JsonArray, WriterBuilder};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Everything a query reads from memory, captured at one instant.
+#[derive(Debug, Clone)]
+pub struct TablesSnapshot {
+    /// The `series` table.
+    pub series: RecordBatch,
+    /// The window store's batches.
+    pub store: StoreSnapshot,
+}
+
+fn register(
+    context: &SessionContext,
+    name: &str,
+    schema: &SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<(), EngineError> {
+    let table = MemTable::try_new(schema.clone(), vec![batches])?;
+    context.register_table(name, Arc::new(table))?;
+    Ok(())
+}
+
+/// Runs one SQL statement over `tables` and, when `data_dir` is given, its history.
+pub async fn run(
+    tables: TablesSnapshot,
+    data_dir: Option<&Path>,
+    query: &str,
+) -> Result<Vec<RecordBatch>, EngineError> {
+    let context = SessionContext::new();
+    register(&context, "series", &schema::SERIES, vec![tables.series])?;
+    register(&context, "samples", &schema::SAMPLES, tables.store.samples)?;
+    register(&context, "windows", &schema::WINDOWS, tables.store.windows)?;
+    register(&context, "histograms", &schema::HISTOGRAMS, tables.store.histograms)?;
+    if let Some(dir) = data_dir.map(windows_dir).filter(|dir| dir.is_dir()) {
+        let options = ParquetReadOptions::default()
+            .schema(&schema::HISTORY)
+            .table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
+        context.register_parquet("history", dir.to_string_lossy().as_ref(), options).await?;
+    }
+    let frame = context.sql(query).await?;
+    Ok(frame.collect().await?)
+}
+
+/// Renders batches as a JSON array of objects keyed by column name; nulls are written as
+/// `null`, timestamps as RFC 3339 strings.
+pub fn to_json_rows(batches: &[RecordBatch]) -> Result<Vec<u8>, EngineError> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(b"[]".to_vec());
+    }
+    let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, JsonArray>(Vec::new());
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    Ok(writer.into_inner())
+}

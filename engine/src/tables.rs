@@ -1,0 +1,97 @@
+//! Building the Arrow batches of the `series` and `windows` tables and of the history rows.
+
+use crate::aggregate::SeriesAggregate;
+use crate::schema;
+use crate::series::{SeriesInfo, SeriesTable};
+use crate::store::batch;
+use arrow::array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, StringDictionaryBuilder, TimestampNanosecondArray, UInt32Array,
+    UInt64Array,
+};
+use arrow::datatypes::Int32Type;
+use std::sync::Arc;
+
+/// The descriptive columns (`node` … `attributes`) for a sequence of series.
+fn descriptive_columns<'a>(infos: impl Iterator<Item = &'a SeriesInfo>) -> Vec<ArrayRef> {
+    let mut node = StringDictionaryBuilder::<Int32Type>::new();
+    let mut metric = StringDictionaryBuilder::<Int32Type>::new();
+    let mut device = StringDictionaryBuilder::<Int32Type>::new();
+    let mut pod = StringDictionaryBuilder::<Int32Type>::new();
+    let mut namespace = StringDictionaryBuilder::<Int32Type>::new();
+    let mut cluster = StringDictionaryBuilder::<Int32Type>::new();
+    let mut unit = StringDictionaryBuilder::<Int32Type>::new();
+    let mut kind = StringDictionaryBuilder::<Int32Type>::new();
+    let mut attributes = Vec::new();
+    for info in infos {
+        node.append_option(info.node.as_deref());
+        metric.append_value(&info.metric);
+        device.append_option(info.device.as_deref());
+        pod.append_option(info.pod.as_deref());
+        namespace.append_option(info.namespace.as_deref());
+        cluster.append_option(info.cluster.as_deref());
+        unit.append_value(&info.unit);
+        kind.append_value(info.kind().as_str());
+        attributes.push(info.attributes.as_str());
+    }
+    vec![
+        Arc::new(node.finish()),
+        Arc::new(metric.finish()),
+        Arc::new(device.finish()),
+        Arc::new(pod.finish()),
+        Arc::new(namespace.finish()),
+        Arc::new(cluster.finish()),
+        Arc::new(unit.finish()),
+        Arc::new(kind.finish()),
+        Arc::new(StringArray::from(attributes)),
+    ]
+}
+
+/// The `series` table.
+pub fn series_batch(table: &SeriesTable) -> RecordBatch {
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt32Array::from_iter_values(table.iter().map(|(id, _)| id)))];
+    columns.extend(descriptive_columns(table.iter().map(|(_, info)| info.as_ref())));
+    batch(&schema::SERIES, columns)
+}
+
+fn aggregate_columns(aggregates: &[SeriesAggregate]) -> Vec<ArrayRef> {
+    let column = |f: fn(&SeriesAggregate) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(aggregates.iter().map(f)))
+    };
+    vec![
+        Arc::new(UInt64Array::from_iter_values(aggregates.iter().map(|a| a.count))),
+        column(|a| a.min),
+        column(|a| a.max),
+        column(|a| a.mean),
+        column(|a| a.last),
+        column(|a| a.p95),
+        column(|a| a.sum),
+        column(|a| a.rate),
+    ]
+}
+
+fn constant_timestamps(value: i64, rows: usize) -> ArrayRef {
+    Arc::new(TimestampNanosecondArray::from(vec![value; rows]).with_timezone("UTC"))
+}
+
+/// The `windows` rows of one closed window.
+pub fn windows_batch(start: i64, end: i64, aggregates: &[SeriesAggregate]) -> RecordBatch {
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from_iter_values(aggregates.iter().map(|a| a.series))),
+        constant_timestamps(start, aggregates.len()),
+        constant_timestamps(end, aggregates.len()),
+    ];
+    columns.extend(aggregate_columns(aggregates));
+    batch(&schema::WINDOWS, columns)
+}
+
+/// The history rows of one closed window: aggregates with each series described in full.
+/// Series missing from `table` (which cannot happen for ids the table issued) are skipped.
+pub fn history_batch(start: i64, end: i64, aggregates: &[SeriesAggregate], table: &SeriesTable) -> RecordBatch {
+    let known: Vec<(&SeriesAggregate, &SeriesInfo)> =
+        aggregates.iter().filter_map(|a| table.info(a.series).map(|info| (a, info.as_ref()))).collect();
+    let mut columns = vec![constant_timestamps(start, known.len()), constant_timestamps(end, known.len())];
+    columns.extend(descriptive_columns(known.iter().map(|(_, info)| *info)));
+    let kept: Vec<SeriesAggregate> = known.iter().map(|(a, _)| (*a).clone()).collect();
+    columns.extend(aggregate_columns(&kept));
+    batch(&schema::HISTORY, columns)
+}
