@@ -1,0 +1,46 @@
+//! Ingest configuration: the `[ingest]` table of the TOML file.
+
+use crate::canonical::MetricMapping;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+/// Receiver addresses, request limits and back-pressure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// OTLP/gRPC listen address (default `127.0.0.1:4317`).
+    pub otlp_grpc: SocketAddr,
+    /// OTLP/HTTP listen address (default `127.0.0.1:4318`).
+    pub otlp_http: SocketAddr,
+    /// Largest request body accepted, after decompression, in bytes (default 16 MiB).
+    /// Larger requests get RESOURCE_EXHAUSTED (gRPC) or 413 (HTTP).
+    pub max_request_bytes: usize,
+    /// Most attributes a data point may carry (default 128); points with more are rejected
+    /// with reason `too_many_attributes`.
+    pub max_attributes_per_point: usize,
+    /// Export requests processed at once (default 64). Past this, receivers answer
+    /// RESOURCE_EXHAUSTED / HTTP 429 with a retry delay instead of queueing without bound.
+    pub max_inflight_requests: usize,
+    /// Points the engine may hold in memory before receivers answer "retry later"
+    /// (default 200,000,000, about 4 GiB of samples).
+    pub max_live_points: usize,
+    /// Delay suggested to throttled exporters, in seconds (default 1).
+    pub retry_after_seconds: u64,
+    /// Extra or overriding metric name mappings (see `canonical`).
+    pub metric_mappings: Vec<MetricMapping>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            otlp_grpc: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            otlp_http: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            max_request_bytes: 16 * 1024 * 1024,
+            max_attributes_per_point: 128,
+            max_inflight_requests: 64,
+            max_live_points: 200_000_000,
+            retry_after_seconds: 1,
+            metric_mappings: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The OTLP/gRPC receiver: `opentelemetry.proto.collector.metrics.v1.MetricsService/Export`.
+//!
+//! tonic handles HTTP/2, framing and gzip/zstd decompression; a raw-bytes codec hands the
+//! request message to the fast decoder untouched, so no prost struct is built on the hot
+//! path. Errors follow the OTLP spec: an undecodable message is INVALID_ARGUMENT (not
+//! retryable); an oversized one RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE for that, as
+//! its own convention; we answer as grpc-go and the OTLP spec expect); throttling is
+//! RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail, which OTLP exporters honour.
+
+use crate::metrics::{Outcome, Transport};
+use crate::pipeline::{IngestError, Ingestor, encode_response};
+use bytes::{Buf, BufMut, Bytes};
+use http_body::Body as HttpBody;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::server::{Grpc, NamedService};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The gRPC method path of OTLP metrics export.
+pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+
+/// A codec that passes message bytes through: requests are decoded by [`crate::fast`],
+/// responses arrive already encoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawBytesCodec;
+
+/// Writes pre-encoded response bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawEncoder;
+
+/// Takes the request message's bytes without copying.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawDecoder;
+
+impl Codec for RawBytesCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// The metrics service as a tower service for tonic's router.
+#[derive(Debug, Clone)]
+pub struct MetricsService {
+    ingestor: Ingestor,
+}
+
+impl MetricsService {
+    /// A service feeding `ingestor`.
+    pub fn new(ingestor: Ingestor) -> Self {
+        Self { ingestor }
+    }
+}
+
+impl NamedService for MetricsService {
+    const NAME: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
+}
+
+impl<B> tower::Service<http::Request<B>> for MetricsService
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<tonic::codegen::StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let ingestor = self.ingestor.clone();
+        Box::pin(async move {
+            if request.uri().path() != EXPORT_PATH {
+                let status = Status::unimplemented(format!("unknown method {}", request.uri().path()));
+                return Ok(status.into_http());
+            }
+            let mut grpc = Grpc::new(RawBytesCodec)
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(ingestor.config().max_request_bytes);
+            let export = tower::service_fn(move |request: tonic::Request<Bytes>| {
+                let result = export(&ingestor, &request.into_inner());
+                std::future::ready(result.map(tonic::Response::new))
+            });
+            Ok(oversize_as_resource_exhausted(grpc.unary(export, request).await))
+        })
+    }
+}
+
+fn export(ingestor: &Ingestor, body: &Bytes) -> Result<Bytes, Status> {
+    let metrics = ingestor.metrics();
+    metrics.bytes(Transport::Grpc, body.len());
+    let result = ingestor.admit().and_then(|_admission| ingestor.export_protobuf(body, Transport::Grpc));
+    match result {
+        Ok(outcome) => {
+            metrics.request(Transport::Grpc, outcome.outcome());
+            Ok(Bytes::from(encode_response(&outcome.response())))
+        }
+        Err(error) => {
+            metrics.request(Transport::Grpc, outcome_of(&error));
+            Err(status_of(&error))
+        }
+    }
+}
+
+/// The outcome label of a refused request.
+pub fn outcome_of(error: &IngestError) -> Outcome {
+    match error {
+        IngestError::Decode(_) | IngestError::Unsupported(_) => Outcome::Invalid,
+        IngestError::TooLarge { .. } => Outcome::TooLarge,
+        IngestError::Overloaded { .. } => Outcome::Throttled,
+    }
+}
+
+/// The gRPC status of a refused request.
+pub fn status_of(error: &IngestError) -> Status {
+    let message = error.to_string();
+    match error {
+        IngestError::Decode(_) | IngestError::Unsupported(_) => Status::invalid_argument(message),
+        IngestError::TooLarge { .. } => Status::resource_exhausted(message),
+        IngestError::Overloaded { retry_after, .. } => Status::with_error_details(
+            Code::ResourceExhausted,
+            message,
+            ErrorDetails::with_retry_info(Some(*retry_after)),
+        ),
+    }
+}
+
+/// tonic refuses a message over the size limit with OUT_OF_RANGE; OTLP exporters expect
+/// RESOURCE_EXHAUSTED (not retryable without a RetryInfo), so the status is rewritten.
+fn oversize_as_resource_exhausted(response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+    match Status::from_header_map(response.headers()) {
+        Some(status) if status.code() == Code::OutOfRange => {
+            let message = format!("request too large: {}", status.message());
+            Status::resource_exhausted(message).into_http()
+        }
+        _ => response,
+    }
+}
+
+/// Serves the receiver on `listener` until `shutdown` resolves.
+pub async fn serve(
+    ingestor: Ingestor,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
+        .add_service(MetricsService::new(ingestor))
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        .await
+}

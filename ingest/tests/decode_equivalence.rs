@@ -1,0 +1,227 @@
+//! Property test: the fast decoder (protobuf bytes read in place) and the reference decoder
+//! (prost structs) turn any export request into the same engine rows, the same series table
+//! and the same rejection counts.
+
+use ironspider_engine::{SeriesInfo, SeriesInterner};
+use ironspider_ingest::builder::BatchBuilder;
+use ironspider_ingest::canonical::CanonicalMap;
+use ironspider_ingest::wire::WireError;
+use ironspider_ingest::{fast, reference};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint, exponential_histogram_data_point, metric::Data,
+    number_data_point, summary_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use proptest::prelude::*;
+use prost::Message;
+
+/// Small pools so that generated requests repeat series, as real traffic does.
+const KEYS: &[&str] = &["k8s.node.name", "host.name", "hw.id", "state", "cpu", "k8s.pod.name", "device", "x"];
+const METRICS: &[&str] = &["system.cpu.utilization", "DCGM_FI_DEV_GPU_UTIL", "hw.gpu.memory.usage", "custom.metric"];
+
+fn any_value() -> impl Strategy<Value = AnyValue> {
+    let leaf = prop_oneof![
+        "[a-c]{0,3}".prop_map(any_value::Value::StringValue),
+        any::<bool>().prop_map(any_value::Value::BoolValue),
+        (-3i64..3).prop_map(any_value::Value::IntValue),
+        prop_oneof![Just(0.5), Just(-1.0), Just(f64::NAN)].prop_map(any_value::Value::DoubleValue),
+        prop::collection::vec(any::<u8>(), 0..3).prop_map(any_value::Value::BytesValue),
+    ];
+    let scalar = leaf.clone().prop_map(|v| AnyValue { value: Some(v) });
+    prop_oneof![
+        8 => scalar.clone(),
+        1 => prop::collection::vec(scalar, 0..3)
+            .prop_map(|values| AnyValue { value: Some(any_value::Value::ArrayValue(ArrayValue { values })) }),
+        1 => Just(AnyValue { value: None }),
+    ]
+}
+
+fn attributes(max: usize) -> impl Strategy<Value = Vec<KeyValue>> {
+    prop::collection::vec((prop::sample::select(KEYS), any_value()), 0..max).prop_map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|(key, value)| KeyValue { key: key.to_string(), value: Some(value), ..Default::default() })
+            .collect()
+    })
+}
+
+/// Timestamps: mostly valid, sometimes zero (missing) or past i64::MAX.
+fn time() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 1_700_000_000_000_000_000u64..1_700_000_000_000_000_100, 1 => Just(0u64), 1 => Just(u64::MAX)]
+}
+
+fn float() -> impl Strategy<Value = f64> {
+    prop_oneof![8 => -1e6f64..1e6, 1 => Just(f64::NAN), 1 => Just(f64::INFINITY)]
+}
+
+fn number_point() -> impl Strategy<Value = NumberDataPoint> {
+    let value = prop_oneof![
+        4 => float().prop_map(number_data_point::Value::AsDouble).prop_map(Some),
+        2 => (-1000i64..1000).prop_map(number_data_point::Value::AsInt).prop_map(Some),
+        1 => Just(None),
+    ];
+    (attributes(4), time(), time(), value, 0u32..2).prop_map(|(attributes, start, time, value, flags)| {
+        NumberDataPoint {
+            attributes,
+            start_time_unix_nano: start,
+            time_unix_nano: time,
+            value,
+            flags,
+            ..Default::default()
+        }
+    })
+}
+
+fn histogram_point() -> impl Strategy<Value = HistogramDataPoint> {
+    (attributes(3), time(), prop::collection::vec(0u64..5, 0..5), prop::option::of(float()), 0u32..2, any::<bool>())
+        .prop_map(|(attributes, time, counts, sum, flags, bounds_match)| {
+            let buckets = if bounds_match { counts.len().saturating_sub(1) } else { counts.len() };
+            HistogramDataPoint {
+                attributes,
+                start_time_unix_nano: 1,
+                time_unix_nano: time,
+                count: counts.iter().sum(),
+                sum,
+                explicit_bounds: (0..buckets).map(|i| i as f64 * 2.5).collect(),
+                bucket_counts: counts,
+                flags,
+                min: sum.map(|s| s - 1.0),
+                max: sum,
+                ..Default::default()
+            }
+        })
+}
+
+fn exponential_point() -> impl Strategy<Value = ExponentialHistogramDataPoint> {
+    let buckets = (-3i32..3, prop::collection::vec(0u64..4, 0..4))
+        .prop_map(|(offset, bucket_counts)| exponential_histogram_data_point::Buckets { offset, bucket_counts });
+    (attributes(3), time(), -2i32..4, 0u64..3, buckets.clone(), buckets, any::<bool>()).prop_map(
+        |(attributes, time, scale, zero_count, positive, negative, consistent)| {
+            let total =
+                zero_count + positive.bucket_counts.iter().sum::<u64>() + negative.bucket_counts.iter().sum::<u64>();
+            ExponentialHistogramDataPoint {
+                attributes,
+                time_unix_nano: time,
+                scale,
+                zero_count,
+                count: if consistent { total } else { total + 1 },
+                sum: Some(1.0),
+                positive: Some(positive),
+                negative: Some(negative),
+                zero_threshold: 0.001,
+                ..Default::default()
+            }
+        },
+    )
+}
+
+fn summary_point() -> impl Strategy<Value = SummaryDataPoint> {
+    let quantile =
+        (0.0f64..1.2, float()).prop_map(|(quantile, value)| summary_data_point::ValueAtQuantile { quantile, value });
+    (attributes(3), time(), 0u64..100, -10.0f64..10.0, prop::collection::vec(quantile, 0..3)).prop_map(
+        |(attributes, time, count, sum, quantile_values)| SummaryDataPoint {
+            attributes,
+            start_time_unix_nano: 1,
+            time_unix_nano: time,
+            count,
+            sum,
+            quantile_values,
+            ..Default::default()
+        },
+    )
+}
+
+fn data() -> impl Strategy<Value = Data> {
+    let points = || prop::collection::vec(number_point(), 0..4);
+    prop_oneof![
+        points().prop_map(|data_points| Data::Gauge(Gauge { data_points })),
+        (points(), 0i32..3, any::<bool>()).prop_map(|(data_points, aggregation_temporality, is_monotonic)| {
+            Data::Sum(Sum { data_points, aggregation_temporality, is_monotonic })
+        }),
+        (prop::collection::vec(histogram_point(), 0..3), 0i32..3).prop_map(|(data_points, aggregation_temporality)| {
+            Data::Histogram(Histogram { data_points, aggregation_temporality })
+        }),
+        (prop::collection::vec(exponential_point(), 0..3), 1i32..3).prop_map(
+            |(data_points, aggregation_temporality)| {
+                Data::ExponentialHistogram(ExponentialHistogram { data_points, aggregation_temporality })
+            }
+        ),
+        prop::collection::vec(summary_point(), 0..3).prop_map(|data_points| Data::Summary(Summary { data_points })),
+    ]
+}
+
+fn metric() -> impl Strategy<Value = Metric> {
+    (prop::sample::select(METRICS), prop::option::of(data())).prop_map(|(name, data)| Metric {
+        name: name.to_string(),
+        unit: "1".into(),
+        data,
+        ..Default::default()
+    })
+}
+
+fn request() -> impl Strategy<Value = ExportMetricsServiceRequest> {
+    let scope = (prop::option::of("[ab]{1,2}"), prop::collection::vec(metric(), 0..4)).prop_map(|(name, metrics)| {
+        ScopeMetrics {
+            scope: name.map(|name| InstrumentationScope { name, ..Default::default() }),
+            metrics,
+            ..Default::default()
+        }
+    });
+    let resource = (prop::option::of(attributes(3)), prop::collection::vec(scope, 0..3)).prop_map(
+        |(attributes, scope_metrics)| ResourceMetrics {
+            resource: attributes.map(|attributes| Resource { attributes, ..Default::default() }),
+            scope_metrics,
+            ..Default::default()
+        },
+    );
+    prop::collection::vec(resource, 0..3).prop_map(|resource_metrics| ExportMetricsServiceRequest { resource_metrics })
+}
+
+/// What a decoding path produced: the batch and the counts (as Debug text, which compares
+/// the NaN-free rows exactly and keeps failures readable) and the series table it built.
+type Rows = (String, Vec<SeriesInfo>);
+
+const MAX_ATTRIBUTES: usize = 3;
+
+fn describe(builder: BatchBuilder<'_, '_>, interner: &SeriesInterner) -> Rows {
+    let (batch, counts) = builder.finish();
+    let series = interner.read().iter().map(|(_, info)| info.as_ref().clone()).collect();
+    (format!("{batch:?}\n{counts:?}"), series)
+}
+
+fn fast_rows(bytes: &[u8]) -> Result<Rows, WireError> {
+    let (interner, mapping) = (SeriesInterner::new(1_000), CanonicalMap::new(&[]));
+    let mut builder = BatchBuilder::new(&interner, &mapping, MAX_ATTRIBUTES);
+    fast::decode(bytes, &mut builder)?;
+    Ok(describe(builder, &interner))
+}
+
+fn reference_rows(request: &ExportMetricsServiceRequest) -> Rows {
+    let (interner, mapping) = (SeriesInterner::new(1_000), CanonicalMap::new(&[]));
+    let mut builder = BatchBuilder::new(&interner, &mapping, MAX_ATTRIBUTES);
+    reference::walk(request, &mut builder);
+    describe(builder, &interner)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fast_and_prost_paths_produce_the_same_rows(request in request()) {
+        let bytes = request.encode_to_vec();
+        let decoded = ExportMetricsServiceRequest::decode(&bytes[..]).expect("prost decodes what it encoded");
+        prop_assert_eq!(fast_rows(&bytes).expect("the fast path decodes valid protobuf"), reference_rows(&decoded));
+    }
+
+    #[test]
+    fn both_paths_agree_on_truncated_requests(request in request(), cut in any::<prop::sample::Index>()) {
+        let bytes = request.encode_to_vec();
+        prop_assume!(!bytes.is_empty());
+        let truncated = &bytes[..cut.index(bytes.len())];
+        let prost_accepts = ExportMetricsServiceRequest::decode(truncated).is_ok();
+        prop_assert_eq!(fast_rows(truncated).is_ok(), prost_accepts);
+    }
+}
