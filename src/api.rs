@@ -1,0 +1,67 @@
+//! The HTTP API on the `http.listen` address: `/metrics` (Prometheus text exposition of
+//! the process's own metrics), `/healthz`, `/readyz`, and `POST /api/v1/sql`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ironspider_engine::Engine;
+use ironspider_engine::sql::to_json_rows;
+use prometheus::{Encoder, Registry, TextEncoder};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The engine queried by SQL.
+    pub engine: Arc<Engine>,
+    /// The registry `/metrics` exposes.
+    pub registry: Registry,
+    /// Set once every listener is bound and serving.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// The API routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/sql", post(sql))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    match encoder.encode(&state.registry.gather(), &mut body) {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type().to_string())], body).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+async fn readyz(State(state): State<ApiState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        "ready\n".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+/// Runs the SQL text of the body; answers a JSON array with one object per row, or 400 with
+/// the error text.
+async fn sql(State(state): State<ApiState>, query: String) -> Response {
+    let rows = match state.engine.sql(&query).await {
+        Ok(batches) => to_json_rows(&batches),
+        Err(error) => Err(error),
+    };
+    match rows {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(error) => {
+            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{error}\n"))
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The whole configuration: one TOML file, every key defaulted, `IRONSPIDER_*` environment
+//! overrides (`IRONSPIDER_ENGINE__WINDOW_SECONDS=5` sets `[engine] window_seconds`), and
+//! command-line flags on top.
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ironspider_engine::EngineConfig;
+use ironspider_ingest::IngestConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// The HTTP API: `/metrics`, `/healthz`, `/readyz`, `/api/v1/...`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address (default `127.0.0.1:9464`).
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+    }
+}
+
+/// Everything `ironspider serve` reads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Receivers and request limits.
+    pub ingest: IngestConfig,
+    /// Windows, retention, series limit, history.
+    pub engine: EngineConfig,
+    /// The HTTP API.
+    pub http: HttpConfig,
+}
+
+impl Config {
+    /// Defaults, then the TOML file (when given), then `IRONSPIDER_*` variables.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.is_file(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("IRONSPIDER_").split("__"));
+        figment.extract().context("invalid configuration")
+    }
+
+    /// The default configuration as TOML.
+    pub fn default_toml() -> anyhow::Result<String> {
+        Ok(toml::to_string_pretty(&Config::default())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_default_parses_back_to_the_default() {
+        let text = Config::default_toml().unwrap();
+        let parsed: Config = toml::from_str(&text).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ironspider.toml");
+        std::fs::write(&file, "[engine]\nwindow_seconds = 5\n").unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.engine.window_seconds, 5);
+        assert_eq!(config.engine.lateness_seconds, 30);
+        std::fs::write(&file, "[engine]\nwindow_secs = 5\n").unwrap();
+        let error = format!("{:#}", Config::load(Some(&file)).unwrap_err());
+        assert!(error.contains("window_secs"), "{error}");
+    }
+}

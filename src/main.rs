@@ -1,0 +1,165 @@
+//! The `ironspider` command.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use ironspider::config::Config;
+use ironspider::{loadgen, query, serve};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Streaming telemetry and predictive scheduling engine for Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "ironspider", version, about)]
+struct Cli {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run ingest, engine and the HTTP API in one process (defaults: loopback, in memory,
+    /// history under ./data).
+    Serve(ServeArgs),
+    /// Run SQL against a running server and print a table.
+    Query {
+        /// The SQL statement.
+        sql: String,
+        /// The server's HTTP API.
+        #[arg(long, default_value = "http://127.0.0.1:9464")]
+        server: String,
+        /// Print the rows as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send deterministic OTLP/gRPC load and report throughput.
+    Loadgen(loadgen::LoadgenArgs),
+    /// Show the configuration.
+    Config {
+        /// Print the default configuration as TOML.
+        #[arg(long)]
+        print_default: bool,
+        /// Configuration file to resolve (with environment overrides) and print.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Flags of `serve`; each overrides the config file and the environment.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// OTLP/gRPC listen address.
+    #[arg(long)]
+    otlp_grpc: Option<SocketAddr>,
+    /// OTLP/HTTP listen address.
+    #[arg(long)]
+    otlp_http: Option<SocketAddr>,
+    /// HTTP API listen address (/metrics, /api/v1/...).
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// Data directory (Parquet history).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Window length in seconds.
+    #[arg(long)]
+    window: Option<u64>,
+    /// Allowed lateness in seconds.
+    #[arg(long)]
+    lateness: Option<u64>,
+    /// Most series held at once.
+    #[arg(long)]
+    max_series: Option<usize>,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(addr) = self.otlp_grpc {
+            config.ingest.otlp_grpc = addr;
+        }
+        if let Some(addr) = self.otlp_http {
+            config.ingest.otlp_http = addr;
+        }
+        if let Some(addr) = self.http {
+            config.http.listen = addr;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.engine.data_dir = dir.clone();
+        }
+        if let Some(window) = self.window {
+            anyhow::ensure!(window > 0, "--window must be at least 1 second");
+            config.engine.window_seconds = window;
+        }
+        if let Some(lateness) = self.lateness {
+            config.engine.lateness_seconds = lateness;
+        }
+        if let Some(max_series) = self.max_series {
+            config.engine.max_series = max_series;
+        }
+        Ok(config)
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = workers {
+        builder.worker_threads(workers.max(1));
+    }
+    builder.enable_all().build().context("cannot start the async runtime")
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            runtime(args.workers)?.block_on(serve::run(config))
+        }
+        Command::Query { sql, server, json } => runtime(Some(1))?.block_on(async {
+            let rows = query::fetch(&server, &sql).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{}", query::render(&rows));
+            }
+            Ok(())
+        }),
+        Command::Loadgen(args) => runtime(None)?.block_on(loadgen::run(args)),
+        Command::Config { print_default, config } => {
+            let text = if print_default {
+                Config::default_toml()?
+            } else {
+                toml::to_string_pretty(&Config::load(config.as_deref())?)?
+            };
+            print!("{text}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `ironspider serve`: the engine, both OTLP receivers and the HTTP API in one process.
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use anyhow::Context;
+use ironspider_engine::{Engine, SystemClock};
+use ironspider_ingest::Ingestor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+/// How often the window closer looks at the clock: a tenth of a window, between 50 ms and 1 s.
+fn closer_period(window_seconds: u64) -> Duration {
+    Duration::from_millis((window_seconds.saturating_mul(100)).clamp(50, 1000))
+}
+
+/// Runs until SIGINT or SIGTERM, then closes every window and flushes the history.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let registry = prometheus::Registry::new();
+    let engine = Arc::new(Engine::new(config.engine.clone(), Arc::new(SystemClock), &registry)?);
+    let ingestor = Ingestor::new(Arc::clone(&engine), config.ingest.clone(), &registry)?;
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let grpc_listener = bind(config.ingest.otlp_grpc, "OTLP/gRPC").await?;
+    let http_listener = bind(config.ingest.otlp_http, "OTLP/HTTP").await?;
+    let api_listener = bind(config.http.listen, "the HTTP API").await?;
+    tracing::info!(
+        otlp_grpc = %grpc_listener.local_addr()?,
+        otlp_http = %http_listener.local_addr()?,
+        http = %api_listener.local_addr()?,
+        data_dir = %config.engine.data_dir.display(),
+        window_seconds = config.engine.window_seconds,
+        "ironspider serving"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, stopped()));
+    let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
+    let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
+    let api_server = axum::serve(api_listener, api::router(api_state)).with_graceful_shutdown(stopped());
+    let api = tokio::spawn(async move { api_server.await });
+    let closer =
+        tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));
+    ready.store(true, Ordering::Release);
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: closing windows and flushing history");
+    ready.store(false, Ordering::Release);
+    let _ = stop_tx.send(true);
+    grpc.await?.context("OTLP/gRPC receiver")?;
+    http.await?.context("OTLP/HTTP receiver")?;
+    api.await?.context("HTTP API")?;
+    closer.await?;
+    tokio::task::spawn_blocking(move || engine.shutdown()).await?;
+    Ok(())
+}
+
+async fn close_windows(engine: Arc<Engine>, period: Duration, stopped: impl std::future::Future<Output = ()>) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = ticks.tick() => {
+                let engine = Arc::clone(&engine);
+                if let Err(error) = tokio::task::spawn_blocking(move || engine.close_due_windows()).await {
+                    tracing::error!(%error, "window closer failed");
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
