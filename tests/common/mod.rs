@@ -1,0 +1,206 @@
+//! Starts the real `ironspider serve` binary on free loopback ports for integration tests,
+//! and speaks to it over OTLP/gRPC, OTLP/HTTP and the HTTP API.
+
+#![allow(dead_code)] // each test binary uses its own part of these helpers
+
+use bytes::Bytes;
+use ironspider_ingest::grpc::{EXPORT_PATH, RawBytesCodec};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A running server, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// OTLP/gRPC address.
+    pub grpc: SocketAddr,
+    /// OTLP/HTTP address.
+    pub otlp_http: SocketAddr,
+    /// HTTP API address.
+    pub http: SocketAddr,
+    _data_dir: tempfile::TempDir,
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address")
+}
+
+impl Server {
+    /// Starts `ironspider serve` with extra flags and `IRONSPIDER_*` environment settings.
+    pub fn start(flags: &[&str], env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let (grpc, otlp_http, http) = (free_port(), free_port(), free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ironspider"));
+        command
+            .arg("serve")
+            .args(["--otlp-grpc", &grpc.to_string(), "--otlp-http", &otlp_http.to_string()])
+            .args(["--http", &http.to_string()])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("start ironspider serve");
+        let server = Server { child, grpc, otlp_http, http, _data_dir: data_dir };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_status(self.http, "/readyz") == Some(200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server on {} not ready within 30 s", self.http);
+    }
+
+    /// Runs SQL through `POST /api/v1/sql`; returns the rows or the error status and text.
+    pub async fn sql(&self, query: &str) -> Result<Vec<serde_json::Value>, (u16, String)> {
+        let response = reqwest::Client::new()
+            .post(format!("http://{}/api/v1/sql", self.http))
+            .body(query.to_string())
+            .send()
+            .await
+            .expect("SQL request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("SQL answer body");
+        if status != 200 {
+            return Err((status, text));
+        }
+        Ok(serde_json::from_str(&text).expect("SQL answer is JSON"))
+    }
+
+    /// The `/metrics` exposition.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("http://{}/metrics", self.http))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// The value of one sample of `/metrics`, named with its labels as exposed
+    /// (`ironspider_points_rejected_total{reason="late"}`), 0 when absent.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.metrics_text().await;
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+            .map_or(0.0, |value| value.trim().parse().expect("numeric sample"))
+    }
+
+    /// Sends an OTLP/HTTP request; returns the status, headers and body.
+    pub async fn post_otlp(
+        &self,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, reqwest::header::HeaderMap, Bytes) {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/v1/metrics", self.otlp_http))
+            .header("content-type", content_type)
+            .body(body);
+        for (key, value) in headers {
+            request = request.header(*key, *value);
+        }
+        let response = request.send().await.expect("OTLP/HTTP request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.bytes().await.expect("OTLP/HTTP answer body"))
+    }
+
+    /// Sends raw bytes as the message of an OTLP/gRPC export call.
+    pub async fn export_grpc(&self, body: Vec<u8>) -> Result<Bytes, tonic::Status> {
+        let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("gRPC connection");
+        let mut client = tonic::client::Grpc::new(channel);
+        client.ready().await.expect("gRPC client ready");
+        let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
+        client.unary(tonic::Request::new(Bytes::from(body)), path, RawBytesCodec).await.map(|r| r.into_inner())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status of a plain blocking `GET path` (used while waiting for readiness, before any
+/// async runtime is needed); `None` when the server does not answer.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Nanoseconds since the epoch, now.
+pub fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos() as u64
+}
+
+/// A string attribute.
+pub fn attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        ..Default::default()
+    }
+}
+
+/// A gauge point of `value` at `ts` with attributes.
+pub fn gauge_point(ts: u64, value: f64, attributes: Vec<KeyValue>) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes,
+        time_unix_nano: ts,
+        value: Some(number_data_point::Value::AsDouble(value)),
+        ..Default::default()
+    }
+}
+
+/// A request with one resource for `node` and one gauge `metric` holding `points`.
+pub fn gauge_request(node: &str, metric: &str, points: Vec<NumberDataPoint>) -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource { attributes: vec![attr("k8s.node.name", node)], ..Default::default() }),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: metric.into(),
+                    data: Some(Data::Gauge(Gauge { data_points: points })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Encodes a request as protobuf.
+pub fn encode(request: &ExportMetricsServiceRequest) -> Vec<u8> {
+    request.encode_to_vec()
+}
