@@ -1,6 +1,6 @@
 //! SQL over the live windows and the Parquet history, through DataFusion.
 //!
-//! Tables: `series`, `samples`, `windows`, `histograms` (live, from a snapshot taken when the
+//! Queries are read-only (no DDL, DML or statements). Tables: `series`, `samples`, `windows`, `histograms` (live, from a snapshot taken when the
 //! query starts) and `history` (the Parquet files of closed windows, with a `date` partition
 //! column). Results come back as Arrow batches; [`to_json_rows`] renders them as a JSON array
 //! with one object per row.
@@ -13,7 +13,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::json::writer::{JsonArray, WriterBuilder};
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -43,7 +44,10 @@ pub async fn run(
     data_dir: Option<&Path>,
     query: &str,
 ) -> Result<Vec<RecordBatch>, EngineError> {
-    let context = SessionContext::new();
+    // The PostgreSQL dialect: the generic one accepts trailing commas in a projection, which
+    // makes `SELECT node, cluster FROM series` misparse (`CLUSTER` is a keyword).
+    let config = SessionConfig::new().set_str("datafusion.sql_parser.dialect", "PostgreSQL");
+    let context = SessionContext::new_with_config(config);
     register(&context, "series", &schema::SERIES, vec![tables.series])?;
     register(&context, "samples", &schema::SAMPLES, tables.store.samples)?;
     register(&context, "windows", &schema::WINDOWS, tables.store.windows)?;
@@ -54,7 +58,10 @@ pub async fn run(
             .table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
         context.register_parquet("history", dir.to_string_lossy().as_ref(), options).await?;
     }
-    let frame = context.sql(query).await?;
+    // Read-only: no DDL (CREATE EXTERNAL TABLE could read any file), no DML (COPY … TO could
+    // write one), no SET or transactions.
+    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+    let frame = context.sql_with_options(query, read_only).await?;
     Ok(frame.collect().await?)
 }
 
