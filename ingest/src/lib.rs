@@ -2,7 +2,7 @@
 //!
 //! Receivers and decoders. **In:** OTLP metrics export requests over gRPC
 //! (`MetricsService/Export`, [`grpc`]) and HTTP (`POST /v1/metrics`, protobuf or JSON,
-//! [`http`]). **Out:** [`ironspider_engine::IngestBatch`]es handed to
+//! [`http`], JSON through [`json`]). **Out:** [`ironspider_engine::IngestBatch`]es handed to
 //! [`ironspider_engine::Engine::apply`], and OTLP answers (full or partial success, or an
 //! error the exporter knows how to retry or drop).
 //!
@@ -23,11 +23,12 @@ pub mod fast;
 pub mod grpc;
 pub mod http;
 pub mod identity;
+pub mod json;
 pub mod metrics;
 pub mod pipeline;
 pub mod reference;
 pub mod visitor;
 pub mod wire;
 
-pub use config::IngestConfig;
+pub use config::{DecoderKind, IngestConfig};
 pub use pipeline::{ExportOutcome, IngestError, Ingestor};

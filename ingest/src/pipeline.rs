@@ -3,9 +3,9 @@
 
 use crate::builder::BatchBuilder;
 use crate::canonical::CanonicalMap;
-use crate::config::IngestConfig;
+use crate::config::{DecoderKind, IngestConfig};
 use crate::metrics::{IngestMetrics, Outcome, Transport};
-use crate::{fast, reference};
+use crate::{fast, json, reference};
 
 use ironspider_engine::{Engine, RejectCounts};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -146,11 +146,15 @@ impl Ingestor {
         if size > limit { Err(IngestError::TooLarge { size, limit }) } else { Ok(()) }
     }
 
-    /// Ingests a protobuf-encoded request through the fast decoder. A decoding error applies
-    /// nothing.
+    /// Ingests a protobuf-encoded request through the configured decoder (the fast one unless
+    /// `ingest.decoder = "prost"`). A decoding error applies nothing.
     pub fn export_protobuf(&self, body: &[u8], transport: Transport) -> Result<ExportOutcome, IngestError> {
         self.check_size(body.len())?;
         let started = Instant::now();
+        if self.config.decoder == DecoderKind::Prost {
+            let request = ExportMetricsServiceRequest::decode(body).map_err(|e| IngestError::Decode(e.to_string()))?;
+            return Ok(self.walk_and_apply(&request, transport, started));
+        }
         let mut builder = self.builder();
         fast::decode(body, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
         Ok(self.apply(builder, transport, started))
@@ -158,7 +162,15 @@ impl Ingestor {
 
     /// Ingests a request decoded by prost (the reference path).
     pub fn export_request(&self, request: &ExportMetricsServiceRequest, transport: Transport) -> ExportOutcome {
-        let started = Instant::now();
+        self.walk_and_apply(request, transport, Instant::now())
+    }
+
+    fn walk_and_apply(
+        &self,
+        request: &ExportMetricsServiceRequest,
+        transport: Transport,
+        started: Instant,
+    ) -> ExportOutcome {
         let mut builder = self.builder();
         reference::walk(request, &mut builder);
         self.apply(builder, transport, started)
@@ -167,9 +179,9 @@ impl Ingestor {
     /// Ingests an OTLP/JSON request.
     pub fn export_json(&self, body: &[u8], transport: Transport) -> Result<ExportOutcome, IngestError> {
         self.check_size(body.len())?;
-        let request: ExportMetricsServiceRequest =
-            serde_json::from_slice(body).map_err(|e| IngestError::Decode(format!("invalid OTLP/JSON: {e}")))?;
-        Ok(self.export_request(&request, transport))
+        let started = Instant::now();
+        let request = json::decode(body).map_err(IngestError::Decode)?;
+        Ok(self.walk_and_apply(&request, transport, started))
     }
 
     fn builder<'e, 'b: 'e>(&'e self) -> BatchBuilder<'e, 'b> {
