@@ -45,7 +45,9 @@ impl Config {
             anyhow::ensure!(file.is_file(), "config file {} does not exist", file.display());
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("IRONSPIDER_").split("__"));
+        // Only table-scoped variables (`IRONSPIDER_<TABLE>__<KEY>`) are configuration; others
+        // that share the prefix (a test's `IRONSPIDER_BIN`, say) are not ours to refuse.
+        figment = figment.merge(Env::prefixed("IRONSPIDER_").filter(|key| key.as_str().contains("__")).split("__"));
         figment.extract().context("invalid configuration")
     }
 

@@ -26,8 +26,22 @@ pub struct IngestConfig {
     pub max_live_points: usize,
     /// Delay suggested to throttled exporters, in seconds (default 1).
     pub retry_after_seconds: u64,
+    /// Which protobuf decoder reads OTLP requests (default `fast`). `prost` is the reference
+    /// path, kept for comparison: benchmarks run the server with it as their baseline.
+    pub decoder: DecoderKind,
     /// Extra or overriding metric name mappings (see `canonical`).
     pub metric_mappings: Vec<MetricMapping>,
+}
+
+/// The two protobuf decoders of OTLP requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// Reads the request bytes in place ([`crate::fast`]).
+    #[default]
+    Fast,
+    /// Decodes into prost structs first ([`crate::reference`]).
+    Prost,
 }
 
 impl Default for IngestConfig {
@@ -40,6 +54,7 @@ impl Default for IngestConfig {
             max_inflight_requests: 64,
             max_live_points: 200_000_000,
             retry_after_seconds: 1,
+            decoder: DecoderKind::Fast,
             metric_mappings: Vec::new(),
         }
     }

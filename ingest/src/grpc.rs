@@ -7,7 +7,7 @@
 //! its own convention; we answer as grpc-go and the OTLP spec expect); throttling is
 //! RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail, which OTLP exporters honour.
 
-use crate::metrics::{Outcome, Transport};
+use crate::metrics::{IngestMetrics, Outcome, Transport};
 use crate::pipeline::{IngestError, Ingestor, encode_response};
 use bytes::{Buf, BufMut, Bytes};
 use http_body::Body as HttpBody;
@@ -111,11 +111,12 @@ where
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(ingestor.config().max_request_bytes);
+            let metrics = ingestor.metrics().clone();
             let export = tower::service_fn(move |request: tonic::Request<Bytes>| {
                 let result = export(&ingestor, &request.into_inner());
                 std::future::ready(result.map(tonic::Response::new))
             });
-            Ok(oversize_as_resource_exhausted(grpc.unary(export, request).await))
+            Ok(oversize_as_resource_exhausted(grpc.unary(export, request).await, &metrics))
         })
     }
 }
@@ -159,11 +160,16 @@ pub fn status_of(error: &IngestError) -> Status {
     }
 }
 
-/// tonic refuses a message over the size limit with OUT_OF_RANGE; OTLP exporters expect
-/// RESOURCE_EXHAUSTED (not retryable without a RetryInfo), so the status is rewritten.
-fn oversize_as_resource_exhausted(response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+/// tonic refuses a message over the size limit (compressed or not) with OUT_OF_RANGE before
+/// our handler runs; OTLP exporters expect RESOURCE_EXHAUSTED (not retryable without a
+/// RetryInfo), so the status is rewritten, and the refusal counted here.
+fn oversize_as_resource_exhausted(
+    response: http::Response<tonic::body::Body>,
+    metrics: &IngestMetrics,
+) -> http::Response<tonic::body::Body> {
     match Status::from_header_map(response.headers()) {
         Some(status) if status.code() == Code::OutOfRange => {
+            metrics.request(Transport::Grpc, Outcome::TooLarge);
             let message = format!("request too large: {}", status.message());
             Status::resource_exhausted(message).into_http()
         }

@@ -76,7 +76,7 @@ impl IngestMetrics {
             latency: HistogramVec::new(
                 HistogramOpts::new(
                     "ironspider_ingest_latency_seconds",
-                    "Time from a decoded request body to the engine's answer.",
+                    "Time to decode an export request body and apply it to the engine.",
                 )
                 .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
                 &["transport"],
