@@ -127,12 +127,24 @@ impl Server {
 
     /// Sends raw bytes as the message of an OTLP/gRPC export call.
     pub async fn export_grpc(&self, body: Vec<u8>) -> Result<Bytes, tonic::Status> {
+        self.export_grpc_compressed(body, None).await
+    }
+
+    /// Sends raw bytes as an OTLP/gRPC export, compressed with `compression` when given.
+    pub async fn export_grpc_compressed(
+        &self,
+        body: Vec<u8>,
+        compression: Option<tonic::codec::CompressionEncoding>,
+    ) -> Result<Bytes, tonic::Status> {
         let channel = tonic::transport::Channel::from_shared(format!("http://{}", self.grpc))
             .expect("endpoint")
             .connect()
             .await
             .expect("gRPC connection");
         let mut client = tonic::client::Grpc::new(channel);
+        if let Some(encoding) = compression {
+            client = client.send_compressed(encoding);
+        }
         client.ready().await.expect("gRPC client ready");
         let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
         client.unary(tonic::Request::new(Bytes::from(body)), path, RawBytesCodec).await.map(|r| r.into_inner())

@@ -1,0 +1,39 @@
+//! Configuration as the binary resolves it: defaults, the file, `IRONSPIDER_*` variables.
+
+use std::process::Command;
+
+fn resolved(env: &[(&str, &str)], file: Option<&std::path::Path>) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ironspider"));
+    command.arg("config");
+    if let Some(file) = file {
+        command.arg("--config").arg(file);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run ironspider config");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn table_scoped_variables_override_the_file_and_others_are_ignored() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("ironspider.toml");
+    std::fs::write(&file, "[engine]\nwindow_seconds = 5\nlateness_seconds = 12\n").expect("write config");
+    let env = [("IRONSPIDER_ENGINE__WINDOW_SECONDS", "7"), ("IRONSPIDER_BIN", "/somewhere/else")];
+    let (ok, stdout, stderr) = resolved(&env, Some(&file));
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("window_seconds = 7"), "the variable beats the file:\n{stdout}");
+    assert!(stdout.contains("lateness_seconds = 12"), "the file beats the default:\n{stdout}");
+}
+
+#[test]
+fn an_unknown_key_is_a_clear_error() {
+    let (ok, _, stderr) = resolved(&[("IRONSPIDER_ENGINE__WINDOW_SECS", "7")], None);
+    assert!(!ok);
+    assert!(stderr.contains("window_secs"), "{stderr}");
+}
