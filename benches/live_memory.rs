@@ -1,0 +1,107 @@
+//! Memory of the live store: bytes per active series and per retained sample, counted by a
+//! global allocator that tracks live heap bytes (exact, unlike RSS).
+//!
+//! `cargo bench --bench live_memory` interns 100,000 series (the load generator's 5-attribute
+//! gauges: 1,000 nodes × 100 metrics) and feeds each one sample every 10 s for an hour of
+//! event time, 360 samples a series, through the real ingest path (fast decoder, batch
+//! builder, engine) with a virtual clock, so that windows close and age as in `serve`.
+//! Without `--bench` (under `cargo test`) it runs a small version as a smoke test.
+
+use ironspider::payload::{PayloadShape, PayloadSpec, templates};
+use ironspider_engine::{Engine, EngineConfig, ManualClock};
+use ironspider_ingest::builder::BatchBuilder;
+use ironspider_ingest::canonical::CanonicalMap;
+use ironspider_ingest::fast;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+/// The system allocator, counting the bytes currently allocated.
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_bytes() -> f64 {
+    LIVE_BYTES.load(Ordering::Relaxed) as f64
+}
+
+const SECOND: i64 = 1_000_000_000;
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (nodes, samples_per_series) = if full { (1000, 360) } else { (10, 12) };
+    let spec = PayloadSpec { shape: PayloadShape::Gauge5, nodes, metrics: 100, points_per_request: 1000 };
+    let requests = templates(&spec, usize::MAX);
+    let series = nodes * spec.metrics;
+
+    let start = 1_700_000_000 * SECOND;
+    let clock = Arc::new(ManualClock::new(start));
+    let config = EngineConfig { history: false, retention_seconds: 3600, ..EngineConfig::default() };
+    let engine = Engine::new(config, clock.clone(), &prometheus::Registry::new()).expect("engine");
+    let mapping = CanonicalMap::new(&[]);
+    let ingest = |ts: i64| {
+        for request in &requests {
+            let bytes = request.stamped(ts as u64);
+            let mut builder = BatchBuilder::new(engine.series(), &mapping, 128);
+            fast::decode(&bytes, &mut builder).expect("decodes");
+            let (batch, _) = builder.finish();
+            engine.apply(batch);
+        }
+    };
+
+    let empty = live_bytes();
+    // Interning alone: decode every request once without keeping its rows.
+    for request in &requests {
+        let bytes = request.stamped(start as u64);
+        let mut builder = BatchBuilder::new(engine.series(), &mapping, 128);
+        fast::decode(&bytes, &mut builder).expect("decodes");
+    }
+    let interned = live_bytes();
+    assert_eq!(engine.series().len(), series);
+
+    for step in 0..samples_per_series as i64 {
+        let ts = start + step * 10 * SECOND;
+        clock.advance_to(ts);
+        ingest(ts);
+        engine.close_due_windows();
+    }
+    let filled = live_bytes();
+    let samples = engine.metrics().live_samples.get() as f64;
+    assert_eq!(samples as usize, series * samples_per_series, "every sample is still retained");
+
+    let per_series = (interned - empty) / series as f64;
+    let per_sample = (filled - interned) / samples;
+    println!(
+        "{series} series x {samples_per_series} samples ({samples} retained, {} windows closed)",
+        engine.metrics().windows_closed.get()
+    );
+    println!("series table: {:.1} MiB, {per_series:.0} bytes per series", (interned - empty) / 1048576.0);
+    println!(
+        "samples, windows and aggregates: {:.1} MiB, {per_sample:.1} bytes per sample",
+        (filled - interned) / 1048576.0
+    );
+    println!("total live heap: {:.1} MiB", (filled - empty) / 1048576.0);
+}
