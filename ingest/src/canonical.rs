@@ -9,8 +9,8 @@
 //! The table is data: [`default_mappings`] plus the `[[ingest.metric_mappings]]` entries of
 //! the config, which override defaults with the same source name.
 
+use hashbrown::HashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// One mapping from a source metric name to a canonical one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -57,6 +57,12 @@ impl<'a> Reader<'a> {
         Self { buf }
     }
 
+    /// Bytes not read yet.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
     /// True when every byte has been read.
     #[inline]
     pub fn is_empty(&self) -> bool {
@@ -66,6 +72,13 @@ impl<'a> Reader<'a> {
     /// Reads a base-128 varint.
     #[inline]
     pub fn varint(&mut self) -> Result<u64, WireError> {
+        // Field keys, lengths and small numbers are one byte: the common case first.
+        if let Some((&byte, rest)) = self.buf.split_first()
+            && byte < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(byte));
+        }
         let mut value = 0u64;
         for (i, &byte) in self.buf.iter().take(10).enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);
@@ -117,7 +130,7 @@ impl<'a> Reader<'a> {
     /// Reads a length-delimited UTF-8 string.
     #[inline]
     pub fn str(&mut self) -> Result<&'a str, WireError> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| WireError::Utf8)
+        utf8(self.bytes()?)
     }
 
     /// Skips a field's value of wire type `wire_type`.
@@ -129,6 +142,18 @@ impl<'a> Reader<'a> {
             wire_type::FIXED32 => self.take(4).map(drop),
             other => Err(WireError::WireType(other)),
         }
+    }
+}
+
+/// The bytes as UTF-8. Attribute keys and values are nearly always ASCII, which a word-wide
+/// scan confirms faster than the general validator.
+#[inline]
+pub fn utf8(bytes: &[u8]) -> Result<&str, WireError> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        Ok(unsafe { std::str::from_utf8_unchecked(bytes) })
+    } else {
+        std::str::from_utf8(bytes).map_err(|_| WireError::Utf8)
     }
 }
 
@@ -188,6 +213,9 @@ mod tests {
         assert_eq!(Reader::new(&[0x96]).varint(), Err(WireError::Truncated));
         assert_eq!(Reader::new(&[0xff; 11]).varint(), Err(WireError::Varint));
         assert_eq!(Reader::new(&[0x02, b'a']).bytes(), Err(WireError::Truncated));
+        assert_eq!(Reader::new(&[0x05, 0x01]).varint(), Ok(5));
+        assert_eq!(utf8("héllo".as_bytes()), Ok("héllo"));
+        assert_eq!(utf8(&[0xff]), Err(WireError::Utf8));
         assert_eq!(zigzag32(3), -2);
         assert_eq!(zigzag32(4), 2);
     }
