@@ -44,7 +44,7 @@ impl Decoder {
     pub fn prost(&self, payload: &[u8]) -> usize {
         let request = ExportMetricsServiceRequest::decode(payload).expect("the payload decodes");
         let mut builder = BatchBuilder::new(&self.interner, &self.mapping, 128);
-        reference::walk(&request, &mut builder);
+        reference::walk(&request, &mut builder).expect("decoded attributes never fail");
         rows(builder)
     }
 }

@@ -12,11 +12,13 @@
 use crate::attrs::{Attr, hash_attrs, mix};
 use crate::canonical::CanonicalMap;
 use crate::exponential::to_explicit;
+use crate::fast::decode_attribute;
 use crate::identity::SeriesDescription;
 use crate::visitor::{
-    ExponentialHistogramPoint, HistogramPoint, MetricMeta, MetricsVisitor, NumberPoint, PointTimes, Shape,
+    ExponentialHistogramPoint, HistogramPoint, MetricMeta, MetricsVisitor, NumberPoint, PointAttrs, PointTimes, Shape,
     SummaryPoint, Temporality,
 };
+use crate::wire::WireError;
 use ironspider_engine::{
     HistogramRow, IngestBatch, RejectCounts, RejectReason, SeriesInterner, SeriesKind, SeriesTable,
 };
@@ -101,14 +103,26 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
         self.counts.rejected.add(reason, 1);
     }
 
-    /// Checks what every point shares; returns the metric and the timestamp in ns.
-    fn admit(&mut self, times: &PointTimes, attrs: &[Attr<'a>]) -> Option<(CurrentMetric<'e>, i64)> {
+    /// Refuses a point for `reason`. Its encoded attributes are still decoded, so that a
+    /// malformed one makes the request invalid on this path as on the prost path.
+    fn refuse(&mut self, reason: RejectReason, attrs: PointAttrs<'a, '_>) -> Result<(), WireError> {
+        self.reject(reason);
+        validate(attrs)
+    }
+
+    /// Checks what every point shares; returns the metric and the timestamp in ns, or `None`
+    /// for a point refused or skipped.
+    fn admit(
+        &mut self,
+        times: &PointTimes,
+        attrs: PointAttrs<'a, '_>,
+    ) -> Result<Option<(CurrentMetric<'e>, i64)>, WireError> {
         self.counts.received += 1;
         if times.flags & FLAG_NO_RECORDED_VALUE != 0 {
             self.counts.skipped += 1;
-            return None;
+            return validate(attrs).map(|()| None);
         }
-        let metric = self.metric?;
+        let Some(metric) = self.metric else { return validate(attrs).map(|()| None) };
         let reason = if metric.route == Route::Invalid {
             Some(RejectReason::InvalidPoint)
         } else if times.time == 0 || times.time > i64::MAX as u64 {
@@ -119,40 +133,63 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             None
         };
         match reason {
-            Some(reason) => {
-                self.reject(reason);
-                None
-            }
-            None => Some((metric, times.time as i64)),
+            Some(reason) => self.refuse(reason, attrs).map(|()| None),
+            None => Ok(Some((metric, times.time as i64))),
         }
     }
 
-    /// The series id of `attrs` under the current resource, scope and metric.
-    fn intern(&mut self, metric: &CurrentMetric<'e>, attrs: &[Attr<'a>], extra: Option<u64>) -> Option<u32> {
-        let hash = mix(&[self.resource_hash, self.scope_hash, metric.hash, hash_attrs(attrs), extra.unwrap_or(0)]);
-        if let Some(id) = self.table.get(hash) {
-            return Some(id);
-        }
-        let info = SeriesDescription {
-            resource: &self.resource_attrs,
-            point: attrs,
-            metric: metric.name,
-            unit: metric.unit,
-            kind: metric.kind,
-            cumulative: matches!(metric.route, Route::Cumulative | Route::Histogram(true)),
-        }
-        .info();
+    /// The series id of a point with `attrs` under the current resource, scope and metric, or
+    /// `None` when the series table is full. Encoded attributes are looked up by the hash of
+    /// their bytes first and decoded only when those bytes are new; the series found through
+    /// its order-independent identity then gets the bytes' hash as an alias.
+    fn intern(&mut self, metric: &CurrentMetric<'e>, attrs: PointAttrs<'a, '_>) -> Result<Option<u32>, WireError> {
+        let decoded: Vec<Attr<'a>>;
+        let (list, alias): (&[Attr<'a>], Option<u64>) = match attrs {
+            PointAttrs::Decoded(list) => (list, None),
+            PointAttrs::Encoded { messages, wire_hash } => {
+                let alias = mix(&[self.resource_hash, self.scope_hash, metric.hash, wire_hash, ENCODED_DOMAIN]);
+                if let Some(id) = self.table.get(alias) {
+                    return Ok(Some(id));
+                }
+                decoded = messages.iter().map(|message| decode_attribute(message)).collect::<Result<_, _>>()?;
+                (&decoded, Some(alias))
+            }
+        };
+        let hash = mix(&[self.resource_hash, self.scope_hash, metric.hash, hash_attrs(list)]);
         let interner = self.interner;
-        match RwLockReadGuard::unlocked(&mut self.table, || interner.register(hash, info)) {
-            Ok(id) => Some(id),
-            Err(_) => {
-                self.reject(RejectReason::SeriesLimit);
-                None
+        let id = match self.table.get(hash) {
+            Some(id) => id,
+            None => {
+                let info = SeriesDescription {
+                    resource: &self.resource_attrs,
+                    point: list,
+                    metric: metric.name,
+                    unit: metric.unit,
+                    kind: metric.kind,
+                    cumulative: matches!(metric.route, Route::Cumulative | Route::Histogram(true)),
+                }
+                .info();
+                match RwLockReadGuard::unlocked(&mut self.table, || interner.register(hash, info)) {
+                    Ok(id) => id,
+                    Err(_) => {
+                        self.reject(RejectReason::SeriesLimit);
+                        return Ok(None);
+                    }
+                }
             }
+        };
+        if let Some(alias) = alias {
+            RwLockReadGuard::unlocked(&mut self.table, || interner.add_alias(alias, id));
         }
+        Ok(Some(id))
     }
 
-    fn push_histogram(&mut self, metric: &CurrentMetric<'e>, attrs: &[Attr<'a>], mut row: HistogramRow) {
+    fn push_histogram(
+        &mut self,
+        metric: &CurrentMetric<'e>,
+        attrs: PointAttrs<'a, '_>,
+        mut row: HistogramRow,
+    ) -> Result<(), WireError> {
         let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
         if !(finite(row.sum)
             && finite(row.min)
@@ -160,12 +197,12 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             && row.bounds.iter().all(|b| b.is_finite())
             && row.quantiles.iter().all(|(_, v)| v.is_finite()))
         {
-            return self.reject(RejectReason::NonFiniteValue);
+            return self.refuse(RejectReason::NonFiniteValue, attrs);
         }
         if !histogram_is_well_formed(&row) {
-            return self.reject(RejectReason::InvalidPoint);
+            return self.refuse(RejectReason::InvalidPoint, attrs);
         }
-        let Some(series) = self.intern(metric, attrs, None) else { return };
+        let Some(series) = self.intern(metric, attrs)? else { return Ok(()) };
         if metric.scale != 1.0 {
             let scale = |v: &mut f64| *v *= metric.scale;
             row.bounds.iter_mut().for_each(scale);
@@ -175,7 +212,21 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
         row.series = series;
         self.batch.histograms.push(row);
         self.batch.histogram_cumulative.push(metric.route == Route::Histogram(true));
+        Ok(())
     }
+}
+
+/// Hash domain of encoded-attribute aliases, kept apart from identity hashes.
+const ENCODED_DOMAIN: u64 = 0xBB67_AE85_84CA_A73B;
+
+/// Decodes encoded attributes only to check them.
+fn validate(attrs: PointAttrs<'_, '_>) -> Result<(), WireError> {
+    if let PointAttrs::Encoded { messages, .. } = attrs {
+        for message in messages {
+            decode_attribute(message)?;
+        }
+    }
+    Ok(())
 }
 
 /// Buckets match bounds, bounds increase, counts add up, quantile levels lie in [0, 1].
@@ -255,23 +306,24 @@ impl<'e, 'a: 'e> MetricsVisitor<'a> for BatchBuilder<'e, 'a> {
         });
     }
 
-    fn number_point(&mut self, attrs: &[Attr<'a>], point: &NumberPoint) {
-        let Some((metric, ts)) = self.admit(&point.times, attrs) else { return };
-        let Some(value) = point.value else { return self.reject(RejectReason::InvalidPoint) };
+    fn number_point(&mut self, attrs: PointAttrs<'a, '_>, point: &NumberPoint) -> Result<(), WireError> {
+        let Some((metric, ts)) = self.admit(&point.times, attrs)? else { return Ok(()) };
+        let Some(value) = point.value else { return self.refuse(RejectReason::InvalidPoint, attrs) };
         if !value.is_finite() {
-            return self.reject(RejectReason::NonFiniteValue);
+            return self.refuse(RejectReason::NonFiniteValue, attrs);
         }
-        let Some(series) = self.intern(&metric, attrs, None) else { return };
+        let Some(series) = self.intern(&metric, attrs)? else { return Ok(()) };
         let value = value * metric.scale;
         if metric.route == Route::Cumulative {
             self.batch.cumulative.push(series, start_ns(&point.times), ts, value);
         } else {
             self.batch.numbers.push(series, ts, value);
         }
+        Ok(())
     }
 
-    fn histogram_point(&mut self, attrs: &[Attr<'a>], point: &HistogramPoint<'_>) {
-        let Some((metric, ts)) = self.admit(&point.times, attrs) else { return };
+    fn histogram_point(&mut self, attrs: PointAttrs<'a, '_>, point: &HistogramPoint<'_>) -> Result<(), WireError> {
+        let Some((metric, ts)) = self.admit(&point.times, attrs)? else { return Ok(()) };
         let row = HistogramRow {
             sum: point.sum,
             min: point.min,
@@ -280,30 +332,28 @@ impl<'e, 'a: 'e> MetricsVisitor<'a> for BatchBuilder<'e, 'a> {
             counts: point.counts.to_vec(),
             ..row_header(&point.times, ts, point.count)
         };
-        self.push_histogram(&metric, attrs, row);
+        self.push_histogram(&metric, attrs, row)
     }
 
-    fn exponential_histogram_point(&mut self, attrs: &[Attr<'a>], point: &ExponentialHistogramPoint<'_>) {
-        let Some((metric, ts)) = self.admit(&point.times, attrs) else { return };
-        let Some((bounds, counts)) = to_explicit(point) else { return self.reject(RejectReason::InvalidPoint) };
-        let row = HistogramRow {
-            sum: point.sum,
-            min: point.min,
-            max: point.max,
-            bounds,
-            counts,
-            ..row_header(&point.times, ts, point.count)
-        };
-        self.push_histogram(&metric, attrs, row);
+    fn exponential_histogram_point(
+        &mut self,
+        attrs: PointAttrs<'a, '_>,
+        point: &ExponentialHistogramPoint<'_>,
+    ) -> Result<(), WireError> {
+        let Some((metric, ts)) = self.admit(&point.times, attrs)? else { return Ok(()) };
+        let Some((bounds, counts)) = to_explicit(point) else { return self.refuse(RejectReason::InvalidPoint, attrs) };
+        let header = row_header(&point.times, ts, point.count);
+        let row = HistogramRow { sum: point.sum, min: point.min, max: point.max, bounds, counts, ..header };
+        self.push_histogram(&metric, attrs, row)
     }
 
-    fn summary_point(&mut self, attrs: &[Attr<'a>], point: &SummaryPoint<'_>) {
-        let Some((metric, ts)) = self.admit(&point.times, attrs) else { return };
+    fn summary_point(&mut self, attrs: PointAttrs<'a, '_>, point: &SummaryPoint<'_>) -> Result<(), WireError> {
+        let Some((metric, ts)) = self.admit(&point.times, attrs)? else { return Ok(()) };
         let row = HistogramRow {
             sum: Some(point.sum),
             quantiles: point.quantiles.to_vec(),
             ..row_header(&point.times, ts, point.count)
         };
-        self.push_histogram(&metric, attrs, row);
+        self.push_histogram(&metric, attrs, row)
     }
 }

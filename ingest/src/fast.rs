@@ -1,6 +1,9 @@
 //! The fast decoder: reads `ExportMetricsServiceRequest` bytes in place and drives a
 //! [`MetricsVisitor`] with slices borrowed from the request. Nothing is allocated per point;
-//! the few scratch vectors are reused across the request.
+//! the few scratch vectors are reused across the request. A point's attributes are not
+//! decoded here: the visitor gets their encoded messages and a hash of their bytes, and
+//! decodes them only for a series it has not seen under those bytes (interning by hash
+//! before any decoding or allocation).
 //!
 //! Messages whose header fields follow their children on the wire (a `Sum`'s temporality
 //! comes after its points; a `Metric`'s name may come after its data) are scanned twice: the
@@ -10,16 +13,17 @@
 
 use crate::attrs::{Attr, AttrValue, Nested};
 use crate::visitor::{
-    ExponentialHistogramPoint, HistogramPoint, MetricMeta, MetricsVisitor, NumberPoint, PointTimes, Shape,
+    ExponentialHistogramPoint, HistogramPoint, MetricMeta, MetricsVisitor, NumberPoint, PointAttrs, PointTimes, Shape,
     SummaryPoint, Temporality,
 };
 use crate::wire::{Reader, WireError, expect, repeated_fixed64, repeated_varint, wire_type::*, zigzag32};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Vectors reused across the points of one request.
 #[derive(Debug, Default)]
 struct Scratch<'a> {
     resource_attrs: Vec<Attr<'a>>,
-    point_attrs: Vec<Attr<'a>>,
+    point_attrs: EncodedAttrs<'a>,
     words: Vec<u64>,
     bounds: Vec<f64>,
     negative: Vec<u64>,
@@ -264,28 +268,98 @@ fn any_value(buf: &[u8]) -> Result<AttrValue<'_>, WireError> {
     Ok(value)
 }
 
-/// Reads the attribute (`attributes_field`), start (2), time (3) and flags fields common to
-/// every point; hands every other field to `other`.
+/// A point's attribute fields, kept encoded, and where they lie in the point's bytes.
+#[derive(Debug, Default)]
+struct EncodedAttrs<'a> {
+    /// Each `KeyValue` message.
+    messages: Vec<&'a [u8]>,
+    /// Offsets in the point of the first attribute field's key and of the last one's end.
+    span: (usize, usize),
+    /// Whether the attribute fields follow one another with nothing between them.
+    contiguous: bool,
+}
+
+impl<'a> EncodedAttrs<'a> {
+    fn clear(&mut self) {
+        self.messages.clear();
+        self.span = (0, 0);
+        self.contiguous = true;
+    }
+
+    /// Records the field spanning `start..end` of the point, holding `message`.
+    fn push(&mut self, message: &'a [u8], start: usize, end: usize) {
+        if self.messages.is_empty() {
+            self.span = (start, end);
+        } else if start == self.span.1 {
+            self.span.1 = end;
+        } else {
+            self.contiguous = false;
+        }
+        self.messages.push(message);
+    }
+
+    /// The attributes for a visitor, with the hash of their bytes: one pass over the fields'
+    /// span when they are contiguous (as every encoder writes them), else message by message.
+    fn view<'s>(&'s self, point: &'a [u8]) -> PointAttrs<'a, 's> {
+        let wire_hash = if self.contiguous {
+            xxh3_64_with_seed(&point[self.span.0..self.span.1], ENCODED_SEED)
+        } else {
+            self.messages.iter().fold(!ENCODED_SEED, |hash, message| xxh3_64_with_seed(message, hash))
+        };
+        PointAttrs::Encoded { messages: &self.messages, wire_hash }
+    }
+}
+
+/// Seed of the hash of encoded attributes.
+const ENCODED_SEED: u64 = 0x6A09_E667_F3BC_C908;
+
+/// Reads the attribute (`attributes_field`, kept encoded), start (2), time (3) and flags
+/// fields common to every point; hands every other field to `other`.
 fn point_fields<'a>(
     buf: &'a [u8],
     attributes_field: u32,
     flags_field: u32,
-    attrs: &mut Vec<Attr<'a>>,
+    attrs: &mut EncodedAttrs<'a>,
     times: &mut PointTimes,
     mut other: impl FnMut(&mut Reader<'a>, u32, u8) -> Result<bool, WireError>,
 ) -> Result<(), WireError> {
     attrs.clear();
     *times = PointTimes::default();
-    fields(buf, |reader, field, wire| {
-        match field {
-            f if f == attributes_field => attrs.push(key_value(len_field(reader, field, wire)?)?),
-            2 => times.start = fixed64_field(reader, field, wire)?,
-            3 => times.time = fixed64_field(reader, field, wire)?,
-            f if f == flags_field => times.flags = varint_field(reader, field, wire)? as u32,
-            _ => return other(reader, field, wire),
+    let mut reader = Reader::new(buf);
+    while !reader.is_empty() {
+        let start = buf.len() - reader.remaining();
+        let (field, wire) = reader.key()?;
+        let read = match field {
+            f if f == attributes_field => {
+                let message = len_field(&mut reader, field, wire)?;
+                attrs.push(message, start, buf.len() - reader.remaining());
+                true
+            }
+            2 => {
+                times.start = fixed64_field(&mut reader, field, wire)?;
+                true
+            }
+            3 => {
+                times.time = fixed64_field(&mut reader, field, wire)?;
+                true
+            }
+            f if f == flags_field => {
+                times.flags = varint_field(&mut reader, field, wire)? as u32;
+                true
+            }
+            _ => other(&mut reader, field, wire)?,
+        };
+        if !read {
+            reader.skip(wire)?;
         }
-        Ok(true)
-    })
+    }
+    Ok(())
+}
+
+/// Decodes one encoded `KeyValue` attribute (the builder does, for a series it does not know
+/// under these bytes yet).
+pub fn decode_attribute(message: &[u8]) -> Result<Attr<'_>, WireError> {
+    key_value(message)
 }
 
 fn number_point<'a>(
@@ -302,8 +376,7 @@ fn number_point<'a>(
         }
         Ok(true)
     })?;
-    visitor.number_point(&scratch.point_attrs, &point);
-    Ok(())
+    visitor.number_point(scratch.point_attrs.view(buf), &point)
 }
 
 fn histogram_point<'a>(
@@ -332,8 +405,7 @@ fn histogram_point<'a>(
     scratch.bounds.extend(bound_bits.iter().map(|b| f64::from_bits(*b)));
     scratch.negative = bound_bits;
     let point = HistogramPoint { times, count, sum, min, max, bounds: &scratch.bounds, counts: &scratch.words };
-    visitor.histogram_point(&scratch.point_attrs, &point);
-    Ok(())
+    visitor.histogram_point(scratch.point_attrs.view(buf), &point)
 }
 
 /// Offset (field 1, sint32) and counts (field 2) of exponential histogram buckets.
@@ -391,8 +463,7 @@ fn exponential_point<'a>(
         negative_offset,
         negative: &scratch.negative,
     };
-    visitor.exponential_histogram_point(&scratch.point_attrs, &point);
-    Ok(())
+    visitor.exponential_histogram_point(scratch.point_attrs.view(buf), &point)
 }
 
 fn summary_point<'a>(
@@ -424,6 +495,5 @@ fn summary_point<'a>(
         Ok(true)
     })?;
     let point = SummaryPoint { times, count, sum, quantiles: &scratch.quantiles };
-    visitor.summary_point(&scratch.point_attrs, &point);
-    Ok(())
+    visitor.summary_point(scratch.point_attrs.view(buf), &point)
 }

@@ -153,7 +153,7 @@ impl Ingestor {
         let started = Instant::now();
         if self.config.decoder == DecoderKind::Prost {
             let request = ExportMetricsServiceRequest::decode(body).map_err(|e| IngestError::Decode(e.to_string()))?;
-            return Ok(self.walk_and_apply(&request, transport, started));
+            return self.walk_and_apply(&request, transport, started);
         }
         let mut builder = self.builder();
         fast::decode(body, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
@@ -161,7 +161,11 @@ impl Ingestor {
     }
 
     /// Ingests a request decoded by prost (the reference path).
-    pub fn export_request(&self, request: &ExportMetricsServiceRequest, transport: Transport) -> ExportOutcome {
+    pub fn export_request(
+        &self,
+        request: &ExportMetricsServiceRequest,
+        transport: Transport,
+    ) -> Result<ExportOutcome, IngestError> {
         self.walk_and_apply(request, transport, Instant::now())
     }
 
@@ -170,10 +174,10 @@ impl Ingestor {
         request: &ExportMetricsServiceRequest,
         transport: Transport,
         started: Instant,
-    ) -> ExportOutcome {
+    ) -> Result<ExportOutcome, IngestError> {
         let mut builder = self.builder();
-        reference::walk(request, &mut builder);
-        self.apply(builder, transport, started)
+        reference::walk(request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
+        Ok(self.apply(builder, transport, started))
     }
 
     /// Ingests an OTLP/JSON request.
@@ -181,7 +185,7 @@ impl Ingestor {
         self.check_size(body.len())?;
         let started = Instant::now();
         let request = json::decode(body).map_err(IngestError::Decode)?;
-        Ok(self.walk_and_apply(&request, transport, started))
+        self.walk_and_apply(&request, transport, started)
     }
 
     fn builder<'e, 'b: 'e>(&'e self) -> BatchBuilder<'e, 'b> {

@@ -4,9 +4,10 @@
 
 use crate::attrs::{Attr, AttrValue, Nested};
 use crate::visitor::{
-    ExponentialHistogramPoint, HistogramPoint, MetricMeta, MetricsVisitor, NumberPoint, PointTimes, Shape,
+    ExponentialHistogramPoint, HistogramPoint, MetricMeta, MetricsVisitor, NumberPoint, PointAttrs, PointTimes, Shape,
     SummaryPoint, Temporality,
 };
+use crate::wire::WireError;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric::Data, number_data_point};
@@ -35,8 +36,12 @@ fn times(start: u64, time: u64, flags: u32) -> PointTimes {
     PointTimes { start, time, flags }
 }
 
-/// Walks a decoded request.
-pub fn walk<'a>(request: &'a ExportMetricsServiceRequest, visitor: &mut impl MetricsVisitor<'a>) {
+/// Walks a decoded request. Fails only if the visitor does (it never does for decoded
+/// attributes).
+pub fn walk<'a>(
+    request: &'a ExportMetricsServiceRequest,
+    visitor: &mut impl MetricsVisitor<'a>,
+) -> Result<(), WireError> {
     for resource_metrics in &request.resource_metrics {
         let resource_attrs = resource_metrics.resource.as_ref().map(|r| attrs(&r.attributes)).unwrap_or_default();
         visitor.resource(&resource_attrs);
@@ -59,13 +64,14 @@ pub fn walk<'a>(request: &'a ExportMetricsServiceRequest, visitor: &mut impl Met
                     Data::Summary(_) => Shape::Summary,
                 };
                 visitor.metric(&MetricMeta { name: &metric.name, unit: &metric.unit, shape });
-                walk_points(data, visitor);
+                walk_points(data, visitor)?;
             }
         }
     }
+    Ok(())
 }
 
-fn walk_points<'a>(data: &'a Data, visitor: &mut impl MetricsVisitor<'a>) {
+fn walk_points<'a>(data: &'a Data, visitor: &mut impl MetricsVisitor<'a>) -> Result<(), WireError> {
     let number_points = match data {
         Data::Gauge(gauge) => gauge.data_points.as_slice(),
         Data::Sum(sum) => sum.data_points.as_slice(),
@@ -77,7 +83,7 @@ fn walk_points<'a>(data: &'a Data, visitor: &mut impl MetricsVisitor<'a>) {
             number_data_point::Value::AsInt(i) => i as f64,
         });
         let number = NumberPoint { times: times(point.start_time_unix_nano, point.time_unix_nano, point.flags), value };
-        visitor.number_point(&attrs(&point.attributes), &number);
+        visitor.number_point(PointAttrs::Decoded(&attrs(&point.attributes)), &number)?;
     }
     match data {
         Data::Histogram(histogram) => {
@@ -91,7 +97,7 @@ fn walk_points<'a>(data: &'a Data, visitor: &mut impl MetricsVisitor<'a>) {
                     bounds: &p.explicit_bounds,
                     counts: &p.bucket_counts,
                 };
-                visitor.histogram_point(&attrs(&p.attributes), &point);
+                visitor.histogram_point(PointAttrs::Decoded(&attrs(&p.attributes)), &point)?;
             }
         }
         Data::ExponentialHistogram(histogram) => {
@@ -114,7 +120,7 @@ fn walk_points<'a>(data: &'a Data, visitor: &mut impl MetricsVisitor<'a>) {
                     negative_offset,
                     negative,
                 };
-                visitor.exponential_histogram_point(&attrs(&p.attributes), &point);
+                visitor.exponential_histogram_point(PointAttrs::Decoded(&attrs(&p.attributes)), &point)?;
             }
         }
         Data::Summary(summary) => {
@@ -126,9 +132,10 @@ fn walk_points<'a>(data: &'a Data, visitor: &mut impl MetricsVisitor<'a>) {
                     sum: p.sum,
                     quantiles: &quantiles,
                 };
-                visitor.summary_point(&attrs(&p.attributes), &point);
+                visitor.summary_point(PointAttrs::Decoded(&attrs(&p.attributes)), &point)?;
             }
         }
         Data::Gauge(_) | Data::Sum(_) => {}
     }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! metric, point by point, borrowed from the request.
 
 use crate::attrs::Attr;
+use crate::wire::WireError;
 
 /// OTLP aggregation temporality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,9 +138,41 @@ pub struct SummaryPoint<'b> {
     pub quantiles: &'b [(f64, f64)],
 }
 
+/// A data point's attributes, as the decoder has them.
+#[derive(Debug, Clone, Copy)]
+pub enum PointAttrs<'a, 's> {
+    /// Decoded attributes (the reference path).
+    Decoded(&'s [Attr<'a>]),
+    /// The fast path's attributes, still encoded: decoded only when the series is not yet
+    /// known under exactly these bytes.
+    Encoded {
+        /// Each `KeyValue` message as it stands in the request.
+        messages: &'s [&'a [u8]],
+        /// A hash of the attributes' bytes in request order (not order-independent: the
+        /// same series sent with its attributes in another order is another alias).
+        wire_hash: u64,
+    },
+}
+
+impl PointAttrs<'_, '_> {
+    /// Number of attributes.
+    pub fn len(&self) -> usize {
+        match self {
+            PointAttrs::Decoded(attrs) => attrs.len(),
+            PointAttrs::Encoded { messages, .. } => messages.len(),
+        }
+    }
+
+    /// True when the point has no attribute.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Receives a request's contents in order: a resource, then its scopes, each scope's metrics,
 /// each metric's points. Attribute slices are valid only during the call, but the strings
-/// they borrow live as long as the request (`'a`).
+/// they borrow live as long as the request (`'a`). A point method fails only when encoded
+/// attributes it had to decode are malformed, which makes the whole request invalid.
 pub trait MetricsVisitor<'a> {
     /// A new resource begins.
     fn resource(&mut self, attrs: &[Attr<'a>]);
@@ -148,11 +181,15 @@ pub trait MetricsVisitor<'a> {
     /// A new metric begins.
     fn metric(&mut self, meta: &MetricMeta<'a>);
     /// A gauge or sum point of the current metric.
-    fn number_point(&mut self, attrs: &[Attr<'a>], point: &NumberPoint);
+    fn number_point(&mut self, attrs: PointAttrs<'a, '_>, point: &NumberPoint) -> Result<(), WireError>;
     /// A histogram point of the current metric.
-    fn histogram_point(&mut self, attrs: &[Attr<'a>], point: &HistogramPoint<'_>);
+    fn histogram_point(&mut self, attrs: PointAttrs<'a, '_>, point: &HistogramPoint<'_>) -> Result<(), WireError>;
     /// An exponential histogram point of the current metric.
-    fn exponential_histogram_point(&mut self, attrs: &[Attr<'a>], point: &ExponentialHistogramPoint<'_>);
+    fn exponential_histogram_point(
+        &mut self,
+        attrs: PointAttrs<'a, '_>,
+        point: &ExponentialHistogramPoint<'_>,
+    ) -> Result<(), WireError>;
     /// A summary point of the current metric.
-    fn summary_point(&mut self, attrs: &[Attr<'a>], point: &SummaryPoint<'_>);
+    fn summary_point(&mut self, attrs: PointAttrs<'a, '_>, point: &SummaryPoint<'_>) -> Result<(), WireError>;
 }

@@ -202,7 +202,7 @@ fn fast_rows(bytes: &[u8]) -> Result<Rows, WireError> {
 fn reference_rows(request: &ExportMetricsServiceRequest) -> Rows {
     let (interner, mapping) = (SeriesInterner::new(1_000), CanonicalMap::new(&[]));
     let mut builder = BatchBuilder::new(&interner, &mapping, MAX_ATTRIBUTES);
-    reference::walk(request, &mut builder);
+    reference::walk(request, &mut builder).expect("decoded attributes never fail");
     describe(builder, &interner)
 }
 
@@ -224,4 +224,41 @@ proptest! {
         let prost_accepts = ExportMetricsServiceRequest::decode(truncated).is_ok();
         prop_assert_eq!(fast_rows(truncated).is_ok(), prost_accepts);
     }
+}
+
+/// One series sent with its attributes in two orders: two encodings, one series, on both
+/// paths; the second encoding becomes an alias of the first.
+#[test]
+fn attribute_order_does_not_split_a_series() {
+    let key_value = |key: &str, value: &str| KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }),
+        ..Default::default()
+    };
+    let point = |ts, attributes| NumberDataPoint {
+        attributes,
+        time_unix_nano: ts,
+        value: Some(number_data_point::Value::AsDouble(1.0)),
+        ..Default::default()
+    };
+    let forward = vec![key_value("cpu", "0"), key_value("state", "idle")];
+    let backward = vec![key_value("state", "idle"), key_value("cpu", "0")];
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "system.cpu.utilization".into(),
+                    data: Some(Data::Gauge(Gauge { data_points: vec![point(10, forward), point(20, backward)] })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let bytes = request.encode_to_vec();
+    let (rows, series) = fast_rows(&bytes).expect("decodes");
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert!(rows.contains("series: [0, 0]"), "{rows}");
+    assert_eq!((rows, series), reference_rows(&request));
 }
