@@ -7,6 +7,10 @@ use std::hint::black_box;
 
 mod support;
 
+/// The allocator `serve` uses, so that allocation costs match.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn decode_to_arrow(c: &mut Criterion) {
     for (name, shape) in
         [("gauge5", PayloadShape::Gauge5), ("gauge2", PayloadShape::Gauge2), ("histogram16", PayloadShape::Histogram16)]

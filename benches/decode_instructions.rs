@@ -10,6 +10,10 @@ use std::hint::black_box;
 
 mod support;
 
+/// The allocator `serve` uses, so that allocation costs match.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).map_or("fast", String::as_str);
