@@ -134,10 +134,25 @@ fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
     builder.enable_all().build().context("cannot start the async runtime")
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors are printed as their chain of causes on one line each, without a backtrace
+/// (which anyhow would add whenever `RUST_BACKTRACE` is set), and exit with status 1.
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    match cli.command {
+    match run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(args) => {
             let config = args.config()?;
             runtime(args.workers)?.block_on(serve::run(config))
