@@ -7,8 +7,9 @@
 //! ([`cumulative`]), per-series aggregates of each closed window ([`aggregate`]), and the
 //! Parquet history of those aggregates ([`history`]). **Out:** Arrow snapshots and SQL over the
 //! tables `series`, `samples`, `windows`, `histograms` and `history` ([`sql`]), and the
-//! engine's own metrics ([`telemetry`]). Scores, forecasts and alerts will read the closed
-//! windows from here.
+//! engine's own metrics ([`telemetry`]). Each closed window's aggregates also make one
+//! [`frame::NodeFrame`] per node, which the formulas of [`score`] (pressure, health, cost)
+//! read; forecasts and alerts will read the closed windows from here too.
 //!
 //! The engine knows no transport and no protobuf.
 
@@ -19,8 +20,10 @@ pub mod config;
 pub mod cumulative;
 mod engine;
 pub mod error;
+pub mod frame;
 pub mod history;
 pub mod schema;
+pub mod score;
 pub mod series;
 pub mod sql;
 pub mod store;
