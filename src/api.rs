@@ -1,8 +1,9 @@
 //! The HTTP API on the `http.listen` address: `/metrics` (Prometheus text exposition of
-//! the process's own metrics), `/healthz`, `/readyz`, and `POST /api/v1/sql`.
+//! the process's own metrics and node scores), `/healthz`, `/readyz`, `POST /api/v1/sql`, and
+//! `GET /api/v1/nodes[/{name}]`.
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,6 +31,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/sql", post(sql))
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/nodes/{name}", get(node))
         .with_state(state)
 }
 
@@ -47,6 +50,29 @@ async fn readyz(State(state): State<ApiState>) -> Response {
         "ready\n".into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+fn json_response(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+/// Every node's latest scores: a JSON array, one object per node (see
+/// [`ironspider_engine::NodeScore`]).
+async fn nodes(State(state): State<ApiState>) -> Response {
+    let snapshot = state.engine.scores();
+    let nodes: Vec<&ironspider_engine::NodeScore> = snapshot.nodes.values().collect();
+    json_response(&nodes)
+}
+
+/// One node's latest scores, or 404 for a node the engine has not seen.
+async fn node(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    match state.engine.scores().nodes.get(&name) {
+        Some(score) => json_response(score),
+        None => (StatusCode::NOT_FOUND, format!("unknown node {name:?}\n")).into_response(),
     }
 }
 

@@ -28,6 +28,8 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Write closed windows to Parquet (default true).
     pub history: bool,
+    /// Scoring: pressure, health and cost settings (`[engine.scores]`).
+    pub scores: crate::score::ScoreConfig,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +42,7 @@ impl Default for EngineConfig {
             max_series: 1_000_000,
             data_dir: PathBuf::from("data"),
             history: true,
+            scores: crate::score::ScoreConfig::default(),
         }
     }
 }

@@ -5,7 +5,9 @@ use crate::batch::{ApplyReport, IngestBatch};
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
+use crate::frame::node_frames;
 use crate::history::HistoryWriter;
+use crate::scores::{ScoreBook, ScoresSnapshot};
 use crate::series::{SeriesInterner, SeriesKind};
 use crate::sql::{self, TablesSnapshot};
 use crate::store::{ClosedWindow, WindowStore};
@@ -25,6 +27,7 @@ pub struct Engine {
     store: Mutex<WindowStore>,
     history: Mutex<Option<HistoryWriter>>,
     metrics: EngineMetrics,
+    scores: ScoreBook,
 }
 
 impl Engine {
@@ -45,6 +48,7 @@ impl Engine {
             store: Mutex::new(WindowStore::new(&config, clock.now_ns())),
             series: SeriesInterner::new(config.max_series),
             history: Mutex::new(history),
+            scores: ScoreBook::new(config.scores.clone(), config.window_ns()),
             config,
             clock,
             metrics,
@@ -90,22 +94,39 @@ impl Engine {
     /// them to the history, and drops windows past the retention. Returns how many closed.
     pub fn close_due_windows(&self) -> usize {
         let now = self.clock.now_ns();
-        let closed = {
+        let (closed, watermark) = {
             let mut store = self.store.lock();
             let closed = store.close_due(now);
             store.expire(now);
             self.metrics.live_samples.set(store.live_samples() as i64);
             self.metrics.open_windows.set(store.open_windows() as i64);
-            closed
+            (closed, store.closed_before())
         };
         self.finish_closed(&closed);
+        self.publish_scores(watermark);
         closed.len()
+    }
+
+    /// Scores every node as of `watermark` and exposes them as metrics.
+    fn publish_scores(&self, watermark: i64) {
+        self.scores.publish(watermark);
+        self.metrics.record_scores(&self.scores.snapshot());
+    }
+
+    /// The latest node scores, without waiting for ingest.
+    pub fn scores(&self) -> Arc<ScoresSnapshot> {
+        self.scores.snapshot()
     }
 
     /// Closes every open window and writes what is queued to the history (at shutdown).
     pub fn shutdown(&self) {
-        let closed = self.store.lock().close_all();
+        let (closed, watermark) = {
+            let mut store = self.store.lock();
+            let closed = store.close_all();
+            (closed, store.closed_before())
+        };
         self.finish_closed(&closed);
+        self.publish_scores(watermark);
         if let Some(mut history) = self.history.lock().take() {
             history.finish();
         }
@@ -123,6 +144,7 @@ impl Engine {
             let kind_of = |id: u32| table.info(id).map_or(SeriesKind::Gauge, |info| info.kind());
             let mut aggregates = aggregate_numbers(columns, window_seconds, kind_of);
             aggregates.extend(aggregate_histograms(&window.histogram_rows));
+            self.scores.record(window.end, node_frames(&aggregates, &table));
             let history_rows = self
                 .history
                 .lock()

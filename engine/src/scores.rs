@@ -1,0 +1,183 @@
+//! The engine's score book: after every closed window, each node's scores from its frame and
+//! its recent history, kept as an immutable snapshot that readers (HTTP API, metrics, the
+//! scheduler) take without touching ingest's locks.
+//!
+//! History kept per node: the utilisation of each resource and the pressure over the last
+//! `pressure.variability_windows` windows (for `σ_r` and the sustained-pressure factor), and
+//! the end of the newest window it reported in. Staleness is counted in window lengths from
+//! that end to the engine's watermark, so it grows even when no window closes because
+//! nobody reports.
+
+use crate::frame::NodeFrame;
+use crate::score::ScoreConfig;
+use crate::score::cost::{Capacity, NodeCost, Usage, node_cost};
+use crate::score::health::{Factor, HealthInputs, cluster_health, node_health};
+use crate::score::pressure::{ResourceLoad, node_pressure, spread};
+use parking_lot::RwLock;
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// One node's scores as served by `/api/v1/nodes`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeScore {
+    /// Node name.
+    pub node: String,
+    /// CPU utilisation in the newest window it reported.
+    pub cpu: Option<f64>,
+    /// Memory utilisation.
+    pub memory: Option<f64>,
+    /// Mean GPU utilisation.
+    pub gpu: Option<f64>,
+    /// Mean GPU memory utilisation.
+    pub gpu_memory: Option<f64>,
+    /// Pressure in [0, 1].
+    pub pressure: Option<f64>,
+    /// Health in [0, 100].
+    pub health: f64,
+    /// Hourly price.
+    pub cost_per_hour: f64,
+    /// Idle part of the hourly price.
+    pub idle_cost_per_hour: f64,
+    /// End of the newest window with data, RFC 3339.
+    pub updated_at: String,
+    /// What lowered the health.
+    pub factors: Vec<Factor>,
+    /// Hourly price by resource.
+    #[serde(skip)]
+    pub cost: NodeCost,
+}
+
+/// Everything readers see, replaced whole after each window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScoresSnapshot {
+    /// End of the newest window scored (ns since the epoch).
+    pub window_end: i64,
+    /// Scores by node name.
+    pub nodes: BTreeMap<String, NodeScore>,
+    /// vCPU-weighted mean of node health.
+    pub cluster_health: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+struct NodeHistory {
+    frame: NodeFrame,
+    last_seen_end: i64,
+    utilisation: VecDeque<[Option<f64>; 4]>,
+    pressure: VecDeque<f64>,
+}
+
+/// Per-node history and the current snapshot.
+#[derive(Debug)]
+pub struct ScoreBook {
+    config: ScoreConfig,
+    window_ns: i64,
+    nodes: RwLock<BTreeMap<String, NodeHistory>>,
+    snapshot: RwLock<Arc<ScoresSnapshot>>,
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, bound: usize) {
+    queue.push_back(value);
+    while queue.len() > bound.max(1) {
+        queue.pop_front();
+    }
+}
+
+fn rfc3339(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl ScoreBook {
+    /// An empty book for windows of `window_ns`.
+    pub fn new(config: ScoreConfig, window_ns: i64) -> Self {
+        Self { config, window_ns: window_ns.max(1), nodes: RwLock::default(), snapshot: RwLock::default() }
+    }
+
+    /// The current scores; cheap (an `Arc` clone), never waits for ingest.
+    pub fn snapshot(&self) -> Arc<ScoresSnapshot> {
+        Arc::clone(&self.snapshot.read())
+    }
+
+    /// Records the frames of the window ending at `window_end`.
+    pub fn record(&self, window_end: i64, frames: BTreeMap<String, NodeFrame>) {
+        let bound = self.config.pressure.variability_windows;
+        let mut nodes = self.nodes.write();
+        for (name, frame) in frames {
+            let history = nodes.entry(name).or_default();
+            let gpu_max = NodeFrame::max(&frame.gpu);
+            let gpu_memory_max = NodeFrame::max(&frame.gpu_memory);
+            push_bounded(&mut history.utilisation, [frame.cpu, frame.memory, gpu_max, gpu_memory_max], bound);
+            history.frame = frame;
+            history.last_seen_end = history.last_seen_end.max(window_end);
+            let loads = self.loads(history);
+            if let Some(pressure) = node_pressure(&loads, history.frame.stall, &self.config.pressure) {
+                push_bounded(&mut history.pressure, pressure, bound);
+            }
+        }
+    }
+
+    /// Each reported resource's newest utilisation with its spread over the history.
+    fn loads(&self, history: &NodeHistory) -> Vec<ResourceLoad> {
+        let Some(newest) = history.utilisation.back() else { return Vec::new() };
+        (0..newest.len())
+            .filter_map(|r| {
+                let utilisation = newest[r]?;
+                let past: Vec<f64> = history.utilisation.iter().filter_map(|u| u[r]).collect();
+                Some(ResourceLoad { utilisation, spread: spread(&past) })
+            })
+            .collect()
+    }
+
+    /// Recomputes every node's scores as of `watermark` (the end of the newest closed
+    /// window) and publishes the snapshot.
+    pub fn publish(&self, watermark: i64) {
+        let nodes = self.nodes.read();
+        let scores: BTreeMap<String, NodeScore> =
+            nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
+        let cluster =
+            cluster_health(scores.values().map(|s| (s.health, nodes.get(&s.node).and_then(|h| h.frame.vcpus))));
+        *self.snapshot.write() =
+            Arc::new(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster });
+    }
+
+    fn score(&self, name: &str, history: &NodeHistory, watermark: i64) -> NodeScore {
+        let frame = &history.frame;
+        let missed = ((watermark - history.last_seen_end).max(0) / self.window_ns).min(i64::from(u32::MAX)) as u32;
+        let pressure = node_pressure(&self.loads(history), frame.stall, &self.config.pressure);
+        let recent = (!history.pressure.is_empty())
+            .then(|| history.pressure.iter().sum::<f64>() / history.pressure.len() as f64);
+        let health = node_health(
+            &HealthInputs {
+                missed_windows: missed,
+                recent_pressure: recent,
+                gpu_xid_errors: frame.gpu_xid_errors,
+                gpu_ecc_errors: frame.gpu_ecc_errors,
+                gpu_max_temperature: frame.gpu_max_temperature,
+                anomaly: None,
+            },
+            &self.config.health,
+        );
+        let capacity = Capacity {
+            vcpus: frame.vcpus.unwrap_or(0.0),
+            memory_bytes: frame.memory_bytes.unwrap_or(0.0),
+            gpus: frame.gpus as f64,
+        };
+        let usage = Usage { cpu: frame.cpu, memory: frame.memory, gpu: NodeFrame::mean(&frame.gpu) };
+        // Instance types are not carried into the frame yet: unit prices apply.
+        let cost = node_cost(capacity, None, usage, &self.config.cost);
+        NodeScore {
+            node: name.to_string(),
+            cpu: frame.cpu,
+            memory: frame.memory,
+            gpu: NodeFrame::mean(&frame.gpu),
+            gpu_memory: NodeFrame::mean(&frame.gpu_memory),
+            pressure,
+            health: health.health,
+            cost_per_hour: cost.cost.total(),
+            idle_cost_per_hour: cost.idle.total(),
+            updated_at: rfc3339(history.last_seen_end),
+            factors: health.factors,
+            cost,
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Node scores from hostmetrics-shaped telemetry through the real server: the frame, the
+//! formulas of docs/scoring.md checked against hand-worked values, `/api/v1/nodes`, the
+//! score gauges on `/metrics`, and a node that stops reporting losing its health.
+
+mod common;
+
+use common::{Server, attr, encode, gauge_point, now_ns};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, ResourceMetrics, ScopeMetrics, metric::Data};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+fn gauge(name: &str, points: Vec<opentelemetry_proto::tonic::metrics::v1::NumberDataPoint>) -> Metric {
+    Metric { name: name.into(), data: Some(Data::Gauge(Gauge { data_points: points })), ..Default::default() }
+}
+
+/// Two CPUs idle 60 % and 40 % of the time, 6 GiB of 8 GiB memory used.
+fn hostmetrics(node: &str, ts: u64) -> ExportMetricsServiceRequest {
+    let cpu = |cpu: &str, state: &str, value| gauge_point(ts, value, vec![attr("cpu", cpu), attr("state", state)]);
+    let memory = |state: &str, value| gauge_point(ts, value, vec![attr("state", state)]);
+    let metrics = vec![
+        gauge(
+            "system.cpu.utilization",
+            vec![cpu("0", "idle", 0.6), cpu("0", "user", 0.4), cpu("1", "idle", 0.4), cpu("1", "user", 0.6)],
+        ),
+        gauge("system.memory.usage", vec![memory("used", 6.0 * GIB), memory("free", 2.0 * GIB)]),
+    ];
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(Resource { attributes: vec![attr("k8s.node.name", node)], ..Default::default() }),
+            scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn nodes(server: &Server) -> Vec<Value> {
+    let body =
+        reqwest::get(format!("http://{}/api/v1/nodes", server.http)).await.expect("nodes").text().await.expect("body");
+    serde_json::from_str(&body).expect("a JSON array")
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
+}
+
+#[tokio::test]
+async fn nodes_are_scored_and_a_silent_node_turns_unhealthy_within_three_windows() {
+    let server = Server::start(&["--window", "1", "--lateness", "0"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut scored = Vec::new();
+    while scored.len() < 2 {
+        assert!(Instant::now() < deadline, "nodes not scored: {scored:?}");
+        for node in ["node-a", "node-b"] {
+            server.export_grpc(encode(&hostmetrics(node, now_ns()))).await.expect("accepted");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        scored = nodes(&server).await;
+    }
+    let a = &scored[0];
+    assert_eq!(a["node"], "node-a");
+    // CPU 1 − mean(0.6, 0.4) = 0.5; memory 6 / 8 = 0.75
+    assert!(close(&a["cpu"], 0.5) && close(&a["memory"], 0.75), "{a}");
+    assert_eq!((a["gpu"].clone(), a["gpu_memory"].clone()), (Value::Null, Value::Null), "no GPU: unknown, not 0");
+    // memory is the scarcest: 0.5 + 0.5 · (0.75 − 0.7) / 0.3
+    assert!(close(&a["pressure"], 0.5 + 0.5 * 0.05 / 0.3), "{a}");
+    // 2 vCPU · 0.031611 + 8 GiB · 0.004237; idle 0.063222 · 0.5 + 0.033896 · 0.25
+    assert!(close(&a["cost_per_hour"], 0.097118), "{a}");
+    assert!(close(&a["idle_cost_per_hour"], 0.040085), "{a}");
+    assert_eq!((a["health"].as_f64(), a["factors"].as_array().map(Vec::len)), (Some(100.0), Some(0)));
+
+    let one = reqwest::get(format!("http://{}/api/v1/nodes/node-b", server.http)).await.expect("node-b");
+    assert_eq!(one.status(), 200);
+    let missing = reqwest::get(format!("http://{}/api/v1/nodes/nope", server.http)).await.expect("nope");
+    assert_eq!(missing.status(), 404);
+    assert_eq!(server.metric("ironspider_node_health{node=\"node-a\"}").await, 100.0);
+    assert!(
+        (server.metric("ironspider_node_cost_per_hour{node=\"node-a\",resource=\"cpu\"}").await - 0.063222).abs()
+            < 1e-9
+    );
+
+    // node-b goes silent; node-a keeps reporting.
+    let silent_since = Instant::now();
+    let b = loop {
+        server.export_grpc(encode(&hostmetrics("node-a", now_ns()))).await.expect("accepted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let b = nodes(&server).await.into_iter().find(|n| n["node"] == "node-b").expect("node-b still listed");
+        if b["health"].as_f64().is_some_and(|h| h < 50.0) {
+            break b;
+        }
+        assert!(
+            silent_since.elapsed() < Duration::from_secs(4),
+            "node-b still healthy after 3 windows and a margin: {b}"
+        );
+    };
+    assert_eq!(b["factors"][0]["factor"], "stale", "{b}");
+    let a = nodes(&server).await.into_iter().find(|n| n["node"] == "node-a").expect("node-a");
+    assert_eq!(a["health"].as_f64(), Some(100.0), "the reporting node stays healthy: {a}");
+}
