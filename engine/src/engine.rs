@@ -109,8 +109,9 @@ impl Engine {
 
     /// Scores every node as of `watermark` and exposes them as metrics.
     fn publish_scores(&self, watermark: i64) {
-        self.scores.publish(watermark);
-        self.metrics.record_scores(&self.scores.snapshot());
+        if self.scores.publish(watermark) {
+            self.metrics.record_scores(&self.scores.snapshot());
+        }
     }
 
     /// The latest node scores, without waiting for ingest.

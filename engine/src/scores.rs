@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One node's scores as served by `/api/v1/nodes`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -73,6 +74,8 @@ pub struct ScoreBook {
     config: ScoreConfig,
     window_ns: i64,
     nodes: RwLock<BTreeMap<String, NodeHistory>>,
+    /// Set by [`ScoreBook::record`], cleared by [`ScoreBook::publish`].
+    recorded: AtomicBool,
     snapshot: RwLock<Arc<ScoresSnapshot>>,
 }
 
@@ -90,7 +93,13 @@ fn rfc3339(ns: i64) -> String {
 impl ScoreBook {
     /// An empty book for windows of `window_ns`.
     pub fn new(config: ScoreConfig, window_ns: i64) -> Self {
-        Self { config, window_ns: window_ns.max(1), nodes: RwLock::default(), snapshot: RwLock::default() }
+        Self {
+            config,
+            window_ns: window_ns.max(1),
+            nodes: RwLock::default(),
+            recorded: AtomicBool::new(false),
+            snapshot: RwLock::default(),
+        }
     }
 
     /// The current scores; cheap (an `Arc` clone), never waits for ingest.
@@ -101,6 +110,7 @@ impl ScoreBook {
     /// Records the frames of the window ending at `window_end`.
     pub fn record(&self, window_end: i64, frames: BTreeMap<String, NodeFrame>) {
         let bound = self.config.pressure.variability_windows;
+        self.recorded.store(true, Ordering::Release);
         let mut nodes = self.nodes.write();
         for (name, frame) in frames {
             let history = nodes.entry(name).or_default();
@@ -129,8 +139,13 @@ impl ScoreBook {
     }
 
     /// Recomputes every node's scores as of `watermark` (the end of the newest closed
-    /// window) and publishes the snapshot.
-    pub fn publish(&self, watermark: i64) {
+    /// window) and publishes the snapshot. Returns false, doing nothing, when neither the
+    /// watermark moved nor a window was recorded since the last publication.
+    pub fn publish(&self, watermark: i64) -> bool {
+        let recorded = self.recorded.swap(false, Ordering::AcqRel);
+        if !recorded && self.snapshot.read().window_end == watermark {
+            return false;
+        }
         let nodes = self.nodes.read();
         let scores: BTreeMap<String, NodeScore> =
             nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
@@ -138,6 +153,7 @@ impl ScoreBook {
             cluster_health(scores.values().map(|s| (s.health, nodes.get(&s.node).and_then(|h| h.frame.vcpus))));
         *self.snapshot.write() =
             Arc::new(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster });
+        true
     }
 
     fn score(&self, name: &str, history: &NodeHistory, watermark: i64) -> NodeScore {
