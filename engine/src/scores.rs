@@ -65,6 +65,8 @@ struct NodeHistory {
     frame: NodeFrame,
     last_seen_end: i64,
     utilisation: VecDeque<[Option<f64>; 4]>,
+    /// Pressure of the newest window recorded (`None` when it reported no resource).
+    latest_pressure: Option<f64>,
     pressure: VecDeque<f64>,
 }
 
@@ -119,8 +121,8 @@ impl ScoreBook {
             push_bounded(&mut history.utilisation, [frame.cpu, frame.memory, gpu_max, gpu_memory_max], bound);
             history.frame = frame;
             history.last_seen_end = history.last_seen_end.max(window_end);
-            let loads = self.loads(history);
-            if let Some(pressure) = node_pressure(&loads, history.frame.stall, &self.config.pressure) {
+            history.latest_pressure = node_pressure(&self.loads(history), history.frame.stall, &self.config.pressure);
+            if let Some(pressure) = history.latest_pressure {
                 push_bounded(&mut history.pressure, pressure, bound);
             }
         }
@@ -159,7 +161,7 @@ impl ScoreBook {
     fn score(&self, name: &str, history: &NodeHistory, watermark: i64) -> NodeScore {
         let frame = &history.frame;
         let missed = ((watermark - history.last_seen_end).max(0) / self.window_ns).min(i64::from(u32::MAX)) as u32;
-        let pressure = node_pressure(&self.loads(history), frame.stall, &self.config.pressure);
+        let pressure = history.latest_pressure;
         let recent = (!history.pressure.is_empty())
             .then(|| history.pressure.iter().sum::<f64>() / history.pressure.len() as f64);
         let health = node_health(
