@@ -9,6 +9,7 @@
 //! silently, so such a request is refused instead, naming the metric.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// The JSON names of a metric's data field.
@@ -18,8 +19,7 @@ const DATA_FIELDS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogr
 pub fn decode(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
     let mut value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid OTLP/JSON: {e}"))?;
     normalise(&mut value);
-    let request: ExportMetricsServiceRequest =
-        serde_json::from_value(value.clone()).map_err(|e| format!("invalid OTLP/JSON: {e}"))?;
+    let request = ExportMetricsServiceRequest::deserialize(&value).map_err(|e| format!("invalid OTLP/JSON: {e}"))?;
     check_no_metric_lost(&value, &request)?;
     Ok(request)
 }
