@@ -47,9 +47,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, stopped()));
+    let remote_write = ironspider_ingest::remote_write::router(ingestor.clone());
     let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
-    let api_server = axum::serve(api_listener, api::router(api_state)).with_graceful_shutdown(stopped());
+    let api_server =
+        axum::serve(api_listener, api::router(api_state).merge(remote_write)).with_graceful_shutdown(stopped());
     let api = tokio::spawn(async move { api_server.await });
     let closer =
         tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));

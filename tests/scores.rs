@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, attr, encode, gauge_point, now_ns};
+use common::{Server, attr, encode, gauge_point, nodes, now_ns};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, ResourceMetrics, ScopeMetrics, metric::Data};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -35,12 +35,6 @@ fn hostmetrics(node: &str, ts: u64) -> ExportMetricsServiceRequest {
             ..Default::default()
         }],
     }
-}
-
-async fn nodes(server: &Server) -> Vec<Value> {
-    let body =
-        reqwest::get(format!("http://{}/api/v1/nodes", server.http)).await.expect("nodes").text().await.expect("body");
-    serde_json::from_str(&body).expect("a JSON array")
 }
 
 fn close(value: &Value, expected: f64) -> bool {

@@ -91,6 +91,22 @@ async fn receive(
     body: Body,
     format: Format,
 ) -> Result<ExportOutcome, IngestError> {
+    let raw = read_body(ingestor, headers, body, Transport::Http).await?;
+    let body = decompress(headers, raw, ingestor.config().max_request_bytes)?;
+    match format {
+        Format::Protobuf => ingestor.export_protobuf(&body, Transport::Http),
+        Format::Json => ingestor.export_json(&body, Transport::Http),
+    }
+}
+
+/// Reads a request body of at most `ingest.max_request_bytes` (checked on `Content-Length`
+/// first, then while reading) and counts its bytes.
+pub(crate) async fn read_body(
+    ingestor: &Ingestor,
+    headers: &HeaderMap,
+    body: Body,
+    transport: Transport,
+) -> Result<Bytes, IngestError> {
     let limit = ingestor.config().max_request_bytes;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if let Some(size) = declared {
@@ -104,12 +120,8 @@ async fn receive(
         }
     })?;
     let raw = raw.to_bytes();
-    ingestor.metrics().bytes(Transport::Http, raw.len());
-    let body = decompress(headers, raw, limit)?;
-    match format {
-        Format::Protobuf => ingestor.export_protobuf(&body, Transport::Http),
-        Format::Json => ingestor.export_json(&body, Transport::Http),
-    }
+    ingestor.metrics().bytes(transport, raw.len());
+    Ok(raw)
 }
 
 /// Undoes `Content-Encoding` (gzip, zstd, identity), never producing more than `limit` bytes.

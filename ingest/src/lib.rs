@@ -2,7 +2,8 @@
 //!
 //! Receivers and decoders. **In:** OTLP metrics export requests over gRPC
 //! (`MetricsService/Export`, [`grpc`]) and HTTP (`POST /v1/metrics`, protobuf or JSON,
-//! [`http`], JSON through [`json`]). **Out:** [`ironspider_engine::IngestBatch`]es handed to
+//! [`http`], JSON through [`json`]), and Prometheus remote write (`POST /api/v1/write`,
+//! [`remote_write`]). **Out:** [`ironspider_engine::IngestBatch`]es handed to
 //! [`ironspider_engine::Engine::apply`], and OTLP answers (full or partial success, or an
 //! error the exporter knows how to retry or drop).
 //!
@@ -27,6 +28,7 @@ pub mod json;
 pub mod metrics;
 pub mod pipeline;
 pub mod reference;
+pub mod remote_write;
 pub mod visitor;
 pub mod wire;
 

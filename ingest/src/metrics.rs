@@ -9,6 +9,8 @@ pub enum Transport {
     Grpc,
     /// OTLP/HTTP.
     Http,
+    /// Prometheus remote write.
+    RemoteWrite,
 }
 
 impl Transport {
@@ -16,6 +18,7 @@ impl Transport {
         match self {
             Transport::Grpc => "grpc",
             Transport::Http => "http",
+            Transport::RemoteWrite => "remote_write",
         }
     }
 }
@@ -66,11 +69,14 @@ impl IngestMetrics {
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let metrics = Self {
             requests: IntCounterVec::new(
-                Opts::new("ironspider_requests_total", "OTLP export requests, by transport and outcome."),
+                Opts::new(
+                    "ironspider_requests_total",
+                    "Export requests (OTLP and Prometheus remote write), by transport and outcome.",
+                ),
                 &["transport", "outcome"],
             )?,
             bytes: IntCounterVec::new(
-                Opts::new("ironspider_request_bytes_total", "Bytes of OTLP export request bodies as received."),
+                Opts::new("ironspider_request_bytes_total", "Bytes of export request bodies as received."),
                 &["transport"],
             )?,
             latency: HistogramVec::new(

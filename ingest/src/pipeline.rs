@@ -5,7 +5,8 @@ use crate::builder::BatchBuilder;
 use crate::canonical::CanonicalMap;
 use crate::config::{DecoderKind, IngestConfig};
 use crate::metrics::{IngestMetrics, Outcome, Transport};
-use crate::{fast, json, reference};
+use crate::remote_write::proto::WriteRequest;
+use crate::{fast, json, reference, remote_write};
 
 use ironspider_engine::{Engine, RejectCounts};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -178,6 +179,21 @@ impl Ingestor {
         let mut builder = self.builder();
         reference::walk(request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
         Ok(self.apply(builder, transport, started))
+    }
+
+    /// Ingests a decoded Prometheus remote-write request, converted to OTLP (see
+    /// [`crate::remote_write::convert`]); samples the conversion refuses are counted with the
+    /// points the builder and the engine refuse.
+    pub fn export_remote_write(&self, request: &WriteRequest) -> Result<ExportOutcome, IngestError> {
+        let started = Instant::now();
+        let converted = remote_write::convert::to_otlp(request);
+        let mut outcome = self.walk_and_apply(&converted.request, Transport::RemoteWrite, started)?;
+        let refused = converted.rejected.total();
+        self.engine.metrics().record_rejections(&converted.rejected);
+        self.metrics.points_received.inc_by(refused);
+        outcome.received += refused;
+        outcome.rejected.merge(&converted.rejected);
+        Ok(outcome)
     }
 
     /// Ingests an OTLP/JSON request.

@@ -216,3 +216,26 @@ pub fn gauge_request(node: &str, metric: &str, points: Vec<NumberDataPoint>) -> 
 pub fn encode(request: &ExportMetricsServiceRequest) -> Vec<u8> {
     request.encode_to_vec()
 }
+
+/// Posts a Prometheus remote-write request (snappy-compressed protobuf) to `/api/v1/write`
+/// with the given `Content-Encoding`; returns the status and body text.
+pub async fn post_remote_write(server: &Server, encoding: &str, body: Vec<u8>) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/write", server.http))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", encoding)
+        .header("x-prometheus-remote-write-version", "0.1.0")
+        .body(body)
+        .send()
+        .await
+        .expect("remote-write request sent");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("remote-write answer"))
+}
+
+/// The latest scores of every node from `GET /api/v1/nodes`.
+pub async fn nodes(server: &Server) -> Vec<serde_json::Value> {
+    let body =
+        reqwest::get(format!("http://{}/api/v1/nodes", server.http)).await.expect("nodes").text().await.expect("body");
+    serde_json::from_str(&body).expect("a JSON array")
+}

@@ -1,0 +1,234 @@
+//! Remote-write series to an OTLP export request, so that they take the same path as OTLP
+//! points (validation, canonical names, interning, windows).
+//!
+//! The mapping follows the OpenTelemetry compatibility spec for Prometheus where it has one:
+//! - **Resource.** `job` → `service.name`, `instance` → `service.instance.id`. The node is
+//!   the `kubernetes_node` label, else `node` (both → `k8s.node.name`), else the host part of
+//!   `instance` with its port removed (→ `host.name`), so that node_exporter on :9100 and
+//!   DCGM exporter on :9400 of one machine land on one node.
+//! - **Point attributes.** Every other label except `__name__`.
+//! - **Kind.** Remote write 1.0 carries no type with a sample, so the kind comes from the
+//!   name, as Prometheus' own conventions fix it: `_total`, `_count`, `_sum` and `_bucket`
+//!   are monotonic cumulative sums (whose first point is a baseline, since no start time is
+//!   sent); every other name is a gauge.
+//! - **Samples.** Milliseconds become nanoseconds; a staleness marker becomes a point flagged
+//!   "no recorded value" (skipped, not an error).
+//!
+//! A series without `__name__` and native-histogram samples are refused as `invalid_point`.
+
+use super::proto::{TimeSeries, WriteRequest};
+use ironspider_engine::{RejectCounts, RejectReason};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+    number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use std::collections::BTreeMap;
+
+/// Labels that name the node, most specific first (before `instance`).
+const NODE_LABELS: &[&str] = &["kubernetes_node", "node"];
+/// Labels that become resource attributes rather than point attributes.
+const RESOURCE_LABELS: [&str; 4] = ["job", "instance", "kubernetes_node", "node"];
+/// OTLP point flag: no recorded value.
+const FLAG_NO_RECORDED_VALUE: u32 = 1;
+/// Name suffixes of Prometheus counters and of histogram and summary parts.
+const COUNTER_SUFFIXES: &[&str] = &["_total", "_count", "_sum", "_bucket"];
+
+/// The converted request and the points refused on the way.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// One resource per (job, instance, node).
+    pub request: ExportMetricsServiceRequest,
+    /// Samples that could not be expressed as OTLP points, by reason.
+    pub rejected: RejectCounts,
+}
+
+/// `host:port` or `[v6]:port` without the port; anything else unchanged.
+pub fn host_of(instance: &str) -> &str {
+    if let Some(rest) = instance.strip_prefix('[') {
+        return rest.split_once(']').map_or(instance, |(host, _)| host);
+    }
+    match instance.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => instance,
+    }
+}
+
+/// Whether a series of this name is a counter (see the module doc).
+pub fn is_counter(name: &str) -> bool {
+    COUNTER_SUFFIXES.iter().any(|suffix| name.ends_with(suffix))
+}
+
+fn string_attribute(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.to_string())) }),
+        ..KeyValue::default()
+    }
+}
+
+fn label<'s>(series: &'s TimeSeries, name: &str) -> Option<&'s str> {
+    series.labels.iter().find(|l| l.name == name).map(|l| l.value.as_str())
+}
+
+fn resource_attributes(series: &TimeSeries) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(3);
+    if let Some(job) = label(series, "job") {
+        attributes.push(string_attribute("service.name", job));
+    }
+    let instance = label(series, "instance");
+    if let Some(instance) = instance {
+        attributes.push(string_attribute("service.instance.id", instance));
+    }
+    if let Some(node) = NODE_LABELS.iter().find_map(|name| label(series, name)) {
+        attributes.push(string_attribute("k8s.node.name", node));
+    } else if let Some(instance) = instance {
+        attributes.push(string_attribute("host.name", host_of(instance)));
+    }
+    attributes
+}
+
+fn metric(name: &str, series: &TimeSeries) -> Metric {
+    let attributes: Vec<KeyValue> = series
+        .labels
+        .iter()
+        .filter(|l| l.name != "__name__" && !RESOURCE_LABELS.contains(&l.name.as_str()))
+        .map(|l| string_attribute(&l.name, &l.value))
+        .collect();
+    let data_points = series
+        .samples
+        .iter()
+        .map(|sample| NumberDataPoint {
+            attributes: attributes.clone(),
+            time_unix_nano: u64::try_from(sample.timestamp).unwrap_or(0).saturating_mul(1_000_000),
+            value: Some(number_data_point::Value::AsDouble(if sample.is_stale_marker() { 0.0 } else { sample.value })),
+            flags: if sample.is_stale_marker() { FLAG_NO_RECORDED_VALUE } else { 0 },
+            ..NumberDataPoint::default()
+        })
+        .collect();
+    let data = if is_counter(name) {
+        Data::Sum(Sum {
+            data_points,
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+            is_monotonic: true,
+        })
+    } else {
+        Data::Gauge(Gauge { data_points })
+    };
+    Metric { name: name.to_string(), data: Some(data), ..Metric::default() }
+}
+
+/// The series of one resource: its attributes and metrics.
+struct ResourceGroup {
+    attributes: Vec<KeyValue>,
+    metrics: Vec<Metric>,
+}
+
+/// Converts a decoded write request (see the module doc for the mapping).
+pub fn to_otlp(request: &WriteRequest) -> Converted {
+    let mut rejected = RejectCounts::default();
+    let mut by_resource: BTreeMap<[Option<&str>; 4], ResourceGroup> = BTreeMap::new();
+    for series in &request.timeseries {
+        let native_histograms = series.histograms.len() as u64;
+        rejected.add(RejectReason::InvalidPoint, native_histograms);
+        let Some(name) = label(series, "__name__").filter(|n| !n.is_empty()) else {
+            rejected.add(RejectReason::InvalidPoint, series.samples.len() as u64);
+            continue;
+        };
+        if series.samples.is_empty() {
+            continue;
+        }
+        let key = RESOURCE_LABELS.map(|name| label(series, name));
+        let group = by_resource
+            .entry(key)
+            .or_insert_with(|| ResourceGroup { attributes: resource_attributes(series), metrics: Vec::new() });
+        group.metrics.push(metric(name, series));
+    }
+    let resource_metrics = by_resource
+        .into_values()
+        .map(|ResourceGroup { attributes, metrics }| ResourceMetrics {
+            resource: Some(Resource { attributes, ..Resource::default() }),
+            scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
+            ..ResourceMetrics::default()
+        })
+        .collect();
+    Converted { request: ExportMetricsServiceRequest { resource_metrics }, rejected }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::remote_write::proto::{Label, STALE_NAN_BITS, Sample};
+
+    fn series(labels: &[(&str, &str)], samples: &[(f64, i64)]) -> TimeSeries {
+        TimeSeries {
+            labels: labels.iter().map(|(n, v)| Label { name: (*n).into(), value: (*v).into() }).collect(),
+            samples: samples.iter().map(|(value, timestamp)| Sample { value: *value, timestamp: *timestamp }).collect(),
+            histograms: Vec::new(),
+        }
+    }
+
+    fn attribute<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a str> {
+        attributes.iter().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn instance_ports_are_removed_and_other_text_is_kept() {
+        assert_eq!(host_of("10.0.0.7:9100"), "10.0.0.7");
+        assert_eq!(host_of("[::1]:9100"), "::1");
+        assert_eq!(host_of("node-a"), "node-a");
+        assert_eq!(host_of("fe80::1"), "fe80::1");
+        assert_eq!(host_of("host:http"), "host:http");
+    }
+
+    #[test]
+    fn counters_are_cumulative_sums_and_the_rest_gauges_on_one_resource_per_node() {
+        let cpu = series(
+            &[
+                ("__name__", "node_cpu_seconds_total"),
+                ("cpu", "0"),
+                ("instance", "10.0.0.7:9100"),
+                ("job", "node"),
+                ("mode", "idle"),
+            ],
+            &[(12.5, 1_700_000_000_000)],
+        );
+        let memory = series(
+            &[("__name__", "node_memory_MemTotal_bytes"), ("instance", "10.0.0.7:9100"), ("job", "node")],
+            &[(8e9, 1_700_000_000_000), (f64::from_bits(STALE_NAN_BITS), 1_700_000_015_000)],
+        );
+        let converted = to_otlp(&WriteRequest { timeseries: vec![cpu, memory] });
+        assert_eq!(converted.rejected.total(), 0);
+        let [resource] = &converted.request.resource_metrics[..] else { panic!("one resource expected") };
+        let attributes = &resource.resource.as_ref().unwrap().attributes;
+        assert_eq!(attribute(attributes, "host.name"), Some("10.0.0.7"));
+        assert_eq!(attribute(attributes, "service.name"), Some("node"));
+        let metrics = &resource.scope_metrics[0].metrics;
+        let Some(Data::Sum(sum)) = &metrics[0].data else { panic!("counter expected") };
+        assert!(sum.is_monotonic && sum.aggregation_temporality == AggregationTemporality::Cumulative as i32);
+        let point = &sum.data_points[0];
+        assert_eq!(point.time_unix_nano, 1_700_000_000_000_000_000);
+        let keys: Vec<&str> = point.attributes.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(keys, ["cpu", "mode"]);
+        let Some(Data::Gauge(gauge)) = &metrics[1].data else { panic!("gauge expected") };
+        assert_eq!((gauge.data_points[0].flags, gauge.data_points[1].flags), (0, FLAG_NO_RECORDED_VALUE));
+    }
+
+    #[test]
+    fn node_labels_win_over_instance_and_nameless_series_are_refused() {
+        let named = series(&[("__name__", "up"), ("instance", "10.0.0.7:9100"), ("node", "worker-3")], &[(1.0, 1)]);
+        let nameless = series(&[("instance", "x:1")], &[(1.0, 1), (2.0, 2)]);
+        let converted = to_otlp(&WriteRequest { timeseries: vec![named, nameless] });
+        let attributes = &converted.request.resource_metrics[0].resource.as_ref().unwrap().attributes;
+        assert_eq!(attribute(attributes, "k8s.node.name"), Some("worker-3"));
+        assert_eq!(attribute(attributes, "host.name"), None);
+        assert_eq!(converted.rejected.get(RejectReason::InvalidPoint), 2);
+    }
+}

@@ -1,0 +1,102 @@
+//! The Prometheus remote-write receiver: `POST /api/v1/write` with a snappy-compressed
+//! (block format) `prometheus.WriteRequest`, as remote-write 1.0 specifies, served on the
+//! HTTP API address.
+//!
+//! Series are converted to OTLP ([`convert`]) and take the OTLP path from there. Answers,
+//! as the spec and Prometheus' retry logic expect:
+//! - `204 No Content` when every sample was stored (staleness markers are skipped, not
+//!   refused);
+//! - `400 Bad Request` for an undecodable body, or when samples were refused (the others
+//!   are stored; the text names the reasons). Prometheus does not retry a 4xx, so a refused
+//!   sample is never sent again;
+//! - `413` over `ingest.max_request_bytes` (compressed or not), `415` for another
+//!   `Content-Type` or `Content-Encoding`;
+//! - `503 Service Unavailable` with `Retry-After` when the engine cannot keep up: Prometheus
+//!   retries 5xx answers with back-off (a 429 is only retried with `retry_on_http_429`).
+
+pub mod convert;
+pub mod proto;
+
+use crate::grpc::outcome_of;
+use crate::http::read_body;
+use crate::metrics::Transport;
+use crate::pipeline::{ExportOutcome, IngestError, Ingestor};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use prost::Message;
+
+/// The path Prometheus' `remote_write.url` points at.
+pub const PATH: &str = "/api/v1/write";
+
+/// The remote-write route, merged into the HTTP API's router.
+pub fn router(ingestor: Ingestor) -> Router {
+    Router::new().route(PATH, post(write)).with_state(ingestor)
+}
+
+/// Decompresses (snappy block format) and decodes a write request body, never producing
+/// more than `limit` bytes.
+pub fn decode(body: &[u8], limit: usize) -> Result<proto::WriteRequest, IngestError> {
+    let size = snap::raw::decompress_len(body).map_err(|e| IngestError::Decode(format!("invalid snappy body: {e}")))?;
+    if size > limit {
+        return Err(IngestError::TooLarge { size, limit });
+    }
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .map_err(|e| IngestError::Decode(format!("invalid snappy body: {e}")))?;
+    proto::WriteRequest::decode(raw.as_slice())
+        .map_err(|e| IngestError::Decode(format!("invalid remote-write protobuf: {e}")))
+}
+
+fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).unwrap_or("").trim();
+    let content_type = text(header::CONTENT_TYPE).split(';').next().unwrap_or("").trim();
+    if !content_type.eq_ignore_ascii_case("application/x-protobuf") {
+        return Err(IngestError::Unsupported(format!(
+            "unsupported Content-Type {content_type:?}: remote write takes application/x-protobuf"
+        )));
+    }
+    if !text(header::CONTENT_ENCODING).eq_ignore_ascii_case("snappy") {
+        return Err(IngestError::Unsupported("remote write bodies must have Content-Encoding: snappy".into()));
+    }
+    Ok(())
+}
+
+async fn write(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
+    let result = match check_headers(&headers).and_then(|()| ingestor.admit()) {
+        Ok(_admission) => match read_body(&ingestor, &headers, body, Transport::RemoteWrite).await {
+            Ok(raw) => decode(&raw, ingestor.config().max_request_bytes)
+                .and_then(|request| ingestor.export_remote_write(&request)),
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    let outcome = result.as_ref().map_or_else(outcome_of, ExportOutcome::outcome);
+    ingestor.metrics().request(Transport::RemoteWrite, outcome);
+    match result {
+        Ok(outcome) => match outcome.rejected.message() {
+            None => StatusCode::NO_CONTENT.into_response(),
+            Some(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
+        },
+        Err(error) => error_response(&error),
+    }
+}
+
+fn error_response(error: &IngestError) -> Response {
+    let status = match error {
+        IngestError::Decode(_) => StatusCode::BAD_REQUEST,
+        IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        IngestError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let mut response = (status, format!("{error}\n")).into_response();
+    if let IngestError::Overloaded { retry_after, .. } = error
+        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
