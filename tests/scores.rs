@@ -93,4 +93,14 @@ async fn nodes_are_scored_and_a_silent_node_turns_unhealthy_within_three_windows
     assert_eq!(b["factors"][0]["factor"], "stale", "{b}");
     let a = nodes(&server).await.into_iter().find(|n| n["node"] == "node-a").expect("node-a");
     assert_eq!(a["health"].as_f64(), Some(100.0), "the reporting node stays healthy: {a}");
+
+    // The same scores, window by window, in SQL.
+    let latest = "SELECT node, cpu, memory, pressure, health, cost_per_hour, idle_cost_per_hour FROM node_scores \
+                  WHERE window_end = (SELECT max(window_end) FROM node_scores) ORDER BY node";
+    let rows = server.sql(latest).await.expect("node_scores");
+    let [a, b] = &rows[..] else { panic!("one row per node expected: {rows:?}") };
+    assert!(close(&a["cpu"], 0.5) && close(&a["pressure"], 0.5 + 0.5 * 0.05 / 0.3), "{a}");
+    assert!(close(&a["cost_per_hour"], 0.097118) && close(&a["health"], 100.0), "{a}");
+    assert_eq!((b["node"].as_str(), &b["cpu"], &b["pressure"]), (Some("node-b"), &Value::Null, &Value::Null), "{b}");
+    assert!(b["health"].as_f64().is_some_and(|h| h < 50.0) && close(&b["cost_per_hour"], 0.097118), "{b}");
 }

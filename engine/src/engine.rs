@@ -7,6 +7,7 @@ use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::frame::node_frames;
 use crate::history::HistoryWriter;
+use crate::score_log::NodeScoreLog;
 use crate::scores::{ScoreBook, ScoresSnapshot};
 use crate::series::{SeriesInterner, SeriesKind};
 use crate::sql::{self, TablesSnapshot};
@@ -28,6 +29,7 @@ pub struct Engine {
     history: Mutex<Option<HistoryWriter>>,
     metrics: EngineMetrics,
     scores: ScoreBook,
+    score_log: NodeScoreLog,
 }
 
 impl Engine {
@@ -49,6 +51,7 @@ impl Engine {
             series: SeriesInterner::new(config.max_series),
             history: Mutex::new(history),
             scores: ScoreBook::new(config.scores.clone(), config.window_ns()),
+            score_log: NodeScoreLog::default(),
             config,
             clock,
             metrics,
@@ -98,6 +101,7 @@ impl Engine {
             let mut store = self.store.lock();
             let closed = store.close_due(now);
             store.expire(now);
+            self.score_log.expire(now - self.config.retention_ns());
             self.metrics.live_samples.set(store.live_samples() as i64);
             self.metrics.open_windows.set(store.open_windows() as i64);
             (closed, store.closed_before())
@@ -107,11 +111,20 @@ impl Engine {
         closed.len()
     }
 
-    /// Scores every node as of `watermark` and exposes them as metrics.
+    /// Scores every node as of `watermark`, exposes them as metrics and appends them to
+    /// the `node_scores` table.
     fn publish_scores(&self, watermark: i64) {
         if self.scores.publish(watermark) {
-            self.metrics.record_scores(&self.scores.snapshot());
+            let snapshot = self.scores.snapshot();
+            self.metrics.record_scores(&snapshot);
+            self.score_log.append(&snapshot);
         }
+    }
+
+    /// The `node_scores` rows of windows that ended after `window_end`, oldest first, with
+    /// their window ends (for readers that follow the table, such as `replay`).
+    pub fn node_scores_since(&self, window_end: i64) -> Vec<(i64, RecordBatch)> {
+        self.score_log.since(window_end)
     }
 
     /// The latest node scores, without waiting for ingest.
@@ -146,6 +159,7 @@ impl Engine {
             let mut aggregates = aggregate_numbers(columns, window_seconds, kind_of);
             aggregates.extend(aggregate_histograms(&window.histogram_rows));
             self.scores.record(window.end, node_frames(&aggregates, &table));
+            self.publish_scores(window.end);
             let history_rows = self
                 .history
                 .lock()
@@ -165,7 +179,7 @@ impl Engine {
     pub fn snapshot(&self) -> TablesSnapshot {
         let store = self.store.lock().snapshot();
         let series = tables::series_batch(&self.series.read());
-        TablesSnapshot { series, store }
+        TablesSnapshot { series, store, node_scores: self.score_log.batches() }
     }
 
     /// Runs a SQL statement over the live tables and the history.

@@ -24,6 +24,7 @@ pub mod frame;
 pub mod history;
 pub mod schema;
 pub mod score;
+pub mod score_log;
 pub mod scores;
 pub mod series;
 pub mod sql;

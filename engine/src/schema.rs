@@ -1,5 +1,5 @@
 //! Arrow schemas of the tables the engine serves: `series`, `samples`, `windows`,
-//! `histograms`, and the denormalised rows of the Parquet history.
+//! `histograms`, `node_scores`, and the denormalised rows of the Parquet history.
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::sync::{Arc, LazyLock};
@@ -99,4 +99,24 @@ pub static HISTORY: LazyLock<SchemaRef> = LazyLock::new(|| {
     fields.extend(series_descriptive_fields());
     fields.extend(aggregate_fields());
     Arc::new(Schema::new(fields))
+});
+
+/// `node_scores(window_end, node, cpu, memory, gpu, gpu_memory, pressure, health,
+/// cost_per_hour, idle_cost_per_hour)`: each node's scores as of the end of each window.
+/// Utilisation and pressure are null when the node reported nothing in that window (health
+/// and cost are still given: a silent node exists, costs money and loses health).
+pub static NODE_SCORES: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let ratio = |name| Field::new(name, DataType::Float64, true);
+    Arc::new(Schema::new(vec![
+        Field::new("window_end", timestamp_type(), false),
+        Field::new("node", DataType::Utf8, false),
+        ratio("cpu"),
+        ratio("memory"),
+        ratio("gpu"),
+        ratio("gpu_memory"),
+        ratio("pressure"),
+        Field::new("health", DataType::Float64, false),
+        Field::new("cost_per_hour", DataType::Float64, false),
+        Field::new("idle_cost_per_hour", DataType::Float64, false),
+    ]))
 });

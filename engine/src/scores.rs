@@ -44,6 +44,10 @@ pub struct NodeScore {
     pub updated_at: String,
     /// What lowered the health.
     pub factors: Vec<Factor>,
+    /// Whether the node reported in the snapshot's window (its utilisation is from that
+    /// window rather than an older one).
+    #[serde(skip)]
+    pub reported: bool,
     /// Hourly price by resource.
     #[serde(skip)]
     pub cost: NodeCost,
@@ -195,6 +199,7 @@ impl ScoreBook {
             idle_cost_per_hour: cost.idle.total(),
             updated_at: rfc3339(history.last_seen_end),
             factors: health.factors,
+            reported: history.last_seen_end == watermark,
             cost,
         }
     }

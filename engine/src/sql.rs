@@ -1,7 +1,7 @@
 //! SQL over the live windows and the Parquet history, through DataFusion.
 //!
-//! Queries are read-only (no DDL, DML or statements). Tables: `series`, `samples`, `windows`, `histograms` (live, from a snapshot taken when the
-//! query starts) and `history` (the Parquet files of closed windows, with a `date` partition
+//! Queries are read-only (no DDL, DML or statements). Tables: `series`, `samples`,
+//! `windows`, `histograms`, `node_scores` (live, from a snapshot taken when the query starts) and `history` (the Parquet files of closed windows, with a `date` partition
 //! column). Results come back as Arrow batches; [`to_json_rows`] renders them as a JSON array
 //! with one object per row.
 
@@ -25,6 +25,8 @@ pub struct TablesSnapshot {
     pub series: RecordBatch,
     /// The window store's batches.
     pub store: StoreSnapshot,
+    /// The `node_scores` rows.
+    pub node_scores: Vec<RecordBatch>,
 }
 
 fn register(
@@ -52,6 +54,7 @@ pub async fn run(
     register(&context, "samples", &schema::SAMPLES, tables.store.samples)?;
     register(&context, "windows", &schema::WINDOWS, tables.store.windows)?;
     register(&context, "histograms", &schema::HISTOGRAMS, tables.store.histograms)?;
+    register(&context, "node_scores", &schema::NODE_SCORES, tables.node_scores)?;
     if let Some(dir) = data_dir.map(windows_dir).filter(|dir| dir.is_dir()) {
         let options = ParquetReadOptions::default()
             .schema(&schema::HISTORY)

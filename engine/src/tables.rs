@@ -1,7 +1,9 @@
-//! Building the Arrow batches of the `series` and `windows` tables and of the history rows.
+//! Building the Arrow batches of the `series`, `windows` and `node_scores` tables and of the
+//! history rows.
 
 use crate::aggregate::SeriesAggregate;
 use crate::schema;
+use crate::scores::ScoresSnapshot;
 use crate::series::{SeriesInfo, SeriesTable};
 use crate::store::batch;
 use arrow::array::{
@@ -94,4 +96,28 @@ pub fn history_batch(start: i64, end: i64, aggregates: &[SeriesAggregate], table
     let kept: Vec<SeriesAggregate> = known.iter().map(|(a, _)| (*a).clone()).collect();
     columns.extend(aggregate_columns(&kept));
     batch(&schema::HISTORY, columns)
+}
+
+/// The `node_scores` rows of one snapshot: one per node, at the snapshot's window end.
+pub fn node_scores_batch(snapshot: &ScoresSnapshot) -> RecordBatch {
+    let scores: Vec<_> = snapshot.nodes.values().collect();
+    let reported = |value: fn(&crate::NodeScore) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(scores.iter().map(|s| if s.reported { value(s) } else { None })))
+    };
+    let always = |value: fn(&crate::NodeScore) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(scores.iter().map(|s| value(s))))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        constant_timestamps(snapshot.window_end, scores.len()),
+        Arc::new(StringArray::from_iter_values(scores.iter().map(|s| s.node.as_str()))),
+        reported(|s| s.cpu),
+        reported(|s| s.memory),
+        reported(|s| s.gpu),
+        reported(|s| s.gpu_memory),
+        reported(|s| s.pressure),
+        always(|s| s.health),
+        always(|s| s.cost_per_hour),
+        always(|s| s.idle_cost_per_hour),
+    ];
+    batch(&schema::NODE_SCORES, columns)
 }
