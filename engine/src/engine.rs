@@ -8,7 +8,8 @@ use crate::error::EngineError;
 use crate::frame::node_frames;
 use crate::history::HistoryWriter;
 use crate::score_log::NodeScoreLog;
-use crate::scores::{ScoreBook, ScoresSnapshot};
+use crate::score_metrics::ScoresCollector;
+use crate::scores::{PublishedScores, ScoreBook, ScoresSnapshot};
 use crate::series::{SeriesInterner, SeriesKind};
 use crate::sql::{self, TablesSnapshot};
 use crate::store::{ClosedWindow, WindowStore};
@@ -40,17 +41,16 @@ impl Engine {
         clock: Arc<dyn Clock>,
         registry: &prometheus::Registry,
     ) -> Result<Self, EngineError> {
-        let metrics = EngineMetrics::new(registry).map_err(|e| EngineError::Io {
-            context: "registering engine metrics".into(),
-            source: std::io::Error::other(e),
-        })?;
+        let metrics = EngineMetrics::new(registry)?;
+        let published = Arc::new(PublishedScores::default());
+        registry.register(Box::new(ScoresCollector::new(Arc::clone(&published))?))?;
         let history =
             if config.history { Some(HistoryWriter::start(&config.data_dir, metrics.clone())?) } else { None };
         Ok(Self {
             store: Mutex::new(WindowStore::new(&config, clock.now_ns())),
             series: SeriesInterner::new(config.max_series),
             history: Mutex::new(history),
-            scores: ScoreBook::new(config.scores.clone(), config.window_ns()),
+            scores: ScoreBook::new(config.scores.clone(), config.window_ns(), published),
             score_log: NodeScoreLog::default(),
             config,
             clock,
@@ -111,13 +111,11 @@ impl Engine {
         closed.len()
     }
 
-    /// Scores every node as of `watermark`, exposes them as metrics and appends them to
-    /// the `node_scores` table.
+    /// Scores every node as of `watermark` (which `/metrics` then renders) and appends them
+    /// to the `node_scores` table.
     fn publish_scores(&self, watermark: i64) {
         if self.scores.publish(watermark) {
-            let snapshot = self.scores.snapshot();
-            self.metrics.record_scores(&snapshot);
-            self.score_log.append(&snapshot);
+            self.score_log.append(&self.scores.snapshot());
         }
     }
 

@@ -20,6 +20,9 @@ pub enum EngineError {
     /// Writing the Parquet history failed.
     #[error("parquet history: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The engine's metrics could not be registered (a name already taken in the registry).
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     /// A filesystem operation failed.
     #[error("{context}: {source}")]
     Io {

@@ -25,6 +25,7 @@ pub mod history;
 pub mod schema;
 pub mod score;
 pub mod score_log;
+pub mod score_metrics;
 pub mod scores;
 pub mod series;
 pub mod sql;

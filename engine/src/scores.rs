@@ -82,7 +82,23 @@ pub struct ScoreBook {
     nodes: RwLock<BTreeMap<String, NodeHistory>>,
     /// Set by [`ScoreBook::record`], cleared by [`ScoreBook::publish`].
     recorded: AtomicBool,
-    snapshot: RwLock<Arc<ScoresSnapshot>>,
+    snapshot: Arc<PublishedScores>,
+}
+
+/// The newest published snapshot, shared by the score book (which replaces it) and its
+/// readers (the `/metrics` collector, the API).
+#[derive(Debug, Default)]
+pub struct PublishedScores(RwLock<Arc<ScoresSnapshot>>);
+
+impl PublishedScores {
+    /// The current snapshot (an `Arc` clone).
+    pub fn get(&self) -> Arc<ScoresSnapshot> {
+        Arc::clone(&self.0.read())
+    }
+
+    fn set(&self, snapshot: ScoresSnapshot) {
+        *self.0.write() = Arc::new(snapshot);
+    }
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, bound: usize) {
@@ -97,20 +113,20 @@ fn rfc3339(ns: i64) -> String {
 }
 
 impl ScoreBook {
-    /// An empty book for windows of `window_ns`.
-    pub fn new(config: ScoreConfig, window_ns: i64) -> Self {
+    /// An empty book for windows of `window_ns`, publishing into `published`.
+    pub fn new(config: ScoreConfig, window_ns: i64, published: Arc<PublishedScores>) -> Self {
         Self {
             config,
             window_ns: window_ns.max(1),
             nodes: RwLock::default(),
             recorded: AtomicBool::new(false),
-            snapshot: RwLock::default(),
+            snapshot: published,
         }
     }
 
     /// The current scores; cheap (an `Arc` clone), never waits for ingest.
     pub fn snapshot(&self) -> Arc<ScoresSnapshot> {
-        Arc::clone(&self.snapshot.read())
+        self.snapshot.get()
     }
 
     /// Records the frames of the window ending at `window_end`.
@@ -149,7 +165,7 @@ impl ScoreBook {
     /// watermark moved nor a window was recorded since the last publication.
     pub fn publish(&self, watermark: i64) -> bool {
         let recorded = self.recorded.swap(false, Ordering::AcqRel);
-        if !recorded && self.snapshot.read().window_end == watermark {
+        if !recorded && self.snapshot.get().window_end == watermark {
             return false;
         }
         let nodes = self.nodes.read();
@@ -157,8 +173,7 @@ impl ScoreBook {
             nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
         let cluster =
             cluster_health(scores.values().map(|s| (s.health, nodes.get(&s.node).and_then(|h| h.frame.vcpus))));
-        *self.snapshot.write() =
-            Arc::new(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster });
+        self.snapshot.set(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster });
         true
     }
 
