@@ -3,11 +3,12 @@
 //! The binary's library: command-line wiring of the workspace crates. `serve` runs the
 //! engine ([`ironspider_engine`]), the OTLP receivers ([`ironspider_ingest`]) and the HTTP
 //! API in one process; `query` asks a running server; `loadgen` drives it with
-//! deterministic OTLP load; `config --print-default` shows every setting.
+//! deterministic OTLP load; `replay` runs a dataset through the same path on a virtual clock; `config --print-default` shows every setting.
 
 pub mod api;
 pub mod config;
 pub mod loadgen;
 pub mod payload;
 pub mod query;
+pub mod replay;
 pub mod serve;

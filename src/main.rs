@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use ironspider::config::Config;
-use ironspider::{loadgen, query, serve};
+use ironspider::{loadgen, query, replay, serve};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -43,6 +43,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a dataset through ingest and the engine on a virtual clock; write node scores
+    /// (`OUT/node_scores.parquet`) and a report (`OUT/summary.json`).
+    Replay(replay::ReplayArgs),
     /// Send deterministic OTLP/gRPC load and report throughput.
     Loadgen(loadgen::LoadgenArgs),
     /// Show the configuration.
@@ -167,6 +170,16 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Loadgen(args) => runtime(None)?.block_on(loadgen::run(args)),
+        Command::Replay(args) => {
+            let summary = replay::run(&args)?;
+            print!("{}", summary.render());
+            println!(
+                "wrote {} and {}",
+                args.out.join("node_scores.parquet").display(),
+                args.out.join("summary.json").display()
+            );
+            Ok(())
+        }
         Command::Config { print_default, config } => {
             let text = if print_default {
                 Config::default_toml()?

@@ -11,6 +11,8 @@ pub enum Transport {
     Http,
     /// Prometheus remote write.
     RemoteWrite,
+    /// `ironspider replay`.
+    Replay,
 }
 
 impl Transport {
@@ -19,6 +21,7 @@ impl Transport {
             Transport::Grpc => "grpc",
             Transport::Http => "http",
             Transport::RemoteWrite => "remote_write",
+            Transport::Replay => "replay",
         }
     }
 }

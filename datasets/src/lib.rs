@@ -1,0 +1,37 @@
+//! # ironspider-datasets
+//!
+//! Loaders for the real public datasets that `ironspider replay` runs through the engine.
+//! Each loader reads a dataset where it lies (`../shared/datasets/…`, never copied),
+//! regularises it (one row per node and step, in time order), counts every row it could not
+//! use by reason ([`LoadReport`]), and yields a [`Trace`]: rows of canonical readings per node
+//! and timestamp. [`otlp::requests`] turns a trace into OTLP export requests in event-time
+//! order, so replay feeds the very same ingest path as `serve`.
+//!
+//! Loaders: [`bitbrains`] (GWA-T-12 Rnd VM utilisation), [`genai`] (Alibaba GenAI 2026 pod
+//! GPU series). Bad or truncated rows are never fatal; only an unreadable dataset directory
+//! is.
+
+pub mod bitbrains;
+pub mod genai;
+pub mod otlp;
+pub mod report;
+pub mod trace;
+
+pub use report::LoadReport;
+pub use trace::{Column, Trace};
+
+/// Why a dataset could not be loaded at all.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The directory or a file could not be listed or opened.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// What was being read.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Nothing usable was found.
+    #[error("{0}")]
+    Empty(String),
+}

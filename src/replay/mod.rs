@@ -1,0 +1,168 @@
+//! `ironspider replay`: runs a dataset through the same ingest → engine path as `serve`,
+//! on a virtual clock, as fast as the machine allows.
+//!
+//! The loader regularises the dataset into a trace; each timestamp of the trace becomes one
+//! OTLP export request, encoded and handed to the same [`Ingestor`] (fast decoder, batch
+//! builder, engine) that serves the receivers. Before each request the [`ManualClock`] moves
+//! to its timestamp and the windows it passed close, so scores are computed window by
+//! window exactly as live. Every window's `node_scores` rows go to
+//! `OUT/node_scores.parquet`; the report goes to `OUT/summary.json` and the terminal.
+
+pub mod summary;
+
+use anyhow::Context;
+use ironspider_datasets::{LoadReport, Trace, bitbrains, otlp};
+use ironspider_engine::{Engine, EngineConfig, ManualClock, RejectReason, schema};
+use ironspider_ingest::metrics::Transport;
+use ironspider_ingest::{IngestConfig, Ingestor};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use prost::Message;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use summary::{PointCounts, ScoreTotals, Summary};
+
+/// The datasets `replay` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetKind {
+    /// Bitbrains GWA-T-12 Rnd: a directory of per-VM CSVs (each VM a node).
+    Bitbrains,
+}
+
+/// Arguments of `ironspider replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Which dataset format DIR holds.
+    #[arg(value_enum)]
+    pub dataset: DatasetKind,
+    /// Where the dataset lies (for Bitbrains: the folder of `N.csv` files).
+    pub dir: PathBuf,
+    /// Output directory for `node_scores.parquet` and `summary.json`.
+    #[arg(long, default_value = "replay-out")]
+    pub out: PathBuf,
+    /// Window length in seconds (default: the dataset's sampling step).
+    #[arg(long)]
+    pub window: Option<u64>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+fn load(args: &ReplayArgs) -> anyhow::Result<(Trace, LoadReport)> {
+    let loaded = match args.dataset {
+        DatasetKind::Bitbrains => bitbrains::load(&args.dir),
+    };
+    loaded.with_context(|| format!("cannot load the {:?} dataset from {}", args.dataset, args.dir.display()))
+}
+
+/// The engine's settings for a replay: windows of the dataset's step that close as soon as
+/// the clock passes them, no Parquet history of raw windows, a short live retention.
+fn engine_config(window_seconds: u64) -> EngineConfig {
+    EngineConfig {
+        window_seconds,
+        lateness_seconds: 0,
+        retention_seconds: window_seconds.saturating_mul(4),
+        history: false,
+        ..EngineConfig::default()
+    }
+}
+
+fn progress_bar(steps: usize, hidden: bool) -> indicatif::ProgressBar {
+    if hidden {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(steps as u64);
+    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {per_sec}, eta {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+/// Writes `node_scores` batches to Parquet and sums them for the report.
+struct ScoreSink {
+    writer: ArrowWriter<std::fs::File>,
+    totals: ScoreTotals,
+    window_seconds: f64,
+    newest: i64,
+}
+
+impl ScoreSink {
+    fn create(path: &Path, window_seconds: u64) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+        let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?)).build();
+        let writer = ArrowWriter::try_new(file, schema::NODE_SCORES.clone(), Some(properties))?;
+        Ok(Self { writer, totals: ScoreTotals::default(), window_seconds: window_seconds as f64, newest: i64::MIN })
+    }
+
+    /// Takes the rows of every window the engine scored since the last call.
+    fn drain(&mut self, engine: &Engine) -> anyhow::Result<()> {
+        for (window_end, batch) in engine.node_scores_since(self.newest) {
+            self.writer.write(&batch)?;
+            self.totals.add(window_end, &batch, self.window_seconds);
+            self.newest = window_end;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the replay and writes its outputs; returns the summary.
+pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let (trace, rows) = load(args)?;
+    let window_seconds = args.window.unwrap_or(trace.step_seconds).max(1);
+    let (first, last) = trace.span().context("the dataset has no rows")?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+
+    let clock = Arc::new(ManualClock::new(first));
+    let registry = prometheus::Registry::new();
+    let engine = Arc::new(Engine::new(engine_config(window_seconds), clock.clone(), &registry)?);
+    let ingestor = Ingestor::new(Arc::clone(&engine), IngestConfig::default(), &registry)?;
+    let mut sink = ScoreSink::create(&args.out.join("node_scores.parquet"), window_seconds)?;
+    let mut points = PointCounts::default();
+    let bar = progress_bar(trace.steps(), args.no_progress);
+    for (ts, request) in otlp::requests(&trace) {
+        clock.advance_to(ts);
+        engine.close_due_windows();
+        sink.drain(&engine)?;
+        let outcome = ingestor.export_protobuf(&request.encode_to_vec(), Transport::Replay)?;
+        points.received += outcome.received;
+        points.accepted += outcome.accepted;
+        for (reason, n) in outcome.rejected.nonzero() {
+            *points.rejected.entry(reason_name(reason)).or_default() += n;
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    engine.shutdown();
+    sink.drain(&engine)?;
+    sink.writer.close()?;
+
+    let simulated_seconds = (last - first) as f64 / 1e9 + window_seconds as f64;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let summary = Summary {
+        dataset: format!("{:?}", args.dataset).to_lowercase(),
+        source: args.dir.display().to_string(),
+        window_seconds,
+        nodes: trace.nodes.len(),
+        windows: sink.totals.windows(),
+        node_windows_scored: sink.totals.node_windows(),
+        rows,
+        points,
+        pressure_threshold: summary::HIGH_PRESSURE,
+        top_pressure_nodes: sink.totals.top_pressure_nodes(),
+        cost: sink.totals.cost(),
+        simulated_seconds,
+        wall_seconds,
+        speedup: simulated_seconds / wall_seconds.max(1e-9),
+    };
+    let path = args.out.join("summary.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(summary)
+}
+
+fn reason_name(reason: RejectReason) -> String {
+    reason.as_str().to_string()
+}

@@ -1,0 +1,125 @@
+//! `ironspider replay` through the real binary: a small Bitbrains-format directory with
+//! the trace's quirks (scores and costs checked against values worked out by hand from
+//! docs/scoring.md), and the real Bitbrains trace (every row accounted for).
+
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const HEADER: &str = "Timestamp [ms];\tCPU cores;\tCPU capacity provisioned [MHZ];\tCPU usage [MHZ];\tCPU usage [%];\tMemory capacity provisioned [KB];\tMemory usage [KB];\tDisk read throughput [KB/s];\tDisk write throughput [KB/s];\tNetwork received throughput [KB/s];\tNetwork transmitted throughput [KB/s]";
+const GIB_IN_KB: f64 = 1024.0 * 1024.0;
+/// 2013-07-01 00:00:00 UTC, on the 300 s step.
+const T0: i64 = 1_372_636_800;
+
+fn row(ts: i64, cores: u32, cpu_percent: f64, memory_gib: f64, used_gib: f64) -> String {
+    let (memory, used) = (memory_gib * GIB_IN_KB, used_gib * GIB_IN_KB);
+    format!("{ts};\t{cores};\t5000.0;\t100.0;\t{cpu_percent};\t{memory};\t{used};\t0.0;\t1.5;\t0.2;\t1.0")
+}
+
+fn replay(dir: &Path, out: &Path) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_ironspider"))
+        .args(["replay", "bitbrains"])
+        .arg(dir)
+        .arg("--out")
+        .arg(out)
+        .arg("--no-progress")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run ironspider replay");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "replay failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("node-windows scored") && stdout.contains("cost:"), "report printed: {stdout}");
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary.json")).expect("summary JSON")
+}
+
+fn close(value: &Value, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
+}
+
+#[test]
+fn a_small_trace_with_quirks_gives_hand_worked_scores_and_costs() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [T0, T0 + 300, T0 + 600];
+    // vm-1: 2 cores at 91 %, 1 of 4 GiB used; plus a repeated timestamp and a truncated row.
+    let mut vm1: Vec<String> = steps.iter().map(|&t| row(t + 4, 2, 91.0, 4.0, 1.0)).collect();
+    vm1.insert(1, row(T0 + 100, 2, 10.0, 4.0, 1.0));
+    vm1.push("1372637700;\t2;\t5000".into());
+    // vm-2: 4 cores at 10 %, 2 of 8 GiB used; plus a powered-off row and an unparsable one.
+    let mut vm2: Vec<String> = steps.iter().map(|&t| row(t, 4, 10.0, 8.0, 2.0)).collect();
+    vm2.push(row(T0 + 900, 0, 0.0, 8.0, 0.0));
+    vm2.push(row(T0 + 1200, 4, 10.0, 8.0, 2.0).replace("5000.0", "five"));
+    for (name, rows) in [("1.csv", vm1), ("2.csv", vm2)] {
+        std::fs::write(dir.path().join(name), format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    }
+    let out = dir.path().join("out");
+    let summary = replay(dir.path(), &out);
+
+    assert_eq!((summary["rows"]["rows_read"].as_u64(), summary["rows"]["rows_used"].as_u64()), (Some(10), Some(6)));
+    let rejected = &summary["rows"]["rows_rejected"];
+    assert_eq!(
+        (&rejected["duplicate_timestamp"], &rejected["malformed"], &rejected["zero_cores"]),
+        (&1.into(), &2.into(), &1.into())
+    );
+    // Four readings a row (cores, idle share, memory used, memory free), all accepted.
+    assert_eq!((summary["points"]["received"].as_u64(), summary["points"]["accepted"].as_u64()), (Some(24), Some(24)));
+    assert_eq!((summary["windows"].as_u64(), summary["node_windows_scored"].as_u64()), (Some(3), Some(6)));
+
+    // Cost per hour: vm-1 2 · 0.031611 + 4 · 0.004237 = 0.08017, vm-2 4 · 0.031611 +
+    // 8 · 0.004237 = 0.16034; three 5-minute windows each: (0.08017 + 0.16034) · 3 / 12.
+    assert!(close(&summary["cost"]["total"], 0.0601275), "{}", summary["cost"]);
+    // Idle: vm-1 0.063222 · 0.09 + 0.016948 · 0.75, vm-2 0.126444 · 0.9 + 0.033896 · 0.75.
+    let idle = (0.063222 * 0.09 + 0.016948 * 0.75 + 0.126444 * 0.9 + 0.033896 * 0.75) * 3.0 / 12.0;
+    assert!(close(&summary["cost"]["idle"], idle), "{}", summary["cost"]);
+    // vm-1's pressure 0.5 + 0.5 · (0.91 − 0.7) / 0.3 = 0.85 > 0.8 for three windows: 0.25 h.
+    let top = summary["top_pressure_nodes"].as_array().expect("list");
+    assert_eq!(top.len(), 1, "vm-2 (pressure 0.18) is never above 0.8: {top:?}");
+    assert!(top[0]["node"] == "vm-1" && close(&top[0]["hours_above"], 0.25), "{top:?}");
+
+    let file = std::fs::File::open(out.join("node_scores.parquet")).expect("node_scores.parquet");
+    let batches: Vec<_> =
+        ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap).collect();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 6);
+    let columns: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(
+        columns,
+        [
+            "window_end",
+            "node",
+            "cpu",
+            "memory",
+            "gpu",
+            "gpu_memory",
+            "pressure",
+            "health",
+            "cost_per_hour",
+            "idle_cost_per_hour"
+        ]
+    );
+    let pressure = batches[0].column_by_name("pressure").unwrap();
+    let pressure = pressure.as_any().downcast_ref::<arrow::array::Float64Array>().unwrap();
+    assert!((pressure.value(0) - 0.85).abs() < 1e-9, "vm-1 first: {}", pressure.value(0));
+}
+
+#[test]
+fn the_real_bitbrains_trace_is_replayed_with_every_row_accounted_for() {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/bitbrains-rnd/2013-7");
+    assert!(source.is_dir(), "the shared datasets are expected at {}", source.display());
+    let data_rows: u64 = std::fs::read_dir(&source)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .map(|text| text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Timestamp")).count() as u64)
+        .sum();
+    let out = tempfile::tempdir().unwrap();
+    let summary = replay(&source, out.path());
+    let rows = &summary["rows"];
+    let rejected: u64 = rows["rows_rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(rows["rows_read"].as_u64(), Some(data_rows));
+    assert_eq!(rows["rows_used"].as_u64().unwrap() + rejected, data_rows, "every row used or refused with a reason");
+    assert_eq!(summary["nodes"].as_u64(), Some(100));
+    assert_eq!(summary["node_windows_scored"], rows["rows_used"], "one scored node-window per regularised row");
+    assert_eq!(summary["points"]["received"], summary["points"]["accepted"], "{}", summary["points"]);
+    let cost = &summary["cost"];
+    assert!(cost["idle"].as_f64().unwrap() < cost["total"].as_f64().unwrap(), "{cost}");
+    assert!(!summary["top_pressure_nodes"].as_array().unwrap().is_empty());
+}
