@@ -6,15 +6,21 @@ data dir. Every server is stopped with SIGTERM after the test (a server that the
 exit 0 within 20 s fails the test's teardown); when a test fails, the output
 of each server (and of any other process a test attached with `attach_log`) is added to the
 failure report.
+
+`prometheus(*targets, job=..., remote_write_url=...)` starts a real Prometheus (Debian's
+`prometheus`; skipped without it, failed when CI is set) and stops it before any server.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness import IronSpider, start_ironspider
+from harness import (IronSpider, free_port, prometheus_config, require_binary, start_helper, start_ironspider,
+                     stop_helper)
 
 
 @pytest.fixture
@@ -48,6 +54,44 @@ def start_server(tmp_path, request):
 def server(start_server) -> IronSpider:
     """One server: 10 s windows, 30 s lateness, at most 10,000 series, a temp data dir."""
     return start_server()
+
+
+@pytest.fixture
+def prometheus(tmp_path, request, start_server):
+    """`prometheus(*targets, job="ironspider", remote_write_url=None)` starts Prometheus
+    scraping http://TARGET/metrics of each target every second (and sending what it scrapes
+    to `remote_write_url` if given) and returns its base URL.
+
+    It depends on `start_server` so that it is stopped first: Prometheus with a remote-write
+    target that has gone away would otherwise retry until its flush deadline (5 s here)."""
+    binary = require_binary("prometheus", "prometheus")
+    processes: list[subprocess.Popen] = []
+
+    def start(*targets: str, job: str = "ironspider", remote_write_url: str | None = None) -> str:
+        name = f"prometheus-{len(processes)}"
+        config = tmp_path / f"{name}.yml"
+        config.write_text(prometheus_config(job, list(targets), remote_write_url))
+        check_config(config)
+        port = free_port()
+        args = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / (name + '-data')}",
+                f"--web.listen-address=127.0.0.1:{port}", "--log.level=info",
+                "--storage.remote.flush-deadline=5s"]
+        url = f"http://127.0.0.1:{port}"
+        processes.append(start_helper(request, name, args, tmp_path / f"{name}.log", f"{url}/-/ready", tmp_path))
+        return url
+
+    yield start
+    for process in processes:
+        stop_helper(process)
+
+
+def check_config(config: Path) -> None:
+    """`promtool check config`, when promtool is there."""
+    promtool = shutil.which("promtool")
+    if promtool:
+        check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
+                               timeout=30)
+        assert check.returncode == 0, check.stdout + check.stderr
 
 
 @pytest.hookimpl(hookwrapper=True)

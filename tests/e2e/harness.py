@@ -1,4 +1,5 @@
-"""The harness of the end-to-end suite: the real `ironspider` binary on free loopback ports.
+"""The harness of the end-to-end suite: the real `ironspider` binary on free loopback ports,
+and the helpers for the other real programs the tests run (Prometheus, node_exporter).
 
 The binary is `$IRONSPIDER_BIN`, by default `~/.cache/ironspider/target/debug/ironspider`
 (built by `CARGO_TARGET_DIR=$HOME/.cache/ironspider/target cargo build`).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +25,7 @@ import requests
 DEFAULT_BIN = Path.home() / ".cache" / "ironspider" / "target" / "debug" / "ironspider"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
+HELPER_STOP_TIMEOUT_S = 15.0
 
 
 def binary_path() -> Path:
@@ -87,6 +90,17 @@ class IronSpider:
     def otlp_http_url(self) -> str:
         """The OTLP/HTTP metrics endpoint."""
         return f"http://{self.otlp_http}/v1/metrics"
+
+    @property
+    def remote_write_url(self) -> str:
+        """The Prometheus remote-write receiver (on the HTTP API address)."""
+        return f"{self.api_url}/api/v1/write"
+
+    def nodes(self) -> list[dict]:
+        """`GET /api/v1/nodes`: the scores of every node."""
+        response = requests.get(f"{self.api_url}/api/v1/nodes", timeout=10)
+        response.raise_for_status()
+        return response.json()
 
     def stderr(self) -> str:
         try:
@@ -194,3 +208,82 @@ def attach_log(request, title: str, path: Path) -> None:
     if not hasattr(request.node, "_e2e_logs"):
         request.node._e2e_logs = []
     request.node._e2e_logs.append((title, path))
+
+
+def require_binary(binary: str, package: str) -> str:
+    """The path of `binary`. When it is not on PATH the test is skipped, or fails when the
+    environment variable CI is set."""
+    path = shutil.which(binary)
+    if path is None:
+        message = (f"`{binary}` is not on PATH: install Debian's package "
+                   f"(apt-get install -y --no-install-recommends {package})")
+        if "CI" in os.environ:
+            pytest.fail(message + " — required in CI (CI is set)")
+        pytest.skip(message)
+    return path
+
+
+def start_helper(request, name: str, args: list[str], log_path: Path, ready_url: str, cwd: Path,
+                 timeout: float = READY_TIMEOUT_S) -> subprocess.Popen:
+    """Starts another program (Prometheus, node_exporter) with its output in `log_path`
+    (shown in the report if the test fails) and waits until `ready_url` answers 200."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=cwd)
+    attach_log(request, f"{name} log", log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{name} exited {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            if requests.get(ready_url, timeout=1).status_code == 200:
+                return process
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    stop_helper(process)
+    pytest.fail(f"{name} not ready within {timeout}s:\n{log_path.read_text(errors='replace')}")
+
+
+def stop_helper(process: subprocess.Popen, timeout: float = HELPER_STOP_TIMEOUT_S) -> None:
+    """SIGTERM, wait; SIGKILL if it does not exit in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def prometheus_config(job: str, targets: list[str], remote_write_url: str | None = None) -> str:
+    """A Prometheus configuration scraping `targets` (host:port, /metrics) every second as
+    `job`, and sending everything it scrapes to `remote_write_url` if given."""
+    lines = [
+        "global:",
+        "  scrape_interval: 1s",
+        "  scrape_timeout: 1s",
+        "  evaluation_interval: 1s",
+        "scrape_configs:",
+        f"  - job_name: {job}",
+        "    metrics_path: /metrics",
+        "    static_configs:",
+        f"      - targets: [{', '.join(repr(t) for t in targets)}]",
+    ]
+    if remote_write_url is not None:
+        lines += [
+            "remote_write:",
+            f"  - url: {remote_write_url}",
+            "    queue_config:",
+            "      batch_send_deadline: 1s",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def instant_query(url: str, promql: str) -> list[dict]:
+    """The `result` of a PromQL query at the current time on the Prometheus at `url` (a
+    vector, or a matrix for a range selector)."""
+    response = requests.get(f"{url}/api/v1/query", params={"query": promql}, timeout=5)
+    response.raise_for_status()
+    body = response.json()
+    assert body["status"] == "success", body
+    return body["data"]["result"]

@@ -48,6 +48,19 @@ def gauge(name: str, points: list[tuple[int, float]], unit: str = "1", attrs: di
     )
 
 
+def gauge_series(name: str, ts: int, series: list[tuple[dict, float]], unit: str = "1") -> m.Metric:
+    """A gauge with one data point at `ts` per (attributes, value): several series of one
+    metric, as a hostmetrics receiver sends per-CPU or per-state values."""
+    return m.Metric(
+        name=name,
+        unit=unit,
+        gauge=m.Gauge(data_points=[
+            m.NumberDataPoint(time_unix_nano=ts, as_double=float(value), attributes=attributes(attrs))
+            for attrs, value in series
+        ]),
+    )
+
+
 def delta_counter(name: str, points: list[tuple[int, int, float]], unit: str = "1",
                   attrs: dict | None = None, as_int: bool = False) -> m.Metric:
     """A monotonic delta sum: one point per (start, time, increase), sent as as_int when

@@ -6,29 +6,15 @@ tests are skipped when the environment variable CI is unset, and fail when it is
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 
-import pytest
 import requests
 
 import otlp_build as otlp
-from harness import attach_log, free_port
+from harness import instant_query, require_binary
 
 SCRAPE_TIMEOUT_S = 30.0
-
-
-def require(binary: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        message = (f"`{binary}` is not on PATH: install Debian's package "
-                   f"(apt-get install -y --no-install-recommends prometheus)")
-        if "CI" in os.environ:
-            pytest.fail(message + " — required in CI (CI is set)")
-        pytest.skip(message)
-    return path
 
 
 def send_known_points(server) -> int:
@@ -46,73 +32,6 @@ def send_known_points(server) -> int:
         sent += otlp.count_points(req)
     assert sent == 30
     return sent
-
-
-@pytest.fixture
-def prometheus(tmp_path, request):
-    """`prometheus(target)` starts Prometheus scraping http://target/metrics every second and
-    returns its base URL; it is stopped after the test (its log shown on failure)."""
-    binary = require("prometheus")
-    processes = []
-
-    def start(target: str) -> str:
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global:\n"
-            "  scrape_interval: 1s\n"
-            "  scrape_timeout: 1s\n"
-            "  evaluation_interval: 1s\n"
-            "scrape_configs:\n"
-            "  - job_name: ironspider\n"
-            "    metrics_path: /metrics\n"
-            "    static_configs:\n"
-            f"      - targets: ['{target}']\n"
-        )
-        promtool = shutil.which("promtool")
-        if promtool:
-            check = subprocess.run([promtool, "check", "config", str(config)], capture_output=True, text=True,
-                                   timeout=30)
-            assert check.returncode == 0, check.stdout + check.stderr
-        log_path = tmp_path / "prometheus.log"
-        log = open(log_path, "wb")
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=info"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=tmp_path)
-        log.close()
-        processes.append(process)
-        attach_log(request, "prometheus log", log_path)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"prometheus exited {process.returncode}:\n{log_path.read_text(errors='replace')}")
-            try:
-                if requests.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    return url
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"prometheus not ready in 30s:\n{log_path.read_text(errors='replace')}")
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def instant_query(url: str, query: str) -> list[dict]:
-    response = requests.get(f"{url}/api/v1/query", params={"query": query}, timeout=5)
-    response.raise_for_status()
-    body = response.json()
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 def test_prometheus_scrapes_points_accepted(server, prometheus):
@@ -145,8 +64,8 @@ def test_prometheus_scrapes_points_accepted(server, prometheus):
 
 
 def test_promtool_accepts_the_exposition(server):
-    require("prometheus")
-    promtool = require("promtool")
+    require_binary("prometheus", "prometheus")
+    promtool = require_binary("promtool", "prometheus")
     send_known_points(server)  # so that labelled counters and histograms have samples
     text = server.metrics_text()
     result = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
