@@ -1,6 +1,7 @@
 //! `ironspider replay` through the real binary: a small Bitbrains-format directory with
 //! the trace's quirks (scores and costs checked against values worked out by hand from
-//! docs/scoring.md), and the real Bitbrains trace (every row accounted for).
+//! docs/scoring.md), and the real Bitbrains and Alibaba GenAI traces (every row accounted
+//! for).
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
@@ -18,12 +19,17 @@ fn row(ts: i64, cores: u32, cpu_percent: f64, memory_gib: f64, used_gib: f64) ->
 }
 
 fn replay(dir: &Path, out: &Path) -> Value {
+    replay_dataset("bitbrains", dir, out, &[])
+}
+
+fn replay_dataset(dataset: &str, dir: &Path, out: &Path, flags: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_ironspider"))
-        .args(["replay", "bitbrains"])
+        .args(["replay", dataset])
         .arg(dir)
         .arg("--out")
         .arg(out)
         .arg("--no-progress")
+        .args(flags)
         .env("RUST_LOG", "warn")
         .output()
         .expect("run ironspider replay");
@@ -101,25 +107,65 @@ fn a_small_trace_with_quirks_gives_hand_worked_scores_and_costs() {
     assert!((pressure.value(0) - 0.85).abs() < 1e-9, "vm-1 first: {}", pressure.value(0));
 }
 
-#[test]
-fn the_real_bitbrains_trace_is_replayed_with_every_row_accounted_for() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/bitbrains-rnd/2013-7");
-    assert!(source.is_dir(), "the shared datasets are expected at {}", source.display());
-    let data_rows: u64 = std::fs::read_dir(&source)
+/// A dataset folder of `../shared/datasets`, which lies beside the repository.
+fn shared_dataset(path: &str) -> std::path::PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets").join(path);
+    assert!(dir.is_dir(), "the shared datasets are expected at {}", dir.display());
+    dir
+}
+
+/// Data lines (not blank, not the header) of the CSV files of `dir` whose names start with
+/// `prefix`.
+fn data_rows(dir: &Path, prefix: &str) -> u64 {
+    std::fs::read_dir(dir)
         .unwrap()
-        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
-        .map(|text| text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("Timestamp")).count() as u64)
-        .sum();
-    let out = tempfile::tempdir().unwrap();
-    let summary = replay(&source, out.path());
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "csv"))
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .map(|text| text.lines().filter(|l| !l.trim().is_empty()).count() as u64 - 1)
+        .sum()
+}
+
+/// Every data row is read, and either used or refused with a reason.
+fn assert_rows_accounted_for(summary: &Value, data_rows: u64) {
     let rows = &summary["rows"];
     let rejected: u64 = rows["rows_rejected"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(rows["rows_read"].as_u64(), Some(data_rows));
     assert_eq!(rows["rows_used"].as_u64().unwrap() + rejected, data_rows, "every row used or refused with a reason");
-    assert_eq!(summary["nodes"].as_u64(), Some(100));
-    assert_eq!(summary["node_windows_scored"], rows["rows_used"], "one scored node-window per regularised row");
     assert_eq!(summary["points"]["received"], summary["points"]["accepted"], "{}", summary["points"]);
+}
+
+#[test]
+fn the_real_bitbrains_trace_is_replayed_with_every_row_accounted_for() {
+    let source = shared_dataset("bitbrains-rnd/2013-7");
+    let out = tempfile::tempdir().unwrap();
+    let summary = replay(&source, out.path());
+    assert_rows_accounted_for(&summary, data_rows(&source, ""));
+    assert_eq!(summary["nodes"].as_u64(), Some(100));
+    assert_eq!(summary["node_windows_scored"], summary["rows"]["rows_used"], "one node-window per regularised row");
     let cost = &summary["cost"];
     assert!(cost["idle"].as_f64().unwrap() < cost["total"].as_f64().unwrap(), "{cost}");
     assert!(!summary["top_pressure_nodes"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn the_real_genai_pod_series_are_replayed_as_gpu_nodes() {
+    let source = shared_dataset("alibaba-genai-v2026");
+    let out = tempfile::tempdir().unwrap();
+    let summary = replay_dataset("genai", &source, out.path(), &["--gpu-memory-gib", "80"]);
+    assert_rows_accounted_for(&summary, data_rows(&source, "pod_"));
+    assert_eq!(summary["window_seconds"].as_u64(), Some(57), "the trace's step");
+    let file = std::fs::File::open(out.path().join("node_scores.parquet")).expect("node_scores.parquet");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let (mut gpu_rows, mut gpu_memory_rows) = (0, 0);
+    for batch in reader.map(Result::unwrap) {
+        let column = |name| {
+            batch.column_by_name(name).unwrap().as_any().downcast_ref::<arrow::array::Float64Array>().unwrap().clone()
+        };
+        let (gpu, gpu_memory) = (column("gpu"), column("gpu_memory"));
+        gpu_rows += gpu.iter().flatten().inspect(|v| assert!((0.0..=1.0).contains(v))).count();
+        gpu_memory_rows += gpu_memory.iter().flatten().inspect(|v| assert!((0.0..=1.0).contains(v))).count();
+    }
+    assert!(gpu_rows > 100_000 && gpu_memory_rows > 100_000, "GPU scored: {gpu_rows} rows, memory {gpu_memory_rows}");
 }

@@ -11,7 +11,7 @@
 pub mod summary;
 
 use anyhow::Context;
-use ironspider_datasets::{LoadReport, Trace, bitbrains, otlp};
+use ironspider_datasets::{LoadReport, Trace, bitbrains, genai, otlp};
 use ironspider_engine::{Engine, EngineConfig, ManualClock, RejectReason, schema};
 use ironspider_ingest::metrics::Transport;
 use ironspider_ingest::{IngestConfig, Ingestor};
@@ -24,11 +24,16 @@ use std::sync::Arc;
 use std::time::Instant;
 use summary::{PointCounts, ScoreTotals, Summary};
 
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
 /// The datasets `replay` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DatasetKind {
     /// Bitbrains GWA-T-12 Rnd: a directory of per-VM CSVs (each VM a node).
     Bitbrains,
+    /// Alibaba GenAI 2026 (GenTD26): the pod GPU and memory series (each pod a node with
+    /// one GPU).
+    Genai,
 }
 
 /// Arguments of `ironspider replay`.
@@ -37,7 +42,8 @@ pub struct ReplayArgs {
     /// Which dataset format DIR holds.
     #[arg(value_enum)]
     pub dataset: DatasetKind,
-    /// Where the dataset lies (for Bitbrains: the folder of `N.csv` files).
+    /// Where the dataset lies (Bitbrains: the folder of `N.csv` files; GenAI: the folder of
+    /// `pod_*_anon.csv` files).
     pub dir: PathBuf,
     /// Output directory for `node_scores.parquet` and `summary.json`.
     #[arg(long, default_value = "replay-out")]
@@ -45,6 +51,10 @@ pub struct ReplayArgs {
     /// Window length in seconds (default: the dataset's sampling step).
     #[arg(long)]
     pub window: Option<u64>,
+    /// GPU memory size of every GPU in GiB, for datasets that report only GPU memory used
+    /// (GenAI); without it GPU memory utilisation is unknown.
+    #[arg(long)]
+    pub gpu_memory_gib: Option<f64>,
     /// Do not draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -53,6 +63,7 @@ pub struct ReplayArgs {
 fn load(args: &ReplayArgs) -> anyhow::Result<(Trace, LoadReport)> {
     let loaded = match args.dataset {
         DatasetKind::Bitbrains => bitbrains::load(&args.dir),
+        DatasetKind::Genai => genai::load(&args.dir, args.gpu_memory_gib.map(|gib| gib * GIB)),
     };
     loaded.with_context(|| format!("cannot load the {:?} dataset from {}", args.dataset, args.dir.display()))
 }
