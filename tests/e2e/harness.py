@@ -287,3 +287,16 @@ def instant_query(url: str, promql: str) -> list[dict]:
     body = response.json()
     assert body["status"] == "success", body
     return body["data"]["result"]
+
+
+def record_exports(exporter, results: list) -> None:
+    """Wraps an OpenTelemetry exporter's `export` so that each export's result is appended to
+    `results` (the SDK's periodic reader otherwise drops it)."""
+    export = exporter.export
+
+    def recording_export(*args, **kwargs):
+        result = export(*args, **kwargs)
+        results.append(result)
+        return result
+
+    exporter.export = recording_export

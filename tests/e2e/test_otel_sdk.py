@@ -28,6 +28,8 @@ from opentelemetry.sdk.metrics.view import (
 )
 from opentelemetry.sdk.resources import Resource
 
+from harness import record_exports
+
 NODES = ["node-a", "node-b", "node-c"]
 CLUSTER = "e2e-cluster"
 BOUNDS = [1.0, 5.0, 10.0]
@@ -77,14 +79,7 @@ class Node:
         self.name = name
         self.results: list[MetricExportResult] = []
         exporter = make_exporter(transport, server, temporality)
-        export = exporter.export
-
-        def recording_export(*args, **kwargs):
-            result = export(*args, **kwargs)
-            self.results.append(result)
-            return result
-
-        exporter.export = recording_export
+        record_exports(exporter, self.results)
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=HOUR_MS)
         resource = Resource.create({
             "k8s.node.name": name,
