@@ -11,4 +11,5 @@ pub mod loadgen;
 pub mod payload;
 pub mod query;
 pub mod replay;
+pub mod scores_grpc;
 pub mod serve;

@@ -1,7 +1,9 @@
-//! `ironspider serve`: the engine, both OTLP receivers and the HTTP API in one process.
+//! `ironspider serve`: the engine, both OTLP receivers, the HTTP API and the gRPC scores API
+//! (`ironspider.v1.Scores`, on the OTLP/gRPC port) in one process.
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::scores_grpc::ScoresService;
 use anyhow::Context;
 use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
@@ -40,13 +42,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Watch streams end at shutdown: the gRPC server's graceful stop waits for open streams.
+    let scores = ScoresService::new(Arc::clone(&engine), stop_rx.clone()).into_server();
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, stopped()));
+    let grpc_routes = tonic::service::Routes::new(scores);
+    let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, grpc_routes, stopped()));
     let remote_write = ironspider_ingest::remote_write::router(ingestor.clone());
     let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };

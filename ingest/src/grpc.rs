@@ -177,15 +177,19 @@ fn oversize_as_resource_exhausted(
     }
 }
 
-/// Serves the receiver on `listener` until `shutdown` resolves.
+/// Serves the receiver on `listener` until `shutdown` resolves, together with the gRPC
+/// services of `routes` (`tonic::service::Routes::default()` for none), so that other APIs
+/// can share the OTLP port without ingest knowing them. The per-connection concurrency
+/// limit applies to every service; OTLP's codec, compression and size limit stay its own.
 pub async fn serve(
     ingestor: Ingestor,
     listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
-        .add_service(MetricsService::new(ingestor))
+        .add_routes(routes.add_service(MetricsService::new(ingestor)))
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
         .await
 }

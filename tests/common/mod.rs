@@ -239,3 +239,21 @@ pub async fn nodes(server: &Server) -> Vec<serde_json::Value> {
         reqwest::get(format!("http://{}/api/v1/nodes", server.http)).await.expect("nodes").text().await.expect("body");
     serde_json::from_str(&body).expect("a JSON array")
 }
+
+impl Server {
+    /// Sends SIGTERM (through `kill`, as an operator would) and waits up to `within` for a
+    /// clean exit; the exit status, or `None` when the server is still running then.
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("server status") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
