@@ -22,7 +22,9 @@
 
 use crate::aggregate::SeriesAggregate;
 use crate::series::{SeriesInfo, SeriesTable};
-use std::collections::{BTreeMap, BTreeSet};
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 /// What one node reported in one window.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -56,7 +58,13 @@ pub struct NodeFrame {
 impl NodeFrame {
     /// Mean over the node's GPUs of `values`, `None` without GPUs.
     pub fn mean(values: &BTreeMap<String, f64>) -> Option<f64> {
-        (!values.is_empty()).then(|| values.values().sum::<f64>() / values.len() as f64)
+        Self::mean_of(values.values())
+    }
+
+    /// Mean of `values`, `None` when there are none.
+    pub fn mean_of<'v>(values: impl ExactSizeIterator<Item = &'v f64>) -> Option<f64> {
+        let n = values.len();
+        (n > 0).then(|| values.sum::<f64>() / n as f64)
     }
 
     /// Largest of `values`, `None` without GPUs.
@@ -70,105 +78,203 @@ pub fn attribute<'i>(info: &'i SeriesInfo, key: &str) -> Option<&'i str> {
     info.attributes.split(',').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
 }
 
-/// The CPU or memory state a series is about.
+/// Attribute keys that name the CPU or memory state a series is about, in order of
+/// preference.
+const STATE_KEYS: [&str; 5] = ["state", "cpu.mode", "system.cpu.state", "system.memory.state", "mode"];
+
+/// The CPU or memory state a series is about: one pass over its attributes, the most
+/// preferred key of [`STATE_KEYS`] winning.
 fn state(info: &SeriesInfo) -> Option<&str> {
-    ["state", "cpu.mode", "system.cpu.state", "system.memory.state", "mode"].iter().find_map(|key| attribute(info, key))
+    let text = info.attributes.as_str();
+    let mut best: Option<(usize, &str)> = None;
+    let mut start = 0;
+    // Byte-wise: `,` and `=` are ASCII, so every cut falls on a character boundary.
+    for end in text.bytes().enumerate().filter(|(_, b)| *b == b',').map(|(i, _)| i).chain([text.len()]) {
+        let pair = &text[start..end];
+        start = end + 1;
+        let Some(equals) = pair.bytes().position(|b| b == b'=') else { continue };
+        let (key, value) = (&pair[..equals], &pair[equals + 1..]);
+        if let Some(rank) = STATE_KEYS.iter().position(|k| *k == key)
+            && best.is_none_or(|(best_rank, _)| rank < best_rank)
+        {
+            best = Some((rank, value));
+        }
+    }
+    best.map(|(_, value)| value)
 }
+
+/// The canonical metrics the frame reads (see the module table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    CpuUtilization,
+    CpuTime,
+    NodeCpuCores,
+    CpuLogicalCount,
+    MemoryUtilization,
+    MemoryUsage,
+    MemoryLimit,
+    MemoryAvailable,
+    WorkingSet,
+    AllocatableMemory,
+    GpuUtilization,
+    GpuMemoryUsage,
+    GpuMemoryLimit,
+    GpuMemoryFree,
+    GpuXidErrors,
+    GpuEccErrors,
+    GpuTemperature,
+    CpuStall,
+    MemoryStall,
+    IoStall,
+}
+
+/// Canonical metric name → what it is: one hash lookup per series instead of a chain of
+/// string comparisons.
+static READINGS: LazyLock<HashMap<&'static str, Reading>> = LazyLock::new(|| {
+    HashMap::from_iter([
+        ("system.cpu.utilization", Reading::CpuUtilization),
+        ("system.cpu.time", Reading::CpuTime),
+        ("k8s.node.cpu.utilization", Reading::NodeCpuCores),
+        ("system.cpu.logical.count", Reading::CpuLogicalCount),
+        ("system.memory.utilization", Reading::MemoryUtilization),
+        ("system.memory.usage", Reading::MemoryUsage),
+        ("system.memory.limit", Reading::MemoryLimit),
+        ("system.linux.memory.available", Reading::MemoryAvailable),
+        ("k8s.node.memory.working_set", Reading::WorkingSet),
+        ("k8s.node.allocatable_memory", Reading::AllocatableMemory),
+        ("hw.gpu.utilization", Reading::GpuUtilization),
+        ("hw.gpu.memory.usage", Reading::GpuMemoryUsage),
+        ("hw.gpu.memory.limit", Reading::GpuMemoryLimit),
+        ("hw.gpu.memory.free", Reading::GpuMemoryFree),
+        ("hw.gpu.xid_errors", Reading::GpuXidErrors),
+        ("hw.gpu.ecc_errors", Reading::GpuEccErrors),
+        ("hw.gpu.temperature", Reading::GpuTemperature),
+        ("system.pressure.cpu.some", Reading::CpuStall),
+        ("system.pressure.memory.some", Reading::MemoryStall),
+        ("system.pressure.io.some", Reading::IoStall),
+    ])
+});
 
 fn ratio(value: f64) -> f64 {
     value.clamp(0.0, 1.0)
 }
 
-/// Sums collected for one node while the window's series are read.
+/// Sums collected for one node while the window's series are read; device keys borrow the
+/// series table.
 #[derive(Debug, Default)]
-struct Collector {
-    idle_share_by_cpu: BTreeMap<String, f64>,
-    cpus_seen: BTreeSet<String>,
+struct Collector<'t> {
+    /// Idle share of each CPU series with `state=idle` (one per CPU).
+    idle_shares: Vec<f64>,
+    /// CPU devices of every CPU series (repeated; counted distinct at the end).
+    cpus_seen: Vec<&'t str>,
     cpu_seconds_idle: f64,
     cpu_seconds_all: f64,
     cpu_cores_used: Option<f64>,
     logical_count: Option<f64>,
     memory_used_share: Option<f64>,
-    memory_usage_by_state: BTreeMap<String, f64>,
+    memory_usage_total: f64,
+    memory_usage_used: Option<f64>,
     memory_limit: Option<f64>,
     memory_available: Option<f64>,
     working_set: Option<f64>,
     allocatable_memory: Option<f64>,
-    gpu: BTreeMap<String, f64>,
-    gpu_memory_used: BTreeMap<String, f64>,
-    gpu_memory_limit: BTreeMap<String, f64>,
-    gpu_memory_free: BTreeMap<String, f64>,
-    gpu_devices: BTreeSet<String>,
+    gpu: BTreeMap<&'t str, f64>,
+    gpu_memory_used: BTreeMap<&'t str, f64>,
+    gpu_memory_limit: BTreeMap<&'t str, f64>,
+    gpu_memory_free: BTreeMap<&'t str, f64>,
+    /// GPU devices of every GPU series (repeated; counted distinct at the end).
+    gpu_devices: Vec<&'t str>,
     frame: NodeFrame,
 }
 
-impl Collector {
-    fn read(&mut self, info: &SeriesInfo, aggregate: &SeriesAggregate) {
+impl<'t> Collector<'t> {
+    fn read(&mut self, info: &'t SeriesInfo, aggregate: &SeriesAggregate) {
         let (Some(mean), sum) = (aggregate.mean, aggregate.sum.unwrap_or(0.0)) else { return };
-        let device = info.device.clone().unwrap_or_default();
         let metric = info.metric.as_str();
-        if metric.starts_with("system.cpu.") && !device.is_empty() {
-            self.cpus_seen.insert(device.clone());
+        let device = info.device.as_deref().unwrap_or_default();
+        if !device.is_empty() {
+            if metric.starts_with("system.cpu.") {
+                self.cpus_seen.push(device);
+            } else if metric.starts_with("hw.gpu.") {
+                self.gpu_devices.push(device);
+            }
         }
-        if metric.starts_with("hw.gpu.") && !device.is_empty() {
-            self.gpu_devices.insert(device.clone());
-        }
+        let Some(&reading) = READINGS.get(metric) else { return };
         let frame = &mut self.frame;
-        match (metric, state(info)) {
-            ("system.cpu.utilization", Some("idle")) => *self.idle_share_by_cpu.entry(device).or_default() += mean,
-            ("system.cpu.time", Some(state)) => {
-                self.cpu_seconds_all += sum;
-                if state == "idle" {
-                    self.cpu_seconds_idle += sum;
+        match reading {
+            Reading::CpuUtilization => {
+                if state(info) == Some("idle") {
+                    self.idle_shares.push(mean);
                 }
             }
-            ("k8s.node.cpu.utilization", _) => self.cpu_cores_used = Some(mean),
-            ("system.cpu.logical.count", _) => self.logical_count = aggregate.last,
-            ("system.memory.utilization", Some("used")) => self.memory_used_share = Some(mean),
-            ("system.memory.usage", Some(state)) => {
-                self.memory_usage_by_state.insert(state.to_string(), mean);
+            Reading::CpuTime => {
+                if let Some(state) = state(info) {
+                    self.cpu_seconds_all += sum;
+                    if state == "idle" {
+                        self.cpu_seconds_idle += sum;
+                    }
+                }
             }
-            ("system.memory.limit", _) => self.memory_limit = aggregate.last,
-            ("system.linux.memory.available", _) => self.memory_available = Some(mean),
-            ("k8s.node.memory.working_set", _) => self.working_set = Some(mean),
-            ("k8s.node.allocatable_memory", _) => self.allocatable_memory = aggregate.last,
-            ("hw.gpu.utilization", _) => {
+            Reading::NodeCpuCores => self.cpu_cores_used = Some(mean),
+            Reading::CpuLogicalCount => self.logical_count = aggregate.last,
+            Reading::MemoryUtilization => {
+                if state(info) == Some("used") {
+                    self.memory_used_share = Some(mean);
+                }
+            }
+            Reading::MemoryUsage => {
+                if let Some(state) = state(info) {
+                    self.memory_usage_total += mean;
+                    if state == "used" {
+                        self.memory_usage_used = Some(mean);
+                    }
+                }
+            }
+            Reading::MemoryLimit => self.memory_limit = aggregate.last,
+            Reading::MemoryAvailable => self.memory_available = Some(mean),
+            Reading::WorkingSet => self.working_set = Some(mean),
+            Reading::AllocatableMemory => self.allocatable_memory = aggregate.last,
+            Reading::GpuUtilization => {
                 self.gpu.insert(device, ratio(mean));
             }
-            ("hw.gpu.memory.usage", _) => {
+            Reading::GpuMemoryUsage => {
                 self.gpu_memory_used.insert(device, mean);
             }
-            ("hw.gpu.memory.limit", _) => {
+            Reading::GpuMemoryLimit => {
                 self.gpu_memory_limit.insert(device, mean);
             }
-            ("hw.gpu.memory.free", _) => {
+            Reading::GpuMemoryFree => {
                 self.gpu_memory_free.insert(device, mean);
             }
-            ("hw.gpu.xid_errors", _) => frame.gpu_xid_errors = frame.gpu_xid_errors.max(aggregate.max.unwrap_or(0.0)),
-            ("hw.gpu.ecc_errors", _) => frame.gpu_ecc_errors = frame.gpu_ecc_errors.max(aggregate.max.unwrap_or(0.0)),
-            ("hw.gpu.temperature", _) => {
+            Reading::GpuXidErrors => frame.gpu_xid_errors = frame.gpu_xid_errors.max(aggregate.max.unwrap_or(0.0)),
+            Reading::GpuEccErrors => frame.gpu_ecc_errors = frame.gpu_ecc_errors.max(aggregate.max.unwrap_or(0.0)),
+            Reading::GpuTemperature => {
                 let hottest = aggregate.max.unwrap_or(mean);
                 frame.gpu_max_temperature = Some(frame.gpu_max_temperature.map_or(hottest, |t| t.max(hottest)));
             }
-            ("system.pressure.cpu.some", _) => frame.stall.cpu = aggregate.rate.map(ratio),
-            ("system.pressure.memory.some", _) => frame.stall.memory = aggregate.rate.map(ratio),
-            ("system.pressure.io.some", _) => frame.stall.io = aggregate.rate.map(ratio),
-            _ => {}
+            Reading::CpuStall => frame.stall.cpu = aggregate.rate.map(ratio),
+            Reading::MemoryStall => frame.stall.memory = aggregate.rate.map(ratio),
+            Reading::IoStall => frame.stall.io = aggregate.rate.map(ratio),
         }
     }
 
     fn finish(mut self) -> NodeFrame {
-        let vcpus = self.logical_count.or((!self.cpus_seen.is_empty()).then_some(self.cpus_seen.len() as f64));
-        let usage_total: f64 = self.memory_usage_by_state.values().sum();
+        let distinct = |devices: &mut Vec<&str>| {
+            devices.sort_unstable();
+            devices.dedup();
+            devices.len()
+        };
+        let cpus = distinct(&mut self.cpus_seen);
+        let vcpus = self.logical_count.or((cpus > 0).then_some(cpus as f64));
+        let usage_total = self.memory_usage_total;
         let memory_bytes =
             self.memory_limit.or_else(|| (usage_total > 0.0).then_some(usage_total)).or(self.allocatable_memory);
         let cpu_from_time = (self.cpu_seconds_all > 0.0).then(|| 1.0 - self.cpu_seconds_idle / self.cpu_seconds_all);
-        let cpu = NodeFrame::mean(&self.idle_share_by_cpu)
+        let cpu = NodeFrame::mean_of(self.idle_shares.iter())
             .map(|idle| 1.0 - idle)
             .or(cpu_from_time)
             .or_else(|| self.cpu_cores_used.zip(vcpus.filter(|v| *v > 0.0)).map(|(used, cores)| used / cores));
-        let memory_from_usage =
-            self.memory_usage_by_state.get("used").filter(|_| usage_total > 0.0).map(|used| used / usage_total);
+        let memory_from_usage = self.memory_usage_used.filter(|_| usage_total > 0.0).map(|used| used / usage_total);
         let memory = self
             .memory_used_share
             .or(memory_from_usage)
@@ -185,36 +291,42 @@ impl Collector {
                     .get(device)
                     .copied()
                     .or_else(|| self.gpu_memory_free.get(device).map(|f| used + f));
-                limit.filter(|l| *l > 0.0).map(|l| (device.clone(), ratio(used / l)))
+                limit.filter(|l| *l > 0.0).map(|l| (device.to_string(), ratio(used / l)))
             })
             .collect();
         self.frame.cpu = cpu.map(ratio);
         self.frame.memory = memory.map(ratio);
-        self.frame.gpu = self.gpu;
+        self.frame.gpu = self.gpu.iter().map(|(device, u)| (device.to_string(), *u)).collect();
         self.frame.gpu_memory = gpu_memory;
         self.frame.vcpus = vcpus;
         self.frame.memory_bytes = memory_bytes;
-        self.frame.gpus = self.gpu_devices.len();
+        self.frame.gpus = distinct(&mut self.gpu_devices);
         self.frame
     }
 }
 
-/// The frames of every node with data in one closed window, by node name.
-pub fn node_frames(aggregates: &[SeriesAggregate], table: &SeriesTable) -> BTreeMap<String, NodeFrame> {
-    let mut collectors: BTreeMap<String, Collector> = BTreeMap::new();
+/// The frames of every node with data in one closed window, in no particular order.
+///
+/// Aggregates arrive in series order, and a node's series were mostly registered together,
+/// so the node of the previous aggregate is checked before the map of nodes.
+pub fn node_frames(aggregates: &[SeriesAggregate], table: &SeriesTable) -> Vec<NodeFrame> {
+    let mut collectors: Vec<(&str, Collector<'_>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut current: Option<usize> = None;
     for aggregate in aggregates {
         let Some(info) = table.info(aggregate.series) else { continue };
-        let Some(node) = &info.node else { continue };
-        collectors.entry(node.clone()).or_default().read(info, aggregate);
+        let Some(node) = info.node.as_deref() else { continue };
+        let slot = match current.filter(|&i| collectors[i].0 == node) {
+            Some(i) => i,
+            None => *index.entry(node).or_insert_with(|| {
+                collectors.push((node, Collector::default()));
+                collectors.len() - 1
+            }),
+        };
+        current = Some(slot);
+        collectors[slot].1.read(info, aggregate);
     }
-    collectors
-        .into_iter()
-        .map(|(node, collector)| {
-            let mut frame = collector.finish();
-            frame.node = node.clone();
-            (node, frame)
-        })
-        .collect()
+    collectors.into_iter().map(|(node, collector)| NodeFrame { node: node.to_string(), ..collector.finish() }).collect()
 }
 
 #[cfg(test)]
@@ -273,7 +385,8 @@ mod tests {
             ],
         );
         let frames = node_frames(&aggregates, &interner.read());
-        let frame = &frames["n1"];
+        let [frame] = &frames[..] else { panic!("one node expected") };
+        assert_eq!(frame.node, "n1");
         // CPU: 1 − mean(0.6, 0.4) = 0.5; memory: 6 / (6 + 2) = 0.75
         assert_eq!((frame.cpu, frame.memory), (Some(0.5), Some(0.75)));
         assert_eq!((frame.vcpus, frame.memory_bytes, frame.gpus), (Some(2.0), Some(8.0 * GIB), 2));
@@ -295,7 +408,8 @@ mod tests {
                 ("k8s.node.allocatable_memory", "", "", 12.0 * GIB),
             ],
         );
-        let frame = &node_frames(&aggregates, &interner.read())["n2"];
+        let frames = node_frames(&aggregates, &interner.read());
+        let frame = &frames[0];
         // CPU: 1 − 30 / 50 = 0.4; memory: 3 / 12 = 0.25, capacity the allocatable memory
         assert_eq!((frame.cpu, frame.memory, frame.memory_bytes), (Some(0.4), Some(0.25), Some(12.0 * GIB)));
         assert_eq!((frame.gpus, NodeFrame::mean(&frame.gpu)), (0, None), "no GPU");
@@ -306,7 +420,7 @@ mod tests {
     fn series_without_a_node_and_unknown_metrics_are_ignored() {
         let (interner, mut aggregates) = window("n3", &[("custom.thing", "", "", 5.0)]);
         let frames = node_frames(&aggregates, &interner.read());
-        assert_eq!(frames["n3"].cpu, None);
+        assert_eq!((frames[0].node.as_str(), frames[0].cpu), ("n3", None));
         aggregates[0].series = 99;
         assert!(node_frames(&aggregates, &interner.read()).is_empty());
     }

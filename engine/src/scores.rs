@@ -112,6 +112,24 @@ fn rfc3339(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// RFC 3339 text of the newest window ends, formatted once per distinct time: most nodes
+/// of a snapshot share their last window.
+#[derive(Debug, Default)]
+struct UpdatedAt(Option<(i64, String)>);
+
+impl UpdatedAt {
+    fn text(&mut self, ns: i64) -> String {
+        match &self.0 {
+            Some((cached, text)) if *cached == ns => text.clone(),
+            _ => {
+                let text = rfc3339(ns);
+                self.0 = Some((ns, text.clone()));
+                text
+            }
+        }
+    }
+}
+
 impl ScoreBook {
     /// An empty book for windows of `window_ns`, publishing into `published`.
     pub fn new(config: ScoreConfig, window_ns: i64, published: Arc<PublishedScores>) -> Self {
@@ -130,12 +148,15 @@ impl ScoreBook {
     }
 
     /// Records the frames of the window ending at `window_end`.
-    pub fn record(&self, window_end: i64, frames: BTreeMap<String, NodeFrame>) {
+    pub fn record(&self, window_end: i64, frames: impl IntoIterator<Item = NodeFrame>) {
         let bound = self.config.pressure.variability_windows;
         self.recorded.store(true, Ordering::Release);
         let mut nodes = self.nodes.write();
-        for (name, frame) in frames {
-            let history = nodes.entry(name).or_default();
+        for frame in frames {
+            let history = match nodes.get_mut(&frame.node) {
+                Some(history) => history,
+                None => nodes.entry(frame.node.clone()).or_default(),
+            };
             let gpu_max = NodeFrame::max(&frame.gpu);
             let gpu_memory_max = NodeFrame::max(&frame.gpu_memory);
             push_bounded(&mut history.utilisation, [frame.cpu, frame.memory, gpu_max, gpu_memory_max], bound);
@@ -151,13 +172,15 @@ impl ScoreBook {
     /// Each reported resource's newest utilisation with its spread over the history.
     fn loads(&self, history: &NodeHistory) -> Vec<ResourceLoad> {
         let Some(newest) = history.utilisation.back() else { return Vec::new() };
-        (0..newest.len())
-            .filter_map(|r| {
-                let utilisation = newest[r]?;
-                let past: Vec<f64> = history.utilisation.iter().filter_map(|u| u[r]).collect();
-                Some(ResourceLoad { utilisation, spread: spread(&past) })
-            })
-            .collect()
+        let mut loads = Vec::with_capacity(newest.len());
+        let mut past = Vec::with_capacity(history.utilisation.len());
+        for (r, utilisation) in newest.iter().enumerate() {
+            let Some(utilisation) = *utilisation else { continue };
+            past.clear();
+            past.extend(history.utilisation.iter().filter_map(|u| u[r]));
+            loads.push(ResourceLoad { utilisation, spread: spread(&past) });
+        }
+        loads
     }
 
     /// Recomputes every node's scores as of `watermark` (the end of the newest closed
@@ -169,15 +192,18 @@ impl ScoreBook {
             return false;
         }
         let nodes = self.nodes.read();
-        let scores: BTreeMap<String, NodeScore> =
-            nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
-        let cluster =
-            cluster_health(scores.values().map(|s| (s.health, nodes.get(&s.node).and_then(|h| h.frame.vcpus))));
+        let mut updated_at = UpdatedAt::default();
+        let scores: BTreeMap<String, NodeScore> = nodes
+            .iter()
+            .map(|(name, history)| (name.clone(), self.score(name, history, watermark, &mut updated_at)))
+            .collect();
+        // Both maps are keyed and ordered by node name.
+        let cluster = cluster_health(scores.values().zip(nodes.values()).map(|(s, h)| (s.health, h.frame.vcpus)));
         self.snapshot.set(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster });
         true
     }
 
-    fn score(&self, name: &str, history: &NodeHistory, watermark: i64) -> NodeScore {
+    fn score(&self, name: &str, history: &NodeHistory, watermark: i64, updated_at: &mut UpdatedAt) -> NodeScore {
         let frame = &history.frame;
         let missed = ((watermark - history.last_seen_end).max(0) / self.window_ns).min(i64::from(u32::MAX)) as u32;
         let pressure = history.latest_pressure;
@@ -212,7 +238,7 @@ impl ScoreBook {
             health: health.health,
             cost_per_hour: cost.cost.total(),
             idle_cost_per_hour: cost.idle.total(),
-            updated_at: rfc3339(history.last_seen_end),
+            updated_at: updated_at.text(history.last_seen_end),
             factors: health.factors,
             reported: history.last_seen_end == watermark,
             cost,
