@@ -14,7 +14,7 @@ use anyhow::Context;
 use ironspider_datasets::{LoadReport, Trace, bitbrains, genai, otlp};
 use ironspider_engine::{Engine, EngineConfig, ManualClock, RejectReason, schema};
 use ironspider_ingest::metrics::Transport;
-use ironspider_ingest::{IngestConfig, Ingestor};
+use ironspider_ingest::{DecoderKind, IngestConfig, Ingestor};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -25,6 +25,15 @@ use std::time::Instant;
 use summary::{PointCounts, ScoreTotals, Summary};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// The decoders `--decoder` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decoder {
+    /// The in-place decoder.
+    Fast,
+    /// The prost reference decoder.
+    Prost,
+}
 
 /// The datasets `replay` knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +64,10 @@ pub struct ReplayArgs {
     /// (GenAI); without it GPU memory utilisation is unknown.
     #[arg(long)]
     pub gpu_memory_gib: Option<f64>,
+    /// Protobuf decoder of the ingest path: `fast` (as `serve` runs) or `prost` (the
+    /// reference decoder, the benchmarks' baseline).
+    #[arg(long, value_enum, default_value = "fast")]
+    pub decoder: Decoder,
     /// Do not draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -129,7 +142,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     let clock = Arc::new(ManualClock::new(first));
     let registry = prometheus::Registry::new();
     let engine = Arc::new(Engine::new(engine_config(window_seconds), clock.clone(), &registry)?);
-    let ingestor = Ingestor::new(Arc::clone(&engine), IngestConfig::default(), &registry)?;
+    let decoder = match args.decoder {
+        Decoder::Fast => DecoderKind::Fast,
+        Decoder::Prost => DecoderKind::Prost,
+    };
+    let ingestor = Ingestor::new(Arc::clone(&engine), IngestConfig { decoder, ..IngestConfig::default() }, &registry)?;
     let mut sink = ScoreSink::create(&args.out.join("node_scores.parquet"), window_seconds)?;
     let mut points = PointCounts::default();
     let bar = progress_bar(trace.steps(), args.no_progress);
