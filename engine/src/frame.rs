@@ -16,6 +16,7 @@
 //! | memory bytes | `system.memory.limit`; else `Σ states` of `system.memory.usage`; else `k8s.node.allocatable_memory` |
 //! | GPUs | distinct devices of `hw.gpu.*` series |
 //! | GPU errors and heat | max of `hw.gpu.xid_errors`, `hw.gpu.ecc_errors`, `hw.gpu.temperature` |
+//! | instance type | `node.kubernetes.io/instance-type` or `host.type` of any of the node's series |
 //!
 //! Gauges are read by their window mean; counters by their window sum (seconds in the
 //! window) or rate. Ratios are clamped to [0, 1].
@@ -53,6 +54,8 @@ pub struct NodeFrame {
     pub gpu_ecc_errors: f64,
     /// Hottest GPU in °C.
     pub gpu_max_temperature: Option<f64>,
+    /// Instance type, from the first of the node's series that names one.
+    pub instance_type: Option<String>,
 }
 
 impl NodeFrame {
@@ -190,6 +193,9 @@ struct Collector<'t> {
 impl<'t> Collector<'t> {
     fn read(&mut self, info: &'t SeriesInfo, aggregate: &SeriesAggregate) {
         let (Some(mean), sum) = (aggregate.mean, aggregate.sum.unwrap_or(0.0)) else { return };
+        if self.frame.instance_type.is_none() && info.instance_type.is_some() {
+            self.frame.instance_type.clone_from(&info.instance_type);
+        }
         let metric = info.metric.as_str();
         let device = info.device.as_deref().unwrap_or_default();
         if !device.is_empty() {

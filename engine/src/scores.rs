@@ -226,8 +226,7 @@ impl ScoreBook {
             gpus: frame.gpus as f64,
         };
         let usage = Usage { cpu: frame.cpu, memory: frame.memory, gpu: NodeFrame::mean(&frame.gpu) };
-        // Instance types are not carried into the frame yet: unit prices apply.
-        let cost = node_cost(capacity, None, usage, &self.config.cost);
+        let cost = node_cost(capacity, frame.instance_type.as_deref(), usage, &self.config.cost);
         NodeScore {
             node: name.to_string(),
             cpu: frame.cpu,
@@ -243,5 +242,44 @@ impl ScoreBook {
             reported: history.last_seen_end == watermark,
             cost,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::score::cost::CostConfig;
+
+    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+    fn frame(node: &str, instance_type: &str) -> NodeFrame {
+        NodeFrame {
+            node: node.into(),
+            cpu: Some(0.5),
+            memory: Some(0.25),
+            vcpus: Some(2.0),
+            memory_bytes: Some(8.0 * GIB),
+            instance_type: Some(instance_type.into()),
+            ..NodeFrame::default()
+        }
+    }
+
+    #[test]
+    fn a_configured_instance_type_price_is_split_in_unit_price_proportions() {
+        let cost = CostConfig { instance_types: [("m5.large".to_string(), 0.096)].into(), ..CostConfig::default() };
+        let config = ScoreConfig { cost, ..ScoreConfig::default() };
+        let book = ScoreBook::new(config, 10, Arc::new(PublishedScores::default()));
+        book.record(10, [frame("priced", "m5.large"), frame("unlisted", "x1.odd")]);
+        assert!(book.publish(10));
+        let snapshot = book.snapshot();
+        let (priced, unlisted) = (&snapshot.nodes["priced"], &snapshot.nodes["unlisted"]);
+        // Unit prices: CPU 2 · 0.031611 = 0.063222, memory 8 · 0.004237 = 0.033896 (0.097118).
+        // m5.large at 0.096: CPU part 0.096 · 0.063222 / 0.097118 = 0.0624943, memory part
+        // 0.096 · 0.033896 / 0.097118 = 0.0335057; idle 0.0624943 · 0.5 + 0.0335057 · 0.75.
+        assert!((priced.cost_per_hour - 0.096).abs() < 1e-12);
+        assert!((priced.cost.cost.cpu - 0.0624943).abs() < 1e-7, "{:?}", priced.cost);
+        assert!((priced.idle_cost_per_hour - (0.0624943 * 0.5 + 0.0335057 * 0.75)).abs() < 1e-7);
+        assert!((unlisted.cost_per_hour - 0.097118).abs() < 1e-12, "a type without a price: unit prices");
+        assert!(priced.reported && unlisted.reported);
     }
 }

@@ -65,6 +65,9 @@ pub struct SeriesInfo {
     pub namespace: Option<String>,
     /// Cluster (`k8s.cluster.name`).
     pub cluster: Option<String>,
+    /// Instance type of the node (`node.kubernetes.io/instance-type`, else `host.type`),
+    /// which selects a configured price.
+    pub instance_type: Option<String>,
     /// Unit as sent (UCUM), empty when none.
     pub unit: String,
     /// Value kind after normalisation.

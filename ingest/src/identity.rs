@@ -15,6 +15,8 @@ pub const CLUSTER_KEYS: &[&str] = &["k8s.cluster.name"];
 pub const POD_KEYS: &[&str] = &["k8s.pod.name"];
 /// Namespace.
 pub const NAMESPACE_KEYS: &[&str] = &["k8s.namespace.name"];
+/// Instance type: the Kubernetes well-known node label, then OTel's `host.type`.
+pub const INSTANCE_TYPE_KEYS: &[&str] = &["node.kubernetes.io/instance-type", "host.type"];
 /// The device a series is about: GPU (OTel `hw.id`, DCGM `UUID`/`gpu`), disk or NIC
 /// (`device`, `system.device`, `network.interface.name`), logical CPU.
 pub const DEVICE_KEYS: &[&str] =
@@ -67,6 +69,7 @@ impl SeriesDescription<'_, '_> {
             pod: first_string(POD_KEYS, self.resource, self.point),
             namespace: first_string(NAMESPACE_KEYS, self.resource, self.point),
             cluster: first_string(CLUSTER_KEYS, self.resource, self.point),
+            instance_type: first_string(INSTANCE_TYPE_KEYS, self.resource, self.point),
             unit: self.unit.to_string(),
             kind: Some(self.kind),
             cumulative: self.cumulative,
@@ -85,6 +88,7 @@ mod tests {
         let resource = [
             Attr { key: "service.instance.id", value: AttrValue::Str("i-1") },
             Attr { key: "host.name", value: AttrValue::Str("host-a") },
+            Attr { key: "host.type", value: AttrValue::Str("m5.large") },
         ];
         let point =
             [Attr { key: "state", value: AttrValue::Str("idle") }, Attr { key: "cpu", value: AttrValue::Int(3) }];
@@ -101,5 +105,6 @@ mod tests {
         assert_eq!(info.device.as_deref(), Some("3"));
         assert_eq!(info.attributes, "cpu=3,state=idle");
         assert_eq!(info.pod, None);
+        assert_eq!(info.instance_type.as_deref(), Some("m5.large"));
     }
 }

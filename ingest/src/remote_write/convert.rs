@@ -5,7 +5,9 @@
 //! - **Resource.** `job` → `service.name`, `instance` → `service.instance.id`. The node is
 //!   the `kubernetes_node` label, else `node` (both → `k8s.node.name`), else the host part of
 //!   `instance` with its port removed (→ `host.name`), so that node_exporter on :9100 and
-//!   DCGM exporter on :9400 of one machine land on one node.
+//!   DCGM exporter on :9400 of one machine land on one node. An instance-type label
+//!   (`node_kubernetes_io_instance_type`, `beta_kubernetes_io_instance_type`,
+//!   `instance_type`) becomes `node.kubernetes.io/instance-type`, which selects a price.
 //! - **Point attributes.** Every other label except `__name__`.
 //! - **Kind.** Remote write 1.0 carries no type with a sample, so the kind comes from the
 //!   name, as Prometheus' own conventions fix it: `_total`, `_count`, `_sum` and `_bucket`
@@ -31,6 +33,10 @@ use std::collections::BTreeMap;
 const NODE_LABELS: &[&str] = &["kubernetes_node", "node"];
 /// Labels that become resource attributes rather than point attributes.
 const RESOURCE_LABELS: [&str; 4] = ["job", "instance", "kubernetes_node", "node"];
+/// Labels that carry the node's instance type (Kubernetes' `node.kubernetes.io/instance-type`
+/// label as Kubernetes service discovery and relabelling spell it), first found wins.
+const INSTANCE_TYPE_LABELS: [&str; 3] =
+    ["node_kubernetes_io_instance_type", "beta_kubernetes_io_instance_type", "instance_type"];
 /// OTLP point flag: no recorded value.
 const FLAG_NO_RECORDED_VALUE: u32 = 1;
 /// Name suffixes of Prometheus counters and of histogram and summary parts.
@@ -83,6 +89,9 @@ fn resource_attributes(series: &TimeSeries) -> Vec<KeyValue> {
     let instance = label(series, "instance");
     if let Some(instance) = instance {
         attributes.push(string_attribute("service.instance.id", instance));
+    }
+    if let Some(instance_type) = INSTANCE_TYPE_LABELS.iter().find_map(|name| label(series, name)) {
+        attributes.push(string_attribute("node.kubernetes.io/instance-type", instance_type));
     }
     if let Some(node) = NODE_LABELS.iter().find_map(|name| label(series, name)) {
         attributes.push(string_attribute("k8s.node.name", node));
@@ -223,12 +232,16 @@ mod tests {
 
     #[test]
     fn node_labels_win_over_instance_and_nameless_series_are_refused() {
-        let named = series(&[("__name__", "up"), ("instance", "10.0.0.7:9100"), ("node", "worker-3")], &[(1.0, 1)]);
+        let named = series(
+            &[("__name__", "up"), ("instance", "10.0.0.7:9100"), ("instance_type", "m5.large"), ("node", "worker-3")],
+            &[(1.0, 1)],
+        );
         let nameless = series(&[("instance", "x:1")], &[(1.0, 1), (2.0, 2)]);
         let converted = to_otlp(&WriteRequest { timeseries: vec![named, nameless] });
         let attributes = &converted.request.resource_metrics[0].resource.as_ref().unwrap().attributes;
         assert_eq!(attribute(attributes, "k8s.node.name"), Some("worker-3"));
         assert_eq!(attribute(attributes, "host.name"), None);
+        assert_eq!(attribute(attributes, "node.kubernetes.io/instance-type"), Some("m5.large"));
         assert_eq!(converted.rejected.get(RejectReason::InvalidPoint), 2);
     }
 }
