@@ -1,6 +1,6 @@
 //! The HTTP API on the `http.listen` address: `/metrics` (Prometheus text exposition of
 //! the process's own metrics and node scores), `/healthz`, `/readyz`, `POST /api/v1/sql`, and
-//! `GET /api/v1/nodes[/{name}]`. `serve` adds the Prometheus remote-write receiver
+//! `GET /api/v1/nodes[/{name}]`, `GET /api/v1/pods`. `serve` adds the Prometheus remote-write receiver
 //! (`POST /api/v1/write`, see [`ironspider_ingest::remote_write`]) on the same address.
 
 use axum::Router;
@@ -34,6 +34,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/nodes/{name}", get(node))
+        .route("/api/v1/pods", get(pods))
         .with_state(state)
 }
 
@@ -75,6 +76,12 @@ async fn node(State(state): State<ApiState>, Path(name): Path<String>) -> Respon
         Some(score) => json_response(score),
         None => (StatusCode::NOT_FOUND, format!("unknown node {name:?}\n")).into_response(),
     }
+}
+
+/// Every pod's cost in the newest window with pod metrics: a JSON array (see
+/// [`ironspider_engine::pods::PodCost`]).
+async fn pods(State(state): State<ApiState>) -> Response {
+    json_response(&state.engine.scores().pods)
 }
 
 /// Runs the SQL text of the body; answers a JSON array with one object per row, or 400 with

@@ -208,7 +208,7 @@ mod tests {
 
     fn snapshot(window_end: i64, nodes: &[&str]) -> ScoresSnapshot {
         let nodes: BTreeMap<String, NodeScore> = nodes.iter().map(|n| (n.to_string(), score(n))).collect();
-        ScoresSnapshot { window_end, nodes, cluster_health: Some(80.0) }
+        ScoresSnapshot { window_end, nodes, cluster_health: Some(80.0), ..ScoresSnapshot::default() }
     }
 
     #[test]

@@ -104,3 +104,60 @@ async fn nodes_are_scored_and_a_silent_node_turns_unhealthy_within_three_windows
     assert_eq!((b["node"].as_str(), &b["cpu"], &b["pressure"]), (Some("node-b"), &Value::Null, &Value::Null), "{b}");
     assert!(b["health"].as_f64().is_some_and(|h| h < 50.0) && close(&b["cost_per_hour"], 0.097118), "{b}");
 }
+
+/// kubeletstats- and k8s_cluster-shaped pod metrics: a pod using 0.5 cores and 2 GiB with two
+/// containers requesting 0.75 + 0.25 cores and 1 GiB in all.
+fn pod_metrics(ts: u64) -> ExportMetricsServiceRequest {
+    let resource = |container: Option<&str>| {
+        let mut attributes =
+            vec![attr("k8s.node.name", "node-p"), attr("k8s.namespace.name", "shop"), attr("k8s.pod.name", "web-1")];
+        attributes.extend(container.map(|c| attr("k8s.container.name", c)));
+        Some(Resource { attributes, ..Default::default() })
+    };
+    let one = |name: &str, value| gauge(name, vec![gauge_point(ts, value, vec![])]);
+    let resource_metrics = |container, metrics| ResourceMetrics {
+        resource: resource(container),
+        scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
+        ..Default::default()
+    };
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![
+            resource_metrics(None, vec![one("k8s.pod.cpu.usage", 0.5), one("k8s.pod.memory.working_set", 2.0 * GIB)]),
+            resource_metrics(
+                Some("app"),
+                vec![one("k8s.container.cpu_request", 0.75), one("k8s.container.memory_request", 0.5 * GIB)],
+            ),
+            resource_metrics(
+                Some("sidecar"),
+                vec![one("k8s.container.cpu_request", 0.25), one("k8s.container.memory_request", 0.5 * GIB)],
+            ),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn pods_are_costed_at_the_larger_of_request_and_usage() {
+    let server = Server::start(&["--window", "1", "--lateness", "0"], &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let pod = loop {
+        assert!(Instant::now() < deadline, "pod never costed");
+        server.export_grpc(encode(&pod_metrics(now_ns()))).await.expect("accepted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let body = reqwest::get(format!("http://{}/api/v1/pods", server.http)).await.unwrap().text().await.unwrap();
+        let pods: Vec<Value> = serde_json::from_str(&body).expect("a JSON array");
+        if let Some(pod) = pods.into_iter().next() {
+            break pod;
+        }
+    };
+    assert_eq!(
+        (pod["namespace"].as_str(), pod["pod"].as_str(), pod["node"].as_str()),
+        (Some("shop"), Some("web-1"), Some("node-p"))
+    );
+    // CPU: max(0.75 + 0.25, 0.5) = 1 core · 0.031611; memory: max(1, 2) = 2 GiB · 0.004237
+    assert!(close(&pod["cpu_request"], 1.0) && close(&pod["memory_usage"], 2.0 * GIB), "{pod}");
+    assert!(close(&pod["cost"]["cpu"], 0.031611) && close(&pod["cost"]["memory"], 0.008474), "{pod}");
+    assert!(close(&pod["cost_per_hour"], 0.040085), "{pod}");
+    let exposed =
+        server.metric("ironspider_pod_cost_per_hour{namespace=\"shop\",pod=\"web-1\",resource=\"memory\"}").await;
+    assert!((exposed - 0.008474).abs() < 1e-12, "{exposed}");
+}

@@ -7,6 +7,7 @@ use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::frame::node_frames;
 use crate::history::HistoryWriter;
+use crate::pods::pod_costs;
 use crate::score_log::NodeScoreLog;
 use crate::score_metrics::ScoresCollector;
 use crate::scores::{PublishedScores, ScoreBook, ScoresSnapshot};
@@ -157,6 +158,7 @@ impl Engine {
             let mut aggregates = aggregate_numbers(columns, window_seconds, kind_of);
             aggregates.extend(aggregate_histograms(&window.histogram_rows));
             self.scores.record(window.end, node_frames(&aggregates, &table));
+            self.scores.record_pods(pod_costs(&aggregates, &table, &self.config.scores.cost));
             self.publish_scores(window.end);
             let history_rows = self
                 .history

@@ -22,6 +22,7 @@ mod engine;
 pub mod error;
 pub mod frame;
 pub mod history;
+pub mod pods;
 pub mod schema;
 pub mod score;
 pub mod score_log;

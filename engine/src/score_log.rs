@@ -62,7 +62,12 @@ mod tests {
             reported,
             cost: Default::default(),
         };
-        ScoresSnapshot { window_end, nodes: [("n1".to_string(), score)].into(), cluster_health: Some(90.0) }
+        ScoresSnapshot {
+            window_end,
+            nodes: [("n1".to_string(), score)].into(),
+            cluster_health: Some(90.0),
+            ..ScoresSnapshot::default()
+        }
     }
 
     #[test]

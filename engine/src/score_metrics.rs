@@ -6,7 +6,8 @@
 //! `ironspider_node_cost_per_hour{node,resource}` and
 //! `ironspider_node_idle_cost_per_hour{node,resource}` (resource cpu, memory, gpu),
 //! `ironspider_node_utilization_ratio{node,resource}` (cpu, memory, gpu, gpu_memory, where
-//! known) and `ironspider_cluster_health` (100 while no node is known).
+//! known), `ironspider_cluster_health` (100 while no node is known) and
+//! `ironspider_pod_cost_per_hour{namespace,pod,resource}` (cpu, memory).
 
 use crate::scores::{NodeScore, PublishedScores};
 use prometheus::core::{Collector, Desc};
@@ -55,6 +56,7 @@ pub struct ScoresCollector {
     published: Arc<PublishedScores>,
     families: Vec<Family>,
     cluster_health: Desc,
+    pod_cost: Desc,
 }
 
 impl std::fmt::Debug for ScoresCollector {
@@ -121,13 +123,18 @@ impl ScoresCollector {
             },
         ];
         let cluster_health = desc("ironspider_cluster_health", "vCPU-weighted mean of node health, 0 to 100.", &[])?;
-        Ok(Self { published, families, cluster_health })
+        let pod_cost = desc(
+            "ironspider_pod_cost_per_hour",
+            "Hourly cost of a pod by resource: max(request, usage) at unit prices.",
+            &["namespace", "pod", "resource"],
+        )?;
+        Ok(Self { published, families, cluster_health, pod_cost })
     }
 }
 
 impl Collector for ScoresCollector {
     fn desc(&self) -> Vec<&Desc> {
-        self.families.iter().map(|f| &f.desc).chain([&self.cluster_health]).collect()
+        self.families.iter().map(|f| &f.desc).chain([&self.cluster_health, &self.pod_cost]).collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
@@ -152,6 +159,23 @@ impl Collector for ScoresCollector {
             .filter(|family| !family.get_metric().is_empty())
             .collect();
         families.push(family(&self.cluster_health, vec![gauge(Vec::new(), snapshot.cluster_health.unwrap_or(100.0))]));
+        if !snapshot.pods.is_empty() {
+            let metrics = snapshot
+                .pods
+                .iter()
+                .flat_map(|pod| {
+                    [("cpu", pod.cost.cpu), ("memory", pod.cost.memory)].map(|(resource, value)| {
+                        let labels = vec![
+                            label("namespace", &pod.namespace),
+                            label("pod", &pod.pod),
+                            label("resource", resource),
+                        ];
+                        gauge(labels, value)
+                    })
+                })
+                .collect();
+            families.push(family(&self.pod_cost, metrics));
+        }
         families
     }
 }

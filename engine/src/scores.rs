@@ -9,6 +9,7 @@
 //! nobody reports.
 
 use crate::frame::NodeFrame;
+use crate::pods::PodCost;
 use crate::score::ScoreConfig;
 use crate::score::cost::{Capacity, NodeCost, Usage, node_cost};
 use crate::score::health::{Factor, HealthInputs, cluster_health, node_health};
@@ -62,6 +63,8 @@ pub struct ScoresSnapshot {
     pub nodes: BTreeMap<String, NodeScore>,
     /// vCPU-weighted mean of node health.
     pub cluster_health: Option<f64>,
+    /// Pod costs of the newest window with pod metrics, by namespace and pod.
+    pub pods: Vec<PodCost>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +83,7 @@ pub struct ScoreBook {
     config: ScoreConfig,
     window_ns: i64,
     nodes: RwLock<BTreeMap<String, NodeHistory>>,
+    pods: RwLock<Vec<PodCost>>,
     /// Set by [`ScoreBook::record`], cleared by [`ScoreBook::publish`].
     recorded: AtomicBool,
     snapshot: Arc<PublishedScores>,
@@ -137,6 +141,7 @@ impl ScoreBook {
             config,
             window_ns: window_ns.max(1),
             nodes: RwLock::default(),
+            pods: RwLock::default(),
             recorded: AtomicBool::new(false),
             snapshot: published,
         }
@@ -166,6 +171,15 @@ impl ScoreBook {
             if let Some(pressure) = history.latest_pressure {
                 push_bounded(&mut history.pressure, pressure, bound);
             }
+        }
+    }
+
+    /// Records the pod costs of a window; a window without pod metrics keeps the previous
+    /// ones.
+    pub fn record_pods(&self, pods: Vec<PodCost>) {
+        if !pods.is_empty() {
+            self.recorded.store(true, Ordering::Release);
+            *self.pods.write() = pods;
         }
     }
 
@@ -199,7 +213,8 @@ impl ScoreBook {
             .collect();
         // Both maps are keyed and ordered by node name.
         let cluster = cluster_health(scores.values().zip(nodes.values()).map(|(s, h)| (s.health, h.frame.vcpus)));
-        self.snapshot.set(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster });
+        let pods = self.pods.read().clone();
+        self.snapshot.set(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster, pods });
         true
     }
 
