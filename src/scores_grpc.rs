@@ -203,6 +203,7 @@ mod tests {
             factors: vec![Factor { factor: "stale", penalty: 20.0, detail: "1 window".to_string() }],
             reported: true,
             cost: Default::default(),
+            io: Default::default(),
         }
     }
 

@@ -17,6 +17,11 @@
 //! | GPUs | distinct devices of `hw.gpu.*` series |
 //! | GPU errors and heat | max of `hw.gpu.xid_errors`, `hw.gpu.ecc_errors`, `hw.gpu.temperature` |
 //! | instance type | `node.kubernetes.io/instance-type` or `host.type` of any of the node's series |
+//! | GPU model | the `modelName` (DCGM), `hw.model` or `gpu.model` attribute of a `hw.gpu.*` series |
+//! | network, disk throughput | Σ of the rates of `system.network.io` and `system.disk.io` (bytes/s, all devices and directions) |
+//!
+//! The node inventory of the configuration ([`crate::score::inventory`]) overrides capacity
+//! and type where it names the node.
 //!
 //! Gauges are read by their window mean; counters by their window sum (seconds in the
 //! window) or rate. Ratios are clamped to [0, 1].
@@ -56,6 +61,12 @@ pub struct NodeFrame {
     pub gpu_max_temperature: Option<f64>,
     /// Instance type, from the first of the node's series that names one.
     pub instance_type: Option<String>,
+    /// GPU model, from the first GPU series that names one.
+    pub gpu_model: Option<String>,
+    /// Network traffic, bytes per second in both directions over all interfaces.
+    pub network_bytes_per_second: Option<f64>,
+    /// Disk traffic, bytes per second read and written over all disks.
+    pub disk_bytes_per_second: Option<f64>,
 }
 
 impl NodeFrame {
@@ -129,6 +140,8 @@ enum Reading {
     CpuStall,
     MemoryStall,
     IoStall,
+    NetworkIo,
+    DiskIo,
 }
 
 /// Canonical metric name → what it is: one hash lookup per series instead of a chain of
@@ -155,8 +168,20 @@ static READINGS: LazyLock<HashMap<&'static str, Reading>> = LazyLock::new(|| {
         ("system.pressure.cpu.some", Reading::CpuStall),
         ("system.pressure.memory.some", Reading::MemoryStall),
         ("system.pressure.io.some", Reading::IoStall),
+        ("system.network.io", Reading::NetworkIo),
+        ("system.disk.io", Reading::DiskIo),
     ])
 });
+
+/// Attributes naming a GPU's model: DCGM exporter's label, then OTel-style names.
+const GPU_MODEL_KEYS: [&str; 3] = ["modelName", "hw.model", "gpu.model"];
+
+/// Adds a counter's rate to a running total (a total stays unknown until a rate is known).
+fn add_rate(total: &mut Option<f64>, rate: Option<f64>) {
+    if let Some(rate) = rate {
+        *total = Some(total.unwrap_or(0.0) + rate);
+    }
+}
 
 fn ratio(value: f64) -> f64 {
     value.clamp(0.0, 1.0)
@@ -203,6 +228,10 @@ impl<'t> Collector<'t> {
                 self.cpus_seen.push(device);
             } else if metric.starts_with("hw.gpu.") {
                 self.gpu_devices.push(device);
+                if self.frame.gpu_model.is_none() {
+                    self.frame.gpu_model =
+                        GPU_MODEL_KEYS.iter().find_map(|key| attribute(info, key)).map(str::to_string);
+                }
             }
         }
         let Some(&reading) = READINGS.get(metric) else { return };
@@ -261,6 +290,8 @@ impl<'t> Collector<'t> {
             Reading::CpuStall => frame.stall.cpu = aggregate.rate.map(ratio),
             Reading::MemoryStall => frame.stall.memory = aggregate.rate.map(ratio),
             Reading::IoStall => frame.stall.io = aggregate.rate.map(ratio),
+            Reading::NetworkIo => add_rate(&mut frame.network_bytes_per_second, aggregate.rate),
+            Reading::DiskIo => add_rate(&mut frame.disk_bytes_per_second, aggregate.rate),
         }
     }
 
@@ -384,10 +415,12 @@ mod tests {
                 ("system.memory.usage", "", "state=used", 6.0 * GIB),
                 ("system.memory.usage", "", "state=free", 2.0 * GIB),
                 ("hw.gpu.utilization", "gpu0", "hw.id=gpu0", 0.9),
-                ("hw.gpu.utilization", "gpu1", "hw.id=gpu1", 0.3),
+                ("hw.gpu.utilization", "gpu1", "hw.id=gpu1,hw.model=A100", 0.3),
                 ("hw.gpu.memory.usage", "gpu0", "hw.id=gpu0", 10.0),
                 ("hw.gpu.memory.limit", "gpu0", "hw.id=gpu0", 40.0),
                 ("system.pressure.memory.some", "", "", 2.0),
+                ("system.network.io", "eth0", "device=eth0,direction=receive", 100.0),
+                ("system.network.io", "eth0", "device=eth0,direction=transmit", 50.0),
             ],
         );
         let frames = node_frames(&aggregates, &interner.read());
@@ -400,6 +433,9 @@ mod tests {
         assert_eq!(frame.gpu_memory.get("gpu0"), Some(&0.25));
         // 2 s stalled in a 10 s window
         assert_eq!(frame.stall.memory, Some(0.2));
+        // 100 + 50 bytes in a 10 s window; no disk series
+        assert_eq!((frame.network_bytes_per_second, frame.disk_bytes_per_second), (Some(15.0), None));
+        assert_eq!(frame.gpu_model.as_deref(), Some("A100"));
     }
 
     #[test]

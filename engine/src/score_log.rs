@@ -61,6 +61,7 @@ mod tests {
             factors: Vec::new(),
             reported,
             cost: Default::default(),
+            io: Default::default(),
         };
         ScoresSnapshot {
             window_end,

@@ -6,7 +6,8 @@
 //! `ironspider_node_cost_per_hour{node,resource}` and
 //! `ironspider_node_idle_cost_per_hour{node,resource}` (resource cpu, memory, gpu),
 //! `ironspider_node_utilization_ratio{node,resource}` (cpu, memory, gpu, gpu_memory, where
-//! known), `ironspider_cluster_health` (100 while no node is known) and
+//! known), `ironspider_node_io_bytes_per_second{node,resource}` (network, disk, where
+//! reported), `ironspider_cluster_health` (100 while no node is known) and
 //! `ironspider_pod_cost_per_hour{namespace,pod,resource}` (cpu, memory).
 
 use crate::scores::{NodeScore, PublishedScores};
@@ -40,6 +41,10 @@ fn cost(score: &NodeScore) -> Vec<Sample> {
 fn idle_cost(score: &NodeScore) -> Vec<Sample> {
     let idle = &score.cost.idle;
     vec![(Some("cpu"), Some(idle.cpu)), (Some("memory"), Some(idle.memory)), (Some("gpu"), Some(idle.gpu))]
+}
+
+fn io(score: &NodeScore) -> Vec<Sample> {
+    vec![(Some("network"), score.io.network), (Some("disk"), score.io.disk)]
 }
 
 fn utilisation(score: &NodeScore) -> Vec<Sample> {
@@ -120,6 +125,14 @@ impl ScoresCollector {
                     by_resource,
                 )?,
                 samples: utilisation,
+            },
+            Family {
+                desc: desc(
+                    "ironspider_node_io_bytes_per_second",
+                    "Node network and disk traffic in the newest window, bytes per second.",
+                    by_resource,
+                )?,
+                samples: io,
             },
         ];
         let cluster_health = desc("ironspider_cluster_health", "vCPU-weighted mean of node health, 0 to 100.", &[])?;

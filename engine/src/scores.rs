@@ -52,6 +52,18 @@ pub struct NodeScore {
     /// Hourly price by resource.
     #[serde(skip)]
     pub cost: NodeCost,
+    /// Network and disk traffic in bytes per second, when reported.
+    #[serde(skip)]
+    pub io: Io,
+}
+
+/// A node's traffic in its newest window.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Io {
+    /// Network bytes per second, both directions.
+    pub network: Option<f64>,
+    /// Disk bytes per second, read and written.
+    pub disk: Option<f64>,
 }
 
 /// Everything readers see, replaced whole after each window.
@@ -157,7 +169,10 @@ impl ScoreBook {
         let bound = self.config.pressure.variability_windows;
         self.recorded.store(true, Ordering::Release);
         let mut nodes = self.nodes.write();
-        for frame in frames {
+        for mut frame in frames {
+            if let Some(inventory) = self.config.inventory.get(&frame.node) {
+                inventory.apply(&mut frame);
+            }
             let history = match nodes.get_mut(&frame.node) {
                 Some(history) => history,
                 None => nodes.entry(frame.node.clone()).or_default(),
@@ -255,6 +270,7 @@ impl ScoreBook {
             updated_at: updated_at.text(history.last_seen_end),
             factors: health.factors,
             reported: history.last_seen_end == watermark,
+            io: Io { network: frame.network_bytes_per_second, disk: frame.disk_bytes_per_second },
             cost,
         }
     }
@@ -264,6 +280,7 @@ impl ScoreBook {
 mod tests {
     use super::*;
     use crate::score::cost::CostConfig;
+    use crate::score::inventory::NodeInventory;
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -296,5 +313,16 @@ mod tests {
         assert!((priced.idle_cost_per_hour - (0.0624943 * 0.5 + 0.0335057 * 0.75)).abs() < 1e-7);
         assert!((unlisted.cost_per_hour - 0.097118).abs() < 1e-12, "a type without a price: unit prices");
         assert!(priced.reported && unlisted.reported);
+    }
+
+    #[test]
+    fn the_inventory_overrides_the_capacity_telemetry_reported() {
+        let inventory = NodeInventory { vcpus: Some(4.0), memory_gib: Some(16.0), ..NodeInventory::default() };
+        let config = ScoreConfig { inventory: [("n1".to_string(), inventory)].into(), ..ScoreConfig::default() };
+        let book = ScoreBook::new(config, 10, Arc::new(PublishedScores::default()));
+        book.record(10, [frame("n1", "none")]);
+        book.publish(10);
+        // 4 · 0.031611 + 16 · 0.004237 instead of the frame's 2 vCPUs and 8 GiB
+        assert!((book.snapshot().nodes["n1"].cost_per_hour - (0.126444 + 0.067792)).abs() < 1e-12);
     }
 }

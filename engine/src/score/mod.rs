@@ -5,6 +5,7 @@
 
 pub mod cost;
 pub mod health;
+pub mod inventory;
 pub mod pressure;
 
 use serde::{Deserialize, Serialize};
@@ -19,4 +20,6 @@ pub struct ScoreConfig {
     pub health: health::HealthConfig,
     /// Prices.
     pub cost: cost::CostConfig,
+    /// Configured capacity and type by node name (`[engine.scores.inventory.NODE]`).
+    pub inventory: std::collections::BTreeMap<String, inventory::NodeInventory>,
 }
