@@ -5,4 +5,7 @@
 //! policies, the rebalancer's eviction plans, and the placement simulator behind
 //! `ironspider simulate`. It reads the engine's latest score snapshot and never raw samples.
 //!
-//! Nothing lives here yet: the scheduler work fills it.
+//! So far: the extender's wire types and their JSON ([`protocol`]). The verbs, the cluster
+//! model, the policies, the rebalancer and the simulator are still to come.
+
+pub mod protocol;
