@@ -1,0 +1,219 @@
+//! The GPU ledger: every node's GPUs by device, with the thousandths ("milli") still free,
+//! and which pod holds which shares. Filter asks whether a demand fits ([`GpuLedger::fits`],
+//! under a read lock); bind takes the shares ([`GpuLedger::assign`], under the write lock, so
+//! two binds can never take the same share and a bind that no longer fits is refused).
+//!
+//! Placement inside a node:
+//! - a fractional demand goes to the device it fits most tightly (least free milli that is
+//!   still enough; lowest index on ties), which keeps whole GPUs free for whole-GPU pods;
+//! - a demand of N whole GPUs takes the N lowest-indexed devices that are entirely free.
+//!
+//! Devices whose model is not among the pod's accepted models are not considered.
+
+use crate::request::{GpuDemand, WHOLE_GPU};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+
+/// One GPU device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gpu {
+    /// Device id (`hw.id`, DCGM `UUID`).
+    pub id: String,
+    /// Model name.
+    pub model: String,
+    /// Thousandths still free.
+    pub free: u32,
+}
+
+/// Shares of a node's devices held by one pod: `(device index, milli)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allocation {
+    /// The node.
+    pub node: String,
+    /// Device index and milli taken on it.
+    pub shares: Vec<(usize, u32)>,
+}
+
+/// Why a GPU demand does not fit a node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The ledger does not know the node.
+    #[error("node {0} is unknown (no telemetry and no inventory entry)")]
+    UnknownNode(String),
+    /// None of the node's GPUs is of an accepted model.
+    #[error("no GPU of model {wanted} (node has {has})")]
+    Model {
+        /// Accepted models.
+        wanted: String,
+        /// The node's models.
+        has: String,
+    },
+    /// Not enough free GPU.
+    #[error("needs {needed}, node has {free} free")]
+    Insufficient {
+        /// What the pod asks, in words.
+        needed: String,
+        /// What is free, in words.
+        free: String,
+    },
+}
+
+impl Refusal {
+    /// Whether preempting pods could ever make the demand fit (it cannot for an unknown
+    /// node or a wrong model: kube-scheduler's `FailedAndUnresolvableNodes`).
+    pub fn resolvable(&self) -> bool {
+        matches!(self, Refusal::Insufficient { .. })
+    }
+}
+
+fn describe(demand: &GpuDemand) -> String {
+    match demand {
+        GpuDemand::None => "no GPU".into(),
+        GpuDemand::Fraction(milli) => format!("{milli} milli of one GPU"),
+        GpuDemand::Whole(n) => format!("{n} whole GPU(s)"),
+    }
+}
+
+/// Chooses the shares a demand would take on `gpus`, without taking them.
+pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Vec<(usize, u32)>, Refusal> {
+    let eligible = |gpu: &Gpu| models.is_empty() || models.contains(&gpu.model);
+    if *demand != GpuDemand::None && !gpus.iter().any(eligible) {
+        let has: Vec<&str> = gpus.iter().map(|g| g.model.as_str()).collect();
+        return Err(Refusal::Model { wanted: models.join("|"), has: has.join(",") });
+    }
+    let insufficient = || {
+        let whole_free = gpus.iter().filter(|g| eligible(g) && g.free == WHOLE_GPU).count();
+        let largest = gpus.iter().filter(|g| eligible(g)).map(|g| g.free).max().unwrap_or(0);
+        Refusal::Insufficient {
+            needed: describe(demand),
+            free: format!("{whole_free} whole GPU(s), largest share {largest} milli"),
+        }
+    };
+    match demand {
+        GpuDemand::None => Ok(Vec::new()),
+        GpuDemand::Fraction(milli) => gpus
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| eligible(g) && g.free >= *milli)
+            .min_by_key(|(i, g)| (g.free, *i))
+            .map(|(i, _)| vec![(i, *milli)])
+            .ok_or_else(insufficient),
+        GpuDemand::Whole(n) => {
+            let free: Vec<(usize, u32)> = gpus
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| eligible(g) && g.free == WHOLE_GPU)
+                .take(*n as usize)
+                .map(|(i, _)| (i, WHOLE_GPU))
+                .collect();
+            if free.len() == *n as usize { Ok(free) } else { Err(insufficient()) }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct LedgerState {
+    nodes: HashMap<String, Vec<Gpu>>,
+    allocations: HashMap<String, Allocation>,
+}
+
+/// Every node's GPUs and every pod's shares.
+#[derive(Debug, Default)]
+pub struct GpuLedger {
+    state: RwLock<LedgerState>,
+}
+
+impl GpuLedger {
+    /// Makes `node` known with `gpus` (all free) unless it is known already.
+    pub fn add_node(&self, node: &str, gpus: Vec<Gpu>) {
+        self.state.write().nodes.entry(node.to_string()).or_insert(gpus);
+    }
+
+    /// Whether `demand` fits `node` now (filter); takes nothing.
+    pub fn fits(&self, node: &str, demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
+        let state = self.state.read();
+        let gpus = state.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
+        plan(gpus, demand, models).map(|_| ())
+    }
+
+    /// Takes the shares `demand` needs on `node` for pod `pod_uid` (bind). Assigning a pod
+    /// that already holds shares returns its allocation unchanged.
+    pub fn assign(
+        &self,
+        pod_uid: &str,
+        node: &str,
+        demand: &GpuDemand,
+        models: &[String],
+    ) -> Result<Allocation, Refusal> {
+        let mut state = self.state.write();
+        if let Some(existing) = state.allocations.get(pod_uid) {
+            return Ok(existing.clone());
+        }
+        let gpus = state.nodes.get_mut(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
+        let shares = plan(gpus, demand, models)?;
+        for (device, milli) in &shares {
+            gpus[*device].free -= milli;
+        }
+        let allocation = Allocation { node: node.to_string(), shares };
+        state.allocations.insert(pod_uid.to_string(), allocation.clone());
+        Ok(allocation)
+    }
+
+    /// Gives back the shares of `pod_uid`; returns them, `None` when it held none.
+    pub fn release(&self, pod_uid: &str) -> Option<Allocation> {
+        let mut state = self.state.write();
+        let allocation = state.allocations.remove(pod_uid)?;
+        if let Some(gpus) = state.nodes.get_mut(&allocation.node) {
+            for (device, milli) in &allocation.shares {
+                gpus[*device].free += milli;
+            }
+        }
+        Some(allocation)
+    }
+
+    /// A copy of `node`'s devices.
+    pub fn gpus(&self, node: &str) -> Option<Vec<Gpu>> {
+        self.state.read().nodes.get(node).cloned()
+    }
+
+    /// Every allocation, by pod UID.
+    pub fn allocations(&self) -> HashMap<String, Allocation> {
+        self.state.read().allocations.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpus(free: &[u32]) -> Vec<Gpu> {
+        free.iter().enumerate().map(|(i, f)| Gpu { id: format!("gpu{i}"), model: "A100".into(), free: *f }).collect()
+    }
+
+    #[test]
+    fn shares_fit_tightest_and_whole_gpus_take_wholly_free_devices() {
+        let node = gpus(&[1000, 300, 600, 1000]);
+        assert_eq!(plan(&node, &GpuDemand::Fraction(250), &[]), Ok(vec![(1, 250)]), "300 free is the tightest fit");
+        assert_eq!(plan(&node, &GpuDemand::Fraction(500), &[]), Ok(vec![(2, 500)]));
+        assert_eq!(plan(&node, &GpuDemand::Whole(2), &[]), Ok(vec![(0, 1000), (3, 1000)]));
+        let refused = plan(&node, &GpuDemand::Whole(3), &[]).unwrap_err();
+        assert_eq!(refused.to_string(), "needs 3 whole GPU(s), node has 2 whole GPU(s), largest share 1000 milli free");
+        assert!(refused.resolvable());
+        let wrong_model = plan(&node, &GpuDemand::Fraction(100), &["H100".to_string()]).unwrap_err();
+        assert!(!wrong_model.resolvable(), "{wrong_model}");
+        assert_eq!(plan(&node, &GpuDemand::None, &["H100".to_string()]), Ok(vec![]), "no GPU asked, no model needed");
+    }
+
+    #[test]
+    fn assign_is_idempotent_per_pod_and_release_gives_everything_back() {
+        let ledger = GpuLedger::default();
+        ledger.add_node("n1", gpus(&[1000, 1000]));
+        let first = ledger.assign("pod-a", "n1", &GpuDemand::Fraction(400), &[]).unwrap();
+        assert_eq!(ledger.assign("pod-a", "n1", &GpuDemand::Fraction(400), &[]).unwrap(), first);
+        assert_eq!(ledger.gpus("n1").unwrap()[0].free, 600);
+        assert!(matches!(ledger.fits("n9", &GpuDemand::Whole(1), &[]), Err(Refusal::UnknownNode(_))));
+        assert_eq!(ledger.release("pod-a"), Some(first));
+        assert_eq!(ledger.gpus("n1").unwrap()[0].free, 1000);
+        assert_eq!(ledger.release("pod-a"), None);
+    }
+}

@@ -1,0 +1,192 @@
+//! What a pod asks for: CPU, memory and GPUs, read from its containers' resource requests
+//! (a container without requests counts its limits, as Kubernetes defaults them), summed
+//! over containers; init containers count by their largest request, as the scheduler does.
+//!
+//! GPUs, in thousandths of a GPU ("milli", as the Alibaba GPU trace counts them):
+//! - `nvidia.com/gpu: N` asks for N whole GPUs (N × 1000 milli on N devices);
+//! - an extended resource named `…/gpu-milli` asks for that many thousandths of one GPU, and
+//!   `…/gpu-fraction` for that fraction of one GPU (`0.25` = 250 milli);
+//! - accepted GPU models come from the annotation `ironspider.io/gpu-models` (comma list) or
+//!   the node selector `nvidia.com/gpu.product`.
+
+use crate::quantity;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use std::collections::BTreeMap;
+
+/// One GPU in milli.
+pub const WHOLE_GPU: u32 = 1000;
+
+/// A pod's GPU demand.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum GpuDemand {
+    /// No GPU.
+    #[default]
+    None,
+    /// A share of one GPU, 1..1000 milli.
+    Fraction(u32),
+    /// Whole GPUs, each wholly free.
+    Whole(u32),
+}
+
+impl GpuDemand {
+    /// The demand from the trace's two numbers: `gpu_milli` below 1000 on one GPU is a
+    /// share, otherwise `num_gpu` whole GPUs.
+    pub fn from_trace(num_gpu: u32, gpu_milli: u32) -> Self {
+        match (num_gpu, gpu_milli) {
+            (0, _) | (_, 0) => GpuDemand::None,
+            (1, milli) if milli < WHOLE_GPU => GpuDemand::Fraction(milli),
+            (n, _) => GpuDemand::Whole(n),
+        }
+    }
+
+    /// Total milli asked for.
+    pub fn milli(&self) -> u32 {
+        match self {
+            GpuDemand::None => 0,
+            GpuDemand::Fraction(milli) => *milli,
+            GpuDemand::Whole(n) => n.saturating_mul(WHOLE_GPU),
+        }
+    }
+}
+
+/// What a pod asks for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodRequest {
+    /// CPU cores.
+    pub cpu: f64,
+    /// Memory bytes.
+    pub memory: f64,
+    /// GPUs.
+    pub gpu: GpuDemand,
+    /// GPU models the pod accepts; empty for any.
+    pub gpu_models: Vec<String>,
+}
+
+/// The annotation listing accepted GPU models.
+pub const GPU_MODELS_ANNOTATION: &str = "ironspider.io/gpu-models";
+/// The node label (and node selector key) of NVIDIA's GPU feature discovery naming the model.
+pub const GPU_PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
+
+/// Resource name → amount of one container (requests, else limits).
+fn container_amounts(container: &Container) -> BTreeMap<String, f64> {
+    let Some(resources) = &container.resources else { return BTreeMap::new() };
+    let mut amounts: BTreeMap<String, f64> = BTreeMap::new();
+    for source in [&resources.limits, &resources.requests].into_iter().flatten() {
+        for (name, value) in source {
+            if let Some(amount) = quantity::parse(&value.0) {
+                amounts.insert(name.clone(), amount);
+            }
+        }
+    }
+    amounts
+}
+
+fn gpu_demand(amounts: &BTreeMap<String, f64>) -> GpuDemand {
+    let whole = amounts.get("nvidia.com/gpu").copied().unwrap_or(0.0);
+    if whole >= 1.0 {
+        return GpuDemand::Whole(whole.round() as u32);
+    }
+    let share = amounts.iter().find_map(|(name, amount)| {
+        if name.ends_with("/gpu-milli") {
+            Some(*amount)
+        } else if name.ends_with("/gpu-fraction") {
+            Some(amount * f64::from(WHOLE_GPU))
+        } else {
+            None
+        }
+    });
+    match share.map(|milli| milli.round().clamp(0.0, f64::from(WHOLE_GPU)) as u32) {
+        Some(0) | None => GpuDemand::None,
+        Some(WHOLE_GPU) => GpuDemand::Whole(1),
+        Some(milli) => GpuDemand::Fraction(milli),
+    }
+}
+
+impl PodRequest {
+    /// Reads a pod's demand (see the module doc).
+    pub fn of(pod: &Pod) -> Self {
+        let Some(spec) = &pod.spec else { return PodRequest::default() };
+        let mut total: BTreeMap<String, f64> = BTreeMap::new();
+        for container in &spec.containers {
+            for (name, amount) in container_amounts(container) {
+                *total.entry(name).or_default() += amount;
+            }
+        }
+        for init in spec.init_containers.iter().flatten() {
+            for (name, amount) in container_amounts(init) {
+                let entry = total.entry(name).or_default();
+                *entry = entry.max(amount);
+            }
+        }
+        let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(GPU_MODELS_ANNOTATION));
+        let selected = spec.node_selector.as_ref().and_then(|s| s.get(GPU_PRODUCT_LABEL));
+        let gpu_models = annotated
+            .or(selected)
+            .map(|text| text.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
+            .unwrap_or_default();
+        PodRequest {
+            cpu: total.get("cpu").copied().unwrap_or(0.0),
+            memory: total.get("memory").copied().unwrap_or(0.0),
+            gpu: gpu_demand(&total),
+            gpu_models,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(json: serde_json::Value) -> Pod {
+        serde_json::from_value(json).expect("a pod")
+    }
+
+    #[test]
+    fn containers_add_up_init_containers_count_by_their_peak_and_limits_stand_in_for_requests() {
+        let pod = pod(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [
+                    {"name": "a", "resources": {"requests": {"cpu": "500m", "memory": "1Gi", "nvidia.com/gpu": "2"}}},
+                    {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "512Mi"}}}
+                ],
+                "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "3"}}}]
+            }
+        }));
+        let request = PodRequest::of(&pod);
+        // CPU: max(0.5 + 1, 3) = 3; memory 1 GiB + 512 MiB
+        assert_eq!((request.cpu, request.memory), (3.0, 1.5 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(request.gpu, GpuDemand::Whole(2));
+        assert!(request.gpu_models.is_empty());
+    }
+
+    #[test]
+    fn fractional_gpus_and_model_constraints() {
+        let milli = pod(serde_json::json!({
+            "metadata": {"name": "p", "annotations": {"ironspider.io/gpu-models": "A100, H100"}},
+            "spec": {"containers": [{"name": "a", "resources": {"requests": {"example.com/gpu-milli": "250"}}}]}
+        }));
+        let request = PodRequest::of(&milli);
+        assert_eq!(request.gpu, GpuDemand::Fraction(250));
+        assert_eq!(request.gpu_models, ["A100", "H100"]);
+        let fraction = pod(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "nodeSelector": {"nvidia.com/gpu.product": "Tesla-T4"},
+                "containers": [{"name": "a", "resources": {"requests": {"x.io/gpu-fraction": "0.5"}}}]
+            }
+        }));
+        let request = PodRequest::of(&fraction);
+        assert_eq!((request.gpu.clone(), request.gpu.milli()), (GpuDemand::Fraction(500), 500));
+        assert_eq!(request.gpu_models, ["Tesla-T4"]);
+    }
+
+    #[test]
+    fn trace_numbers_map_to_demands() {
+        assert_eq!(GpuDemand::from_trace(1, 300), GpuDemand::Fraction(300));
+        assert_eq!(GpuDemand::from_trace(1, 1000), GpuDemand::Whole(1));
+        assert_eq!(GpuDemand::from_trace(4, 1000), GpuDemand::Whole(4));
+        assert_eq!(GpuDemand::from_trace(0, 0), GpuDemand::None);
+        assert_eq!(GpuDemand::Whole(4).milli(), 4000);
+    }
+}
