@@ -40,8 +40,7 @@ impl Format {
     }
 
     fn of(headers: &HeaderMap) -> Option<Self> {
-        let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
-        let essence = value.split(';').next().unwrap_or("").trim();
+        let essence = content_type_essence(headers);
         if essence.eq_ignore_ascii_case("application/x-protobuf") {
             Some(Format::Protobuf)
         } else if essence.eq_ignore_ascii_case("application/json") {
@@ -49,6 +48,21 @@ impl Format {
         } else {
             None
         }
+    }
+}
+
+/// The media type of `Content-Type` without its parameters (empty when absent).
+pub(crate) fn content_type_essence(headers: &HeaderMap) -> &str {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    value.split(';').next().unwrap_or("").trim()
+}
+
+/// Adds `Retry-After` (whole seconds, at least 1) to the answer of an overloaded request.
+pub(crate) fn set_retry_after(response: &mut Response, error: &IngestError) {
+    if let IngestError::Overloaded { retry_after, .. } = error
+        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
 }
 
@@ -190,12 +204,7 @@ fn error_response(ingestor: &Ingestor, format: Format, error: &IngestError) -> R
         }
     };
     let mut response = (status, [(header::CONTENT_TYPE, format.content_type())], body).into_response();
-    if let IngestError::Overloaded { retry_after, .. } = error {
-        let seconds = retry_after.as_secs().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&seconds) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-    }
+    set_retry_after(&mut response, error);
     response
 }
 

@@ -18,13 +18,13 @@ pub mod convert;
 pub mod proto;
 
 use crate::grpc::outcome_of;
-use crate::http::read_body;
+use crate::http::{content_type_essence, read_body, set_retry_after};
 use crate::metrics::Transport;
 use crate::pipeline::{ExportOutcome, IngestError, Ingestor};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use prost::Message;
@@ -52,14 +52,14 @@ pub fn decode(body: &[u8], limit: usize) -> Result<proto::WriteRequest, IngestEr
 }
 
 fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).unwrap_or("").trim();
-    let content_type = text(header::CONTENT_TYPE).split(';').next().unwrap_or("").trim();
+    let content_type = content_type_essence(headers);
     if !content_type.eq_ignore_ascii_case("application/x-protobuf") {
         return Err(IngestError::Unsupported(format!(
             "unsupported Content-Type {content_type:?}: remote write takes application/x-protobuf"
         )));
     }
-    if !text(header::CONTENT_ENCODING).eq_ignore_ascii_case("snappy") {
+    let encoding = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("").trim();
+    if !encoding.eq_ignore_ascii_case("snappy") {
         return Err(IngestError::Unsupported("remote write bodies must have Content-Encoding: snappy".into()));
     }
     Ok(())
@@ -93,10 +93,6 @@ fn error_response(error: &IngestError) -> Response {
         IngestError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut response = (status, format!("{error}\n")).into_response();
-    if let IngestError::Overloaded { retry_after, .. } = error
-        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+    set_retry_after(&mut response, error);
     response
 }
