@@ -89,32 +89,44 @@ impl NodeFrame {
 
 /// The value of point attribute `key` of a series (from its sorted `key=value,…` text).
 pub fn attribute<'i>(info: &'i SeriesInfo, key: &str) -> Option<&'i str> {
-    info.attributes.split(',').find_map(|pair| pair.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    pairs(info).find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// The `(key, value)` pairs of a series' `key=value,…` attribute text. Cut byte-wise: `,`
+/// and `=` are ASCII, so every cut falls on a character boundary.
+fn pairs(info: &SeriesInfo) -> impl Iterator<Item = (&str, &str)> {
+    let text = info.attributes.as_str();
+    let ends = text.bytes().enumerate().filter(|(_, b)| *b == b',').map(|(i, _)| i).chain([text.len()]);
+    let mut start = 0;
+    ends.filter_map(move |end| {
+        let pair = &text[start..end];
+        start = end + 1;
+        let equals = pair.bytes().position(|b| b == b'=')?;
+        Some((&pair[..equals], &pair[equals + 1..]))
+    })
 }
 
 /// Attribute keys that name the CPU or memory state a series is about, in order of
 /// preference.
 const STATE_KEYS: [&str; 5] = ["state", "cpu.mode", "system.cpu.state", "system.memory.state", "mode"];
 
-/// The CPU or memory state a series is about: one pass over its attributes, the most
-/// preferred key of [`STATE_KEYS`] winning.
-fn state(info: &SeriesInfo) -> Option<&str> {
-    let text = info.attributes.as_str();
+/// The value of the most preferred of `keys` (earliest in the list) among a series'
+/// attributes, in one pass over them.
+fn first_of<'i>(info: &'i SeriesInfo, keys: &[&str]) -> Option<&'i str> {
     let mut best: Option<(usize, &str)> = None;
-    let mut start = 0;
-    // Byte-wise: `,` and `=` are ASCII, so every cut falls on a character boundary.
-    for end in text.bytes().enumerate().filter(|(_, b)| *b == b',').map(|(i, _)| i).chain([text.len()]) {
-        let pair = &text[start..end];
-        start = end + 1;
-        let Some(equals) = pair.bytes().position(|b| b == b'=') else { continue };
-        let (key, value) = (&pair[..equals], &pair[equals + 1..]);
-        if let Some(rank) = STATE_KEYS.iter().position(|k| *k == key)
+    for (key, value) in pairs(info) {
+        if let Some(rank) = keys.iter().position(|k| *k == key)
             && best.is_none_or(|(best_rank, _)| rank < best_rank)
         {
             best = Some((rank, value));
         }
     }
     best.map(|(_, value)| value)
+}
+
+/// The CPU or memory state a series is about.
+fn state(info: &SeriesInfo) -> Option<&str> {
+    first_of(info, &STATE_KEYS)
 }
 
 /// The canonical metrics the frame reads (see the module table).
@@ -229,8 +241,7 @@ impl<'t> Collector<'t> {
             } else if metric.starts_with("hw.gpu.") {
                 self.gpu_devices.push(device);
                 if self.frame.gpu_model.is_none() {
-                    self.frame.gpu_model =
-                        GPU_MODEL_KEYS.iter().find_map(|key| attribute(info, key)).map(str::to_string);
+                    self.frame.gpu_model = first_of(info, &GPU_MODEL_KEYS).map(str::to_string);
                 }
             }
         }
