@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, nodes, now_ns, post_remote_write};
+use common::{Server, close, nodes, now_ns, post_remote_write};
 use ironspider_ingest::remote_write::proto::{Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest};
 use prost::Message;
 use std::time::{Duration, Instant};
@@ -46,10 +46,6 @@ fn scrape(step: u32, ts: u64) -> WriteRequest {
             series("node_memory_MemAvailable_bytes", &[], vec![sample(2.0 * GIB, ts)]),
         ],
     }
-}
-
-fn close(value: &serde_json::Value, expected: f64) -> bool {
-    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
 }
 
 #[tokio::test]

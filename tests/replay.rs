@@ -3,6 +3,9 @@
 //! docs/scoring.md), and the real Bitbrains and Alibaba GenAI traces (every row accounted
 //! for).
 
+mod common;
+
+use common::close;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use std::path::Path;
@@ -37,10 +40,6 @@ fn replay_dataset(dataset: &str, dir: &Path, out: &Path, flags: &[&str]) -> Valu
     assert!(output.status.success(), "replay failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("node-windows scored") && stdout.contains("cost:"), "report printed: {stdout}");
     serde_json::from_slice(&std::fs::read(out.join("summary.json")).expect("summary.json")).expect("summary JSON")
-}
-
-fn close(value: &Value, expected: f64) -> bool {
-    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
 }
 
 #[test]

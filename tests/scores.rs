@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, attr, encode, gauge_point, nodes, now_ns};
+use common::{Server, attr, close, encode, gauge_point, nodes, now_ns};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, ResourceMetrics, ScopeMetrics, metric::Data};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -35,10 +35,6 @@ fn hostmetrics(node: &str, ts: u64) -> ExportMetricsServiceRequest {
             ..Default::default()
         }],
     }
-}
-
-fn close(value: &Value, expected: f64) -> bool {
-    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ pub mod summary;
 
 use anyhow::Context;
 use ironspider_datasets::{LoadReport, Trace, bitbrains, genai, otlp};
-use ironspider_engine::{Engine, EngineConfig, ManualClock, RejectReason, schema};
+use ironspider_engine::{Engine, EngineConfig, ManualClock, schema};
 use ironspider_ingest::metrics::Transport;
 use ironspider_ingest::{DecoderKind, IngestConfig, Ingestor};
 use parquet::arrow::ArrowWriter;
@@ -158,7 +158,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
         points.received += outcome.received;
         points.accepted += outcome.accepted;
         for (reason, n) in outcome.rejected.nonzero() {
-            *points.rejected.entry(reason_name(reason)).or_default() += n;
+            *points.rejected.entry(reason.as_str().to_string()).or_default() += n;
         }
         bar.inc(1);
     }
@@ -189,8 +189,4 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(summary)
-}
-
-fn reason_name(reason: RejectReason) -> String {
-    reason.as_str().to_string()
 }

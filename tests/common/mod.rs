@@ -170,6 +170,12 @@ fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
+/// Whether a JSON number equals `expected` to 1e-9 (a value missing or not a number never
+/// does).
+pub fn close(value: &serde_json::Value, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
+}
+
 /// Nanoseconds since the epoch, now.
 pub fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_nanos() as u64
