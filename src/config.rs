@@ -7,11 +7,12 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ironspider_engine::EngineConfig;
 use ironspider_ingest::IngestConfig;
+use ironspider_scheduler::config::SchedulerConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::Path;
 
-/// The HTTP API: `/metrics`, `/healthz`, `/readyz`, `/api/v1/...`.
+/// The HTTP API: `/metrics`, `/healthz`, `/readyz`, `/api/v1/...`, `/scheduler/...`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
@@ -35,6 +36,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The HTTP API.
     pub http: HttpConfig,
+    /// The kube-scheduler extender (`/scheduler/...`).
+    pub scheduler: SchedulerConfig,
 }
 
 impl Config {

@@ -202,8 +202,7 @@ mod tests {
             updated_at: "2024-05-06T07:08:09Z".to_string(),
             factors: vec![Factor { factor: "stale", penalty: 20.0, detail: "1 window".to_string() }],
             reported: true,
-            cost: Default::default(),
-            io: Default::default(),
+            ..NodeScore::default()
         }
     }
 

@@ -1,5 +1,6 @@
-//! `ironspider serve`: the engine, both OTLP receivers, the HTTP API and the gRPC scores API
-//! (`ironspider.v1.Scores`, on the OTLP/gRPC port) in one process.
+//! `ironspider serve`: the engine, both OTLP receivers, the HTTP API (with the kube-scheduler
+//! extender) and the gRPC scores API (`ironspider.v1.Scores`, on the OTLP/gRPC port) in one
+//! process.
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
@@ -7,6 +8,10 @@ use crate::scores_grpc::ScoresService;
 use anyhow::Context;
 use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
+use ironspider_scheduler::extender::Extender;
+use ironspider_scheduler::model::ClusterModel;
+use ironspider_scheduler::prioritize::NoForecast;
+use ironspider_scheduler::source::ScoreSource;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -53,10 +58,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grpc_routes = tonic::service::Routes::new(scores);
     let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, grpc_routes, stopped()));
     let remote_write = ironspider_ingest::remote_write::router(ingestor.clone());
+    let extender = scheduler_extender(&config, &engine);
     let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
-    let api_server =
-        axum::serve(api_listener, api::router(api_state).merge(remote_write)).with_graceful_shutdown(stopped());
+    let api_server = axum::serve(api_listener, api::router(api_state).merge(remote_write).merge(extender))
+        .with_graceful_shutdown(stopped());
     let api = tokio::spawn(async move { api_server.await });
     let closer =
         tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));
@@ -72,6 +78,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     closer.await?;
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     Ok(())
+}
+
+/// The kube-scheduler extender's routes, over the engine's scores and the node inventory.
+fn scheduler_extender(config: &Config, engine: &Arc<Engine>) -> axum::Router {
+    let inventory = config.engine.scores.inventory.clone();
+    let source: Arc<dyn ScoreSource> = Arc::clone(engine) as Arc<dyn ScoreSource>;
+    let model = ClusterModel::new(config.scheduler.clone(), config.engine.window_ns(), inventory, source);
+    ironspider_scheduler::http::router(Arc::new(Extender::new(model, Arc::new(NoForecast))))
 }
 
 async fn close_windows(engine: Arc<Engine>, period: Duration, stopped: impl std::future::Future<Output = ()>) {

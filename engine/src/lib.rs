@@ -39,5 +39,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::EngineConfig;
 pub use engine::Engine;
 pub use error::EngineError;
-pub use scores::{NodeScore, ScoresSnapshot};
+pub use scores::{Hardware, NodeScore, ScoresSnapshot};
 pub use series::{SeriesInfo, SeriesInterner, SeriesKind, SeriesTable};

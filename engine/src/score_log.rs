@@ -60,8 +60,7 @@ mod tests {
             updated_at: String::new(),
             factors: Vec::new(),
             reported,
-            cost: Default::default(),
-            io: Default::default(),
+            ..NodeScore::default()
         };
         ScoresSnapshot {
             window_end,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One node's scores as served by `/api/v1/nodes`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct NodeScore {
     /// Node name.
     pub node: String,
@@ -55,6 +55,42 @@ pub struct NodeScore {
     /// Network and disk traffic in bytes per second, when reported.
     #[serde(skip)]
     pub io: Io,
+    /// Capacity and GPU devices (inventory overrides applied), for the scheduler.
+    #[serde(skip)]
+    pub hardware: Hardware,
+}
+
+/// A node's capacity as telemetry and the inventory give it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Hardware {
+    /// Logical CPUs.
+    pub vcpus: Option<f64>,
+    /// Memory bytes.
+    pub memory_bytes: Option<f64>,
+    /// GPU device ids with a utilisation or memory reading, sorted; devices the inventory
+    /// adds beyond those reported are named `gpu<i>`.
+    pub gpu_ids: Vec<String>,
+    /// GPU model, when known.
+    pub gpu_model: Option<String>,
+}
+
+impl Hardware {
+    /// The capacity of `frame`: its reported devices, padded with named placeholders up to
+    /// the device count (which the inventory may have raised).
+    pub fn of(frame: &NodeFrame) -> Self {
+        let mut gpu_ids: Vec<String> = frame.gpu.keys().chain(frame.gpu_memory.keys()).cloned().collect();
+        gpu_ids.sort_unstable();
+        gpu_ids.dedup();
+        let mut index = 0;
+        while gpu_ids.len() < frame.gpus {
+            let id = format!("gpu{index}");
+            if !gpu_ids.contains(&id) {
+                gpu_ids.push(id);
+            }
+            index += 1;
+        }
+        Self { vcpus: frame.vcpus, memory_bytes: frame.memory_bytes, gpu_ids, gpu_model: frame.gpu_model.clone() }
+    }
 }
 
 /// A node's traffic in its newest window.
@@ -272,6 +308,7 @@ impl ScoreBook {
             reported: history.last_seen_end == watermark,
             io: Io { network: frame.network_bytes_per_second, disk: frame.disk_bytes_per_second },
             cost,
+            hardware: Hardware::of(frame),
         }
     }
 }

@@ -48,6 +48,14 @@ pub enum Refusal {
         /// The node's models.
         has: String,
     },
+    /// The node has fewer GPUs of an accepted model than the pod asks for, even all free.
+    #[error("needs {needed} GPU(s), node has {has}")]
+    TooFew {
+        /// GPUs asked for.
+        needed: u32,
+        /// Eligible GPUs on the node.
+        has: usize,
+    },
     /// Not enough free GPU.
     #[error("needs {needed}, node has {free} free")]
     Insufficient {
@@ -78,6 +86,13 @@ fn describe(demand: &GpuDemand) -> String {
 pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Vec<(usize, u32)>, Refusal> {
     let eligible = |gpu: &Gpu| models.is_empty() || models.contains(&gpu.model);
     if *demand != GpuDemand::None && !gpus.iter().any(eligible) {
+        if models.is_empty() {
+            let needed = match demand {
+                GpuDemand::Whole(n) => *n,
+                _ => 1,
+            };
+            return Err(Refusal::TooFew { needed, has: 0 });
+        }
         let has: Vec<&str> = gpus.iter().map(|g| g.model.as_str()).collect();
         return Err(Refusal::Model { wanted: models.join("|"), has: has.join(",") });
     }
@@ -98,6 +113,9 @@ pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Vec<(
             .min_by_key(|(i, g)| (g.free, *i))
             .map(|(i, _)| vec![(i, *milli)])
             .ok_or_else(insufficient),
+        GpuDemand::Whole(n) if gpus.iter().filter(|g| eligible(g)).count() < *n as usize => {
+            Err(Refusal::TooFew { needed: *n, has: gpus.iter().filter(|g| eligible(g)).count() })
+        }
         GpuDemand::Whole(n) => {
             let free: Vec<(usize, u32)> = gpus
                 .iter()
@@ -129,11 +147,51 @@ impl GpuLedger {
         self.state.write().nodes.entry(node.to_string()).or_insert(gpus);
     }
 
+    /// Makes `node` known and adds those of `gpus` (by id) it does not have yet, all free;
+    /// devices already known keep their shares, and none is removed (a device that stops
+    /// reporting may still be in use).
+    pub fn sync_node(&self, node: &str, gpus: &[Gpu]) {
+        let mut state = self.state.write();
+        let known = match state.nodes.get_mut(node) {
+            Some(known) => known,
+            None => state.nodes.entry(node.to_string()).or_default(),
+        };
+        for gpu in gpus {
+            if !known.iter().any(|k| k.id == gpu.id) {
+                known.push(gpu.clone());
+            }
+        }
+    }
+
+    /// Whether the ledger knows `node`.
+    pub fn knows(&self, node: &str) -> bool {
+        self.state.read().nodes.contains_key(node)
+    }
+
     /// Whether `demand` fits `node` now (filter); takes nothing.
     pub fn fits(&self, node: &str, demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
         let state = self.state.read();
         let gpus = state.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
         plan(gpus, demand, models).map(|_| ())
+    }
+
+    /// Whether `demand` would fit `node` once the pods `victims` gave their shares back
+    /// (preemption); takes nothing.
+    pub fn fits_without(
+        &self,
+        node: &str,
+        demand: &GpuDemand,
+        models: &[String],
+        victims: &[&str],
+    ) -> Result<(), Refusal> {
+        let state = self.state.read();
+        let mut gpus = state.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?.clone();
+        for allocation in victims.iter().filter_map(|uid| state.allocations.get(*uid)).filter(|a| a.node == node) {
+            for (device, milli) in &allocation.shares {
+                gpus[*device].free += milli;
+            }
+        }
+        plan(&gpus, demand, models).map(|_| ())
     }
 
     /// Takes the shares `demand` needs on `node` for pod `pod_uid` (bind). Assigning a pod
@@ -176,6 +234,12 @@ impl GpuLedger {
         self.state.read().nodes.get(node).cloned()
     }
 
+    /// A consistent copy of every node's devices and every allocation (by pod UID).
+    pub fn view(&self) -> (HashMap<String, Vec<Gpu>>, HashMap<String, Allocation>) {
+        let state = self.state.read();
+        (state.nodes.clone(), state.allocations.clone())
+    }
+
     /// Every allocation, by pod UID.
     pub fn allocations(&self) -> HashMap<String, Allocation> {
         self.state.read().allocations.clone()
@@ -196,6 +260,8 @@ mod tests {
         assert_eq!(plan(&node, &GpuDemand::Fraction(250), &[]), Ok(vec![(1, 250)]), "300 free is the tightest fit");
         assert_eq!(plan(&node, &GpuDemand::Fraction(500), &[]), Ok(vec![(2, 500)]));
         assert_eq!(plan(&node, &GpuDemand::Whole(2), &[]), Ok(vec![(0, 1000), (3, 1000)]));
+        assert_eq!(plan(&node, &GpuDemand::Whole(5), &[]), Err(Refusal::TooFew { needed: 5, has: 4 }));
+        assert!(!Refusal::TooFew { needed: 5, has: 4 }.resolvable());
         let refused = plan(&node, &GpuDemand::Whole(3), &[]).unwrap_err();
         assert_eq!(refused.to_string(), "needs 3 whole GPU(s), node has 2 whole GPU(s), largest share 1000 milli free");
         assert!(refused.resolvable());
@@ -215,5 +281,24 @@ mod tests {
         assert_eq!(ledger.release("pod-a"), Some(first));
         assert_eq!(ledger.gpus("n1").unwrap()[0].free, 1000);
         assert_eq!(ledger.release("pod-a"), None);
+    }
+
+    #[test]
+    fn sync_adds_new_devices_free_and_keeps_the_shares_of_known_ones() {
+        let ledger = GpuLedger::default();
+        ledger.sync_node("n1", &gpus(&[1000]));
+        ledger.assign("pod-a", "n1", &GpuDemand::Fraction(400), &[]).unwrap();
+        ledger.sync_node("n1", &gpus(&[1000, 1000]));
+        let devices = ledger.gpus("n1").unwrap();
+        assert_eq!(
+            devices.iter().map(|g| (g.id.as_str(), g.free)).collect::<Vec<_>>(),
+            [("gpu0", 600), ("gpu1", 1000)]
+        );
+        assert!(ledger.fits("n1", &GpuDemand::Fraction(700), &[]).is_ok(), "gpu1 is whole");
+        assert!(ledger.fits_without("n1", &GpuDemand::Whole(2), &[], &["pod-a"]).is_ok());
+        assert!(ledger.fits_without("n1", &GpuDemand::Whole(2), &[], &["pod-z"]).unwrap_err().resolvable());
+        ledger.sync_node("cpu-only", &[]);
+        assert!(ledger.knows("cpu-only"));
+        assert_eq!(ledger.fits("cpu-only", &GpuDemand::None, &[]), Ok(()));
     }
 }

@@ -5,12 +5,21 @@
 //! policies, the rebalancer's eviction plans, and the placement simulator behind
 //! `ironspider simulate`. It reads the engine's latest score snapshot and never raw samples.
 //!
-//! So far: the extender's wire types and their JSON ([`protocol`]), what a pod asks for
-//! ([`request`], with [`quantity`]), and the GPU ledger that filter and bind share
-//! ([`gpu`]). The verbs, the cluster model, the policies, the rebalancer and the simulator
-//! are still to come.
+//! - [`protocol`]: the extender's wire types and their JSON;
+//! - [`request`] (with [`quantity`]): what a pod asks for;
+//! - [`gpu`]: the GPU ledger that filter and bind share;
+//! - [`model`]: the cluster model (telemetry, inventory, bound pods), fed by [`source`];
+//! - [`filter`], [`prioritize`], [`extender`]: the verbs; [`http`]: their routes;
+//! - [`config`]: the `[scheduler]` settings.
 
+pub mod config;
+pub mod extender;
+pub mod filter;
 pub mod gpu;
+pub mod http;
+pub mod model;
+pub mod prioritize;
 pub mod protocol;
 pub mod quantity;
 pub mod request;
+pub mod source;

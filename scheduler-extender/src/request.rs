@@ -102,24 +102,57 @@ fn gpu_demand(amounts: &BTreeMap<String, f64>) -> GpuDemand {
     }
 }
 
+/// Why a GPU request cannot be honoured, when it cannot: a non-integer or negative count of
+/// whole GPUs, a share of more than one GPU, or whole GPUs and a share at once.
+fn gpu_problem(amounts: &BTreeMap<String, f64>) -> Option<String> {
+    let whole = amounts.get("nvidia.com/gpu").copied().unwrap_or(0.0);
+    if whole < 0.0 || whole.fract() != 0.0 {
+        return Some(format!("nvidia.com/gpu must be a whole number of GPUs, not {whole}"));
+    }
+    for (name, amount) in amounts {
+        let milli = if name.ends_with("/gpu-milli") {
+            *amount
+        } else if name.ends_with("/gpu-fraction") {
+            amount * f64::from(WHOLE_GPU)
+        } else {
+            continue;
+        };
+        if !(0.0..=f64::from(WHOLE_GPU)).contains(&milli) {
+            return Some(format!("{name} asks for {milli} milli of one GPU; a share is 0 to 1000 milli"));
+        }
+        if whole > 0.0 && milli > 0.0 {
+            return Some(format!("both nvidia.com/gpu and {name}: ask for whole GPUs or a share of one, not both"));
+        }
+    }
+    None
+}
+
+/// Every resource the pod asks for, summed over containers (init containers by their peak).
+fn totals(pod: &Pod) -> BTreeMap<String, f64> {
+    let mut total: BTreeMap<String, f64> = BTreeMap::new();
+    let Some(spec) = &pod.spec else { return total };
+    for container in &spec.containers {
+        for (name, amount) in container_amounts(container) {
+            *total.entry(name).or_default() += amount;
+        }
+    }
+    for init in spec.init_containers.iter().flatten() {
+        for (name, amount) in container_amounts(init) {
+            let entry = total.entry(name).or_default();
+            *entry = entry.max(amount);
+        }
+    }
+    total
+}
+
 impl PodRequest {
-    /// Reads a pod's demand (see the module doc).
+    /// Reads a pod's demand (see the module doc), leniently: an impossible GPU request is
+    /// read as best it can be (see [`PodRequest::read`] for the strict reading).
     pub fn of(pod: &Pod) -> Self {
-        let Some(spec) = &pod.spec else { return PodRequest::default() };
-        let mut total: BTreeMap<String, f64> = BTreeMap::new();
-        for container in &spec.containers {
-            for (name, amount) in container_amounts(container) {
-                *total.entry(name).or_default() += amount;
-            }
-        }
-        for init in spec.init_containers.iter().flatten() {
-            for (name, amount) in container_amounts(init) {
-                let entry = total.entry(name).or_default();
-                *entry = entry.max(amount);
-            }
-        }
+        let total = totals(pod);
+        let spec = pod.spec.as_ref();
         let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(GPU_MODELS_ANNOTATION));
-        let selected = spec.node_selector.as_ref().and_then(|s| s.get(GPU_PRODUCT_LABEL));
+        let selected = spec.and_then(|s| s.node_selector.as_ref()).and_then(|s| s.get(GPU_PRODUCT_LABEL));
         let gpu_models = annotated
             .or(selected)
             .map(|text| text.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
@@ -129,6 +162,14 @@ impl PodRequest {
             memory: total.get("memory").copied().unwrap_or(0.0),
             gpu: gpu_demand(&total),
             gpu_models,
+        }
+    }
+
+    /// Reads a pod's demand, refusing a GPU request no node could honour (with the reason).
+    pub fn read(pod: &Pod) -> Result<Self, String> {
+        match gpu_problem(&totals(pod)) {
+            Some(problem) => Err(problem),
+            None => Ok(Self::of(pod)),
         }
     }
 }
@@ -179,6 +220,23 @@ mod tests {
         let request = PodRequest::of(&fraction);
         assert_eq!((request.gpu.clone(), request.gpu.milli()), (GpuDemand::Fraction(500), 500));
         assert_eq!(request.gpu_models, ["Tesla-T4"]);
+    }
+
+    #[test]
+    fn impossible_gpu_requests_are_refused_with_the_reason() {
+        let asking = |resources: serde_json::Value| {
+            PodRequest::read(&pod(serde_json::json!({
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "a", "resources": {"requests": resources}}]}
+            })))
+        };
+        let half = asking(serde_json::json!({"nvidia.com/gpu": "500m"})).unwrap_err();
+        assert_eq!(half, "nvidia.com/gpu must be a whole number of GPUs, not 0.5");
+        let over = asking(serde_json::json!({"x.io/gpu-fraction": "1.5"})).unwrap_err();
+        assert!(over.contains("1500 milli"), "{over}");
+        let both = asking(serde_json::json!({"nvidia.com/gpu": "1", "x.io/gpu-milli": "300"})).unwrap_err();
+        assert!(both.starts_with("both nvidia.com/gpu and x.io/gpu-milli"), "{both}");
+        assert_eq!(asking(serde_json::json!({"x.io/gpu-milli": "300"})).unwrap().gpu, GpuDemand::Fraction(300));
     }
 
     #[test]

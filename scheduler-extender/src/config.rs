@@ -1,0 +1,63 @@
+//! The extender's settings: `[scheduler]` in the configuration file.
+//!
+//! ```toml
+//! [scheduler]
+//! min_health = 50
+//! burst_windows = 3
+//! [scheduler.weights]
+//! headroom = 2.0
+//! fragmentation = 1.0
+//! cost = 0.5
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the extender reads from the configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Health below which a node is refused as unresolvable (default 50: a node that missed
+    /// half its stale windows, or one with GPU XID errors and some sustained pressure).
+    pub min_health: f64,
+    /// Windows during which a pod bound here counts as load on its node before telemetry
+    /// shows it (burst damping; default 3).
+    pub burst_windows: u32,
+    /// Pods seen by `filter` remembered for the `bind` that follows (oldest forgotten first).
+    pub remembered_pods: usize,
+    /// Largest request body accepted, bytes (default 64 MiB: full `Nodes` lists of large
+    /// clusters are big).
+    pub max_body_bytes: usize,
+    /// How `prioritize` weighs its terms.
+    pub weights: Weights,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            min_health: 50.0,
+            burst_windows: 3,
+            remembered_pods: 100_000,
+            max_body_bytes: 64 << 20,
+            weights: Weights::default(),
+        }
+    }
+}
+
+/// Relative weights of the terms of `prioritize` (see [`crate::prioritize`]); only their
+/// ratios matter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Weights {
+    /// Predicted headroom (1 − predicted pressure, with burst damping).
+    pub headroom: f64,
+    /// GPU fragmentation growth avoided (FGD).
+    pub fragmentation: f64,
+    /// Cheaper capacity.
+    pub cost: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self { headroom: 2.0, fragmentation: 1.0, cost: 0.5 }
+    }
+}

@@ -1,0 +1,172 @@
+//! The four verbs of the extender over the cluster model, free of HTTP: each takes the
+//! decoded request and returns the answer kube-scheduler expects.
+//!
+//! - `filter` fails the pod (`Error`) when its GPU request is impossible; otherwise it answers
+//!   in the mode it was asked in: `NodeNames` (only names it was sent) when
+//!   the scheduler is `nodeCacheCapable`, full `Nodes` otherwise; refused nodes go to
+//!   `FailedNodes` or `FailedAndUnresolvableNodes` with the reason (see [`crate::filter`]).
+//! - `prioritize` scores the candidates 0..=10 (see [`crate::prioritize`]).
+//! - `bind` takes the pod's GPU shares and holds its requests (see [`crate::model`]).
+//! - `preempt` keeps the nodes where evicting the proposed victims makes room for the pod,
+//!   with the same victims, and drops the others.
+
+use crate::filter::{Verdict, health_refusal, judge};
+use crate::model::{ClusterModel, PendingPod, short_of};
+use crate::prioritize::{PressureForecast, Terms, combine, cost_terms, predicted_pressure, price_per_vcpu};
+use crate::protocol::{
+    ExtenderArgs, ExtenderBindingArgs, ExtenderBindingResult, ExtenderFilterResult, ExtenderPreemptionArgs,
+    ExtenderPreemptionResult, HostPriority, HostPriorityList, MetaPod, MetaVictims, NodeList,
+};
+use crate::request::PodRequest;
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The extender: the cluster model and the pressure forecast it scores with.
+pub struct Extender {
+    model: ClusterModel,
+    forecast: Arc<dyn PressureForecast>,
+}
+
+impl std::fmt::Debug for Extender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extender").field("model", &self.model).finish_non_exhaustive()
+    }
+}
+
+/// The key a pod is known by: its UID, or `namespace/name` when it has none.
+pub fn pod_key(pod: &Pod) -> String {
+    let meta = &pod.metadata;
+    match &meta.uid {
+        Some(uid) if !uid.is_empty() => uid.clone(),
+        _ => format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default()),
+    }
+}
+
+/// The candidate node names of a request, in the order sent.
+fn candidate_names(args: &ExtenderArgs) -> Vec<String> {
+    if let Some(names) = &args.node_names {
+        return names.clone();
+    }
+    let nodes = args.nodes.iter().flat_map(|list| &list.items);
+    nodes.filter_map(|node| node.metadata.name.clone()).collect()
+}
+
+impl Extender {
+    /// An extender over `model`, scoring with `forecast`.
+    pub fn new(model: ClusterModel, forecast: Arc<dyn PressureForecast>) -> Self {
+        Self { model, forecast }
+    }
+
+    /// The cluster model.
+    pub fn model(&self) -> &ClusterModel {
+        &self.model
+    }
+
+    /// `filter`.
+    pub fn filter(&self, args: &ExtenderArgs) -> ExtenderFilterResult {
+        let request = match PodRequest::read(&args.pod) {
+            Ok(request) => request,
+            Err(problem) => return ExtenderFilterResult { error: problem, ..ExtenderFilterResult::default() },
+        };
+        let meta = &args.pod.metadata;
+        let pending = PendingPod {
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+            request: request.clone(),
+        };
+        self.model.remember(&pod_key(&args.pod), pending);
+        let snapshot = self.model.snapshot();
+        let held = self.model.held(&snapshot);
+        let mut result = ExtenderFilterResult::default();
+        let mut passed = Vec::new();
+        for name in candidate_names(args) {
+            match judge(&self.model, &snapshot, &name, held.get(&name), &request) {
+                Verdict::Fits => passed.push(name),
+                Verdict::Failed(reason) => {
+                    result.failed_nodes.insert(name, reason);
+                }
+                Verdict::Unresolvable(reason) => {
+                    result.failed_and_unresolvable_nodes.insert(name, reason);
+                }
+            }
+        }
+        match &args.nodes {
+            Some(list) if args.node_names.is_none() => {
+                let items =
+                    list.items.iter().filter(|n| n.metadata.name.as_ref().is_some_and(|name| passed.contains(name)));
+                result.nodes = Some(NodeList { items: items.cloned().collect() });
+            }
+            _ => result.node_names = Some(passed),
+        }
+        result
+    }
+
+    /// `prioritize`: every candidate with a score, in the order sent.
+    pub fn prioritize(&self, args: &ExtenderArgs) -> HostPriorityList {
+        let names = candidate_names(args);
+        if names.is_empty() {
+            return Vec::new();
+        }
+        let snapshot = self.model.snapshot();
+        let held = self.model.held(&snapshot);
+        let facts: Vec<_> = names.iter().map(|name| self.model.facts(&snapshot, name)).collect();
+        let prices: Vec<Option<f64>> = facts.iter().map(|f| f.as_ref().and_then(price_per_vcpu)).collect();
+        let costs = cost_terms(&prices);
+        let weights = &self.model.config().weights;
+        names
+            .iter()
+            .zip(facts.iter().zip(costs))
+            .map(|(name, (facts, cost))| {
+                let score = facts.as_ref().map_or(0, |facts| {
+                    let pressure = predicted_pressure(name, facts, held.get(name), self.forecast.as_ref());
+                    combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation: None }, weights)
+                });
+                HostPriority { host: name.clone(), score }
+            })
+            .collect()
+    }
+
+    /// `bind`.
+    pub fn bind(&self, args: &ExtenderBindingArgs) -> ExtenderBindingResult {
+        let key = if args.pod_uid.is_empty() {
+            format!("{}/{}", args.pod_namespace, args.pod_name)
+        } else {
+            args.pod_uid.clone()
+        };
+        match self.model.bind(&key, &args.node) {
+            Ok(_) => ExtenderBindingResult::default(),
+            Err(error) => ExtenderBindingResult { error: error.to_string() },
+        }
+    }
+
+    /// `preempt`: the proposed nodes where the pod fits once their victims are gone.
+    pub fn preempt(&self, args: &ExtenderPreemptionArgs) -> ExtenderPreemptionResult {
+        let request = PodRequest::of(&args.pod);
+        let mut proposed: BTreeMap<String, MetaVictims> = args.node_name_to_meta_victims.clone();
+        for (node, victims) in &args.node_name_to_victims {
+            proposed.entry(node.clone()).or_insert_with(|| MetaVictims {
+                pods: victims.pods.iter().map(|pod| MetaPod { uid: pod_key(pod) }).collect(),
+                num_pdb_violations: victims.num_pdb_violations,
+            });
+        }
+        let snapshot = self.model.snapshot();
+        let held = self.model.held(&snapshot);
+        let placements = self.model.placements();
+        let accepted = proposed.into_iter().filter(|(node, victims)| {
+            let Some(facts) = self.model.facts(&snapshot, node) else { return false };
+            if health_refusal(&facts, self.model.config().min_health).is_some() {
+                return false;
+            }
+            let uids: Vec<&str> = victims.pods.iter().map(|p| p.uid.as_str()).collect();
+            let freed = uids.iter().filter_map(|uid| placements.get(*uid)).filter(|p| p.node == *node);
+            let (freed_cpu, freed_memory) =
+                freed.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory));
+            let held = held.get(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
+            let left = ((held.0 - freed_cpu).max(0.0), (held.1 - freed_memory).max(0.0));
+            short_of(&facts, left, &request).is_none()
+                && self.model.gpus().fits_without(node, &request.gpu, &request.gpu_models, &uids).is_ok()
+        });
+        ExtenderPreemptionResult { node_name_to_meta_victims: accepted.collect() }
+    }
+}

@@ -1,0 +1,94 @@
+//! The extender over HTTP: `POST /scheduler/{filter,prioritize,bind,preempt}` with the JSON
+//! of [`crate::protocol`], and `GET /api/v1/scheduler/gpus` (every node's devices and every
+//! pod's shares, for people and tests).
+//!
+//! kube-scheduler treats any status but 200 as an error: a body that is not the verb's JSON
+//! gets 400 with the decoder's message, an oversized body 413. Answers are always 200 with
+//! the verb's result, whose `Error` field carries failures that concern the pod.
+
+use crate::extender::Extender;
+use crate::protocol::{WireShape, decode};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// The extender's routes, to merge into the HTTP API.
+pub fn router(extender: Arc<Extender>) -> Router {
+    let limit = extender.model().config().max_body_bytes;
+    Router::new()
+        .route("/scheduler/filter", post(|s, b| verb(s, b, Extender::filter)))
+        .route("/scheduler/prioritize", post(|s, b| verb(s, b, Extender::prioritize)))
+        .route("/scheduler/bind", post(|s, b| verb(s, b, Extender::bind)))
+        .route("/scheduler/preempt", post(|s, b| verb(s, b, Extender::preempt)))
+        .route("/api/v1/scheduler/gpus", get(gpus))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(extender)
+}
+
+fn json(value: &impl Serialize) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+    }
+}
+
+async fn verb<A, R>(State(extender): State<Arc<Extender>>, body: Bytes, answer: fn(&Extender, &A) -> R) -> Response
+where
+    A: DeserializeOwned + WireShape,
+    R: Serialize,
+{
+    match decode::<A>(&body) {
+        Ok(args) => json(&answer(&extender, &args)),
+        Err(error) => (StatusCode::BAD_REQUEST, format!("malformed extender request: {error}\n")).into_response(),
+    }
+}
+
+/// One device in `GET /api/v1/scheduler/gpus`.
+#[derive(Debug, Serialize)]
+struct DeviceView {
+    id: String,
+    model: String,
+    free_milli: u32,
+}
+
+/// One pod's shares in `GET /api/v1/scheduler/gpus`.
+#[derive(Debug, Serialize)]
+struct ShareView {
+    pod: String,
+    node: String,
+    device: String,
+    milli: u32,
+}
+
+async fn gpus(State(extender): State<Arc<Extender>>) -> Response {
+    let ledger = extender.model().gpus();
+    let (nodes, allocations) = ledger.view();
+    let mut shares: Vec<ShareView> = allocations
+        .iter()
+        .flat_map(|(pod, allocation)| {
+            let devices = nodes.get(&allocation.node);
+            allocation.shares.iter().map(move |(device, milli)| ShareView {
+                pod: pod.clone(),
+                node: allocation.node.clone(),
+                device: devices.and_then(|d| d.get(*device)).map(|g| g.id.clone()).unwrap_or_default(),
+                milli: *milli,
+            })
+        })
+        .collect();
+    shares.sort_by(|a, b| (&a.node, &a.device, &a.pod).cmp(&(&b.node, &b.device, &b.pod)));
+    let nodes: std::collections::BTreeMap<String, Vec<DeviceView>> = nodes
+        .into_iter()
+        .map(|(name, gpus)| {
+            let devices =
+                gpus.into_iter().map(|g| DeviceView { id: g.id, model: g.model, free_milli: g.free }).collect();
+            (name, devices)
+        })
+        .collect();
+    json(&serde_json::json!({ "nodes": nodes, "shares": shares }))
+}

@@ -1,0 +1,157 @@
+//! The extender's `prioritize`: a score of 0..=10 per node that passed the filters.
+//!
+//! Each node n gets terms in [0, 1]; the score is their weighted mean (weights from
+//! `[scheduler.weights]`), times 10, rounded:
+//!
+//! `score_n = round(10 · Σ_t w_t · term_t(n) / Σ_t w_t)`, over the terms that apply.
+//!
+//! - **Headroom** `h_n = 1 − clamp(p̂_n, 0, 1)`, where the predicted pressure
+//!   `p̂_n = max(p_n, f_n) + max(b_cpu / cpus, b_mem / memory)`: `p_n` is the engine's pressure
+//!   now, `f_n` a forecast of it when a [`PressureForecast`] gives one, and `b` the requests of
+//!   pods bound here within the last `burst_windows` windows and not yet visible in telemetry,
+//!   as a share of the node's capacity (burst damping: Koordinator's and Crane's load-aware
+//!   scheduling likewise count freshly assumed pods as load). A node with no telemetry yet
+//!   (inventory only) has `p̂ = 0`.
+//! - **Cost** `c_n = (π_max − π_n) / (π_max − π_min)`, with `π_n` the node's price per vCPU-hour
+//!   among the candidates (1 for every candidate when all prices are equal): cheaper headroom
+//!   first. Nodes whose price is unknown get 0.5.
+//! - **Fragmentation** (GPU pods only), when a typical pod mix is known: FGD's score.
+//!
+//! kube-scheduler multiplies an extender's score by its weight and by 10
+//! (`MaxNodeScore / MaxExtenderPriority`) and adds it to its plugins' sum (each plugin 0..100
+//! times its weight; the defaults add up to about 1,200 at most). With weight 5, this
+//! extender moves a node by up to 500 points: enough to decide between nodes the default
+//! plugins rate alike, not enough to override a strong affinity.
+
+use crate::config::Weights;
+use crate::model::{Held, NodeFacts};
+use crate::protocol::MAX_EXTENDER_PRIORITY;
+use ironspider_engine::NodeScore;
+
+/// A forecast of a node's pressure: the seam through which forecasting feeds placement.
+pub trait PressureForecast: Send + Sync {
+    /// The pressure expected over the next windows, when there is a forecast for the node.
+    fn pressure(&self, node: &str, now: &NodeScore) -> Option<f64>;
+}
+
+/// No forecast: the pressure now stands for the pressure to come.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoForecast;
+
+impl PressureForecast for NoForecast {
+    fn pressure(&self, _node: &str, _now: &NodeScore) -> Option<f64> {
+        None
+    }
+}
+
+/// `p̂_n` of the module doc.
+pub fn predicted_pressure(node: &str, facts: &NodeFacts, held: Option<&Held>, forecast: &dyn PressureForecast) -> f64 {
+    let Some(score) = facts.score else { return 0.0 };
+    let mut predicted = score.pressure.unwrap_or(0.0);
+    if let Some(forecast) = forecast.pressure(node, score) {
+        predicted = predicted.max(forecast);
+    }
+    let share = |added: f64, capacity: Option<f64>| match capacity {
+        Some(capacity) if capacity > 0.0 => added / capacity,
+        _ => 0.0,
+    };
+    if let Some(held) = held {
+        predicted += share(held.burst_cpu, facts.vcpus).max(share(held.burst_memory, facts.memory_bytes));
+    }
+    predicted.clamp(0.0, 1.0)
+}
+
+/// A node's price per vCPU-hour, when telemetry priced it.
+pub fn price_per_vcpu(facts: &NodeFacts) -> Option<f64> {
+    let score = facts.score?;
+    let vcpus = facts.vcpus.filter(|v| *v > 0.0)?;
+    Some(score.cost_per_hour / vcpus)
+}
+
+/// `c_n` of the module doc for each price (`None`: unknown).
+pub fn cost_terms(prices: &[Option<f64>]) -> Vec<f64> {
+    let known = prices.iter().flatten();
+    let (low, high) = known.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
+    prices
+        .iter()
+        .map(|price| match price {
+            None => 0.5,
+            Some(_) if high - low <= f64::EPSILON => 1.0,
+            Some(price) => (high - price) / (high - low),
+        })
+        .collect()
+}
+
+/// One node's terms, each in [0, 1] (`None` when it does not apply).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Terms {
+    /// Headroom.
+    pub headroom: f64,
+    /// Cost.
+    pub cost: f64,
+    /// Fragmentation avoided (GPU pods).
+    pub fragmentation: Option<f64>,
+}
+
+/// `score_n` of the module doc.
+pub fn combine(terms: &Terms, weights: &Weights) -> i64 {
+    let mut parts = vec![(weights.headroom, terms.headroom), (weights.cost, terms.cost)];
+    if let Some(fragmentation) = terms.fragmentation {
+        parts.push((weights.fragmentation, fragmentation));
+    }
+    let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
+    if total <= 0.0 {
+        return 0;
+    }
+    let mean = parts.iter().map(|(w, t)| w.max(0.0) * t.clamp(0.0, 1.0)).sum::<f64>() / total;
+    ((mean * MAX_EXTENDER_PRIORITY as f64).round() as i64).clamp(0, MAX_EXTENDER_PRIORITY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(pressure: f64, cpu: f64, cost_per_hour: f64) -> NodeScore {
+        NodeScore { cpu: Some(cpu), memory: Some(0.1), pressure: Some(pressure), cost_per_hour, ..NodeScore::default() }
+    }
+
+    struct Fixed(f64);
+    impl PressureForecast for Fixed {
+        fn pressure(&self, _: &str, _: &NodeScore) -> Option<f64> {
+            Some(self.0)
+        }
+    }
+
+    #[test]
+    fn burst_damping_counts_fresh_pods_as_load_and_a_forecast_can_only_raise_pressure() {
+        let s = score(0.3, 0.4, 1.0);
+        let facts = NodeFacts { vcpus: Some(8.0), memory_bytes: Some(1e9), gpu_model: None, score: Some(&s) };
+        assert_eq!(predicted_pressure("n", &facts, None, &NoForecast), 0.3);
+        // 2 fresh cores of 8 (0.25) outweigh 0.1 GB of 1 GB: 0.3 + 0.25
+        let held = Held { cpu: 2.0, memory: 1e8, burst_cpu: 2.0, burst_memory: 1e8 };
+        assert!((predicted_pressure("n", &facts, Some(&held), &NoForecast) - 0.55).abs() < 1e-12);
+        let settled = Held { burst_cpu: 0.0, burst_memory: 0.0, ..held };
+        assert_eq!(predicted_pressure("n", &facts, Some(&settled), &NoForecast), 0.3, "only fresh pods count");
+        assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.9)), 0.9);
+        assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.1)), 0.3);
+        let inventory_only = NodeFacts { score: None, ..facts };
+        assert_eq!(predicted_pressure("n", &inventory_only, Some(&held), &NoForecast), 0.0);
+    }
+
+    #[test]
+    fn cost_terms_run_from_the_dearest_at_0_to_the_cheapest_at_1() {
+        assert_eq!(cost_terms(&[Some(4.0), Some(2.0), Some(3.0), None]), [0.0, 1.0, 0.5, 0.5]);
+        assert_eq!(cost_terms(&[Some(0.02), Some(0.02)]), [1.0, 1.0]);
+    }
+
+    #[test]
+    fn the_score_is_the_weighted_mean_of_the_terms_times_ten() {
+        let weights = Weights { headroom: 2.0, fragmentation: 1.0, cost: 0.5 };
+        // (2 · 0.7 + 0.5 · 1.0) / 2.5 = 0.76 → 7.6 → 8
+        assert_eq!(combine(&Terms { headroom: 0.7, cost: 1.0, fragmentation: None }, &weights), 8);
+        // (2 · 0.7 + 0.5 · 1.0 + 1 · 0.2) / 3.5 = 0.6 → 6
+        assert_eq!(combine(&Terms { headroom: 0.7, cost: 1.0, fragmentation: Some(0.2) }, &weights), 6);
+        let none = Weights { headroom: 0.0, fragmentation: 0.0, cost: 0.0 };
+        assert_eq!(combine(&Terms::default(), &none), 0);
+    }
+}
