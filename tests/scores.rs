@@ -4,38 +4,12 @@
 
 mod common;
 
-use common::{Server, attr, close, encode, gauge_point, nodes, now_ns};
+use common::{GIB, Server, attr, close, encode, gauge_metric, gauge_point, hostmetrics, nodes, now_ns};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::metrics::v1::{Gauge, Metric, ResourceMetrics, ScopeMetrics, metric::Data};
+use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-fn gauge(name: &str, points: Vec<opentelemetry_proto::tonic::metrics::v1::NumberDataPoint>) -> Metric {
-    Metric { name: name.into(), data: Some(Data::Gauge(Gauge { data_points: points })), ..Default::default() }
-}
-
-/// Two CPUs idle 60 % and 40 % of the time, 6 GiB of 8 GiB memory used.
-fn hostmetrics(node: &str, ts: u64) -> ExportMetricsServiceRequest {
-    let cpu = |cpu: &str, state: &str, value| gauge_point(ts, value, vec![attr("cpu", cpu), attr("state", state)]);
-    let memory = |state: &str, value| gauge_point(ts, value, vec![attr("state", state)]);
-    let metrics = vec![
-        gauge(
-            "system.cpu.utilization",
-            vec![cpu("0", "idle", 0.6), cpu("0", "user", 0.4), cpu("1", "idle", 0.4), cpu("1", "user", 0.6)],
-        ),
-        gauge("system.memory.usage", vec![memory("used", 6.0 * GIB), memory("free", 2.0 * GIB)]),
-    ];
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(Resource { attributes: vec![attr("k8s.node.name", node)], ..Default::default() }),
-            scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
-            ..Default::default()
-        }],
-    }
-}
 
 #[tokio::test]
 async fn nodes_are_scored_and_a_silent_node_turns_unhealthy_within_three_windows() {
@@ -45,7 +19,7 @@ async fn nodes_are_scored_and_a_silent_node_turns_unhealthy_within_three_windows
     while scored.len() < 2 {
         assert!(Instant::now() < deadline, "nodes not scored: {scored:?}");
         for node in ["node-a", "node-b"] {
-            server.export_grpc(encode(&hostmetrics(node, now_ns()))).await.expect("accepted");
+            server.export_grpc(encode(&hostmetrics(node, now_ns(), 0.5, 6.0))).await.expect("accepted");
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
         scored = nodes(&server).await;
@@ -75,7 +49,7 @@ async fn nodes_are_scored_and_a_silent_node_turns_unhealthy_within_three_windows
     // node-b goes silent; node-a keeps reporting.
     let silent_since = Instant::now();
     let b = loop {
-        server.export_grpc(encode(&hostmetrics("node-a", now_ns()))).await.expect("accepted");
+        server.export_grpc(encode(&hostmetrics("node-a", now_ns(), 0.5, 6.0))).await.expect("accepted");
         tokio::time::sleep(Duration::from_millis(250)).await;
         let b = nodes(&server).await.into_iter().find(|n| n["node"] == "node-b").expect("node-b still listed");
         if b["health"].as_f64().is_some_and(|h| h < 50.0) {
@@ -110,7 +84,7 @@ fn pod_metrics(ts: u64) -> ExportMetricsServiceRequest {
         attributes.extend(container.map(|c| attr("k8s.container.name", c)));
         Some(Resource { attributes, ..Default::default() })
     };
-    let one = |name: &str, value| gauge(name, vec![gauge_point(ts, value, vec![])]);
+    let one = |name: &str, value| gauge_metric(name, vec![gauge_point(ts, value, vec![])]);
     let resource_metrics = |container, metrics| ResourceMetrics {
         resource: resource(container),
         scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],

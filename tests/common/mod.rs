@@ -200,22 +200,52 @@ pub fn gauge_point(ts: u64, value: f64, attributes: Vec<KeyValue>) -> NumberData
     }
 }
 
-/// A request with one resource for `node` and one gauge `metric` holding `points`.
-pub fn gauge_request(node: &str, metric: &str, points: Vec<NumberDataPoint>) -> ExportMetricsServiceRequest {
+/// A request with one resource for `node` holding `metrics`.
+pub fn node_request(node: &str, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource { attributes: vec![attr("k8s.node.name", node)], ..Default::default() }),
-            scope_metrics: vec![ScopeMetrics {
-                metrics: vec![Metric {
-                    name: metric.into(),
-                    data: Some(Data::Gauge(Gauge { data_points: points })),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
+            scope_metrics: vec![ScopeMetrics { metrics, ..Default::default() }],
             ..Default::default()
         }],
     }
+}
+
+/// A request with one resource for `node` and one gauge `metric` holding `points`.
+pub fn gauge_request(node: &str, metric: &str, points: Vec<NumberDataPoint>) -> ExportMetricsServiceRequest {
+    node_request(node, vec![gauge_metric(metric, points)])
+}
+
+/// Bytes in a GiB.
+pub const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// A gauge metric of `points`.
+pub fn gauge_metric(name: &str, points: Vec<NumberDataPoint>) -> Metric {
+    Metric { name: name.into(), data: Some(Data::Gauge(Gauge { data_points: points })), ..Default::default() }
+}
+
+/// hostmetrics-shaped telemetry of `node` at `ts`: two CPUs, each busy `cpu_busy` of the time
+/// (one 0.1 more, one 0.1 less), and `memory_used_gib` of 8 GiB used.
+pub fn hostmetrics(node: &str, ts: u64, cpu_busy: f64, memory_used_gib: f64) -> ExportMetricsServiceRequest {
+    let cpu = |cpu: &str, state: &str, value| gauge_point(ts, value, vec![attr("cpu", cpu), attr("state", state)]);
+    let memory = |state: &str, value| gauge_point(ts, value, vec![attr("state", state)]);
+    let (busy0, busy1) = (cpu_busy - 0.1, cpu_busy + 0.1);
+    let metrics = vec![
+        gauge_metric(
+            "system.cpu.utilization",
+            vec![
+                cpu("0", "idle", 1.0 - busy0),
+                cpu("0", "user", busy0),
+                cpu("1", "idle", 1.0 - busy1),
+                cpu("1", "user", busy1),
+            ],
+        ),
+        gauge_metric(
+            "system.memory.usage",
+            vec![memory("used", memory_used_gib * GIB), memory("free", (8.0 - memory_used_gib) * GIB)],
+        ),
+    ];
+    node_request(node, metrics)
 }
 
 /// Encodes a request as protobuf.
