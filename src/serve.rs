@@ -82,9 +82,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// The kube-scheduler extender's routes, over the engine's scores and the node inventory.
 fn scheduler_extender(config: &Config, engine: &Arc<Engine>) -> axum::Router {
-    let inventory = config.engine.scores.inventory.clone();
     let source: Arc<dyn ScoreSource> = Arc::clone(engine) as Arc<dyn ScoreSource>;
-    let model = ClusterModel::new(config.scheduler.clone(), config.engine.window_ns(), inventory, source);
+    let model = ClusterModel::new(config.scheduler.clone(), &config.engine, source);
     ironspider_scheduler::http::router(Arc::new(Extender::new(model, Arc::new(NoForecast))))
 }
 

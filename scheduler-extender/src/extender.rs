@@ -119,7 +119,13 @@ impl Extender {
             .zip(facts.iter().zip(costs))
             .map(|(name, (facts, cost))| {
                 let score = facts.as_ref().map_or(0, |facts| {
-                    let pressure = predicted_pressure(name, facts, held.get(name), self.forecast.as_ref());
+                    let pressure = predicted_pressure(
+                        name,
+                        facts,
+                        held.get(name),
+                        self.forecast.as_ref(),
+                        self.model.pressure_config(),
+                    );
                     combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation: None }, weights)
                 });
                 HostPriority { host: name.clone(), score }

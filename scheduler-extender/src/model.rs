@@ -17,9 +17,10 @@ use crate::config::SchedulerConfig;
 use crate::gpu::{Allocation, Gpu, GpuLedger, Refusal};
 use crate::request::PodRequest;
 use crate::source::ScoreSource;
-use ironspider_engine::NodeScore;
 use ironspider_engine::score::inventory::NodeInventory;
+use ironspider_engine::score::pressure::PressureConfig;
 use ironspider_engine::scores::ScoresSnapshot;
+use ironspider_engine::{EngineConfig, NodeScore};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -110,6 +111,7 @@ pub enum BindError {
 /// The cluster model.
 pub struct ClusterModel {
     config: SchedulerConfig,
+    pressure: PressureConfig,
     window_ns: i64,
     inventory: BTreeMap<String, NodeInventory>,
     source: Arc<dyn ScoreSource>,
@@ -137,21 +139,18 @@ fn inventory_devices(inventory: &NodeInventory) -> Vec<Gpu> {
 }
 
 impl ClusterModel {
-    /// A model over `source`'s snapshots for windows of `window_ns`, with the configured
-    /// `inventory`.
-    pub fn new(
-        config: SchedulerConfig,
-        window_ns: i64,
-        inventory: BTreeMap<String, NodeInventory>,
-        source: Arc<dyn ScoreSource>,
-    ) -> Self {
+    /// A model over `source`'s snapshots, with the engine's window length, pressure
+    /// settings and node inventory.
+    pub fn new(config: SchedulerConfig, engine: &EngineConfig, source: Arc<dyn ScoreSource>) -> Self {
+        let inventory = engine.scores.inventory.clone();
         let gpus = GpuLedger::default();
         for (name, node) in &inventory {
             gpus.sync_node(name, &inventory_devices(node));
         }
         Self {
             config,
-            window_ns: window_ns.max(1),
+            pressure: engine.scores.pressure.clone(),
+            window_ns: engine.window_ns().max(1),
             inventory,
             source,
             gpus,
@@ -164,6 +163,11 @@ impl ClusterModel {
     /// The settings in force.
     pub fn config(&self) -> &SchedulerConfig {
         &self.config
+    }
+
+    /// The engine's pressure settings (to predict pressure under added load).
+    pub fn pressure_config(&self) -> &PressureConfig {
+        &self.pressure
     }
 
     /// The GPU ledger.

@@ -6,12 +6,13 @@
 //! `score_n = round(10 · Σ_t w_t · term_t(n) / Σ_t w_t)`, over the terms that apply.
 //!
 //! - **Headroom** `h_n = 1 − clamp(p̂_n, 0, 1)`, where the predicted pressure
-//!   `p̂_n = max(p_n, f_n) + max(b_cpu / cpus, b_mem / memory)`: `p_n` is the engine's pressure
-//!   now, `f_n` a forecast of it when a [`PressureForecast`] gives one, and `b` the requests of
-//!   pods bound here within the last `burst_windows` windows and not yet visible in telemetry,
-//!   as a share of the node's capacity (burst damping: Koordinator's and Crane's load-aware
-//!   scheduling likewise count freshly assumed pods as load). A node with no telemetry yet
-//!   (inventory only) has `p̂ = 0`.
+//!   `p̂_n = max(p_n, f_n, P(u_cpu + b_cpu / cpus), P(u_mem + b_mem / memory))`: `p_n` is the
+//!   engine's pressure now, `f_n` a forecast of it when a [`PressureForecast`] gives one, `u`
+//!   the utilisation telemetry shows, `b` the requests of pods bound here within the last
+//!   `burst_windows` windows and not yet visible in telemetry (burst damping: Koordinator's and
+//!   Crane's load-aware scheduling likewise count freshly assumed pods as load), and `P` the
+//!   engine's per-resource pressure (docs/scoring.md). The `P` terms only enter while there
+//!   are such pods. A node with no telemetry yet (inventory only) has `p̂ = 0`.
 //! - **Cost** `c_n = (π_max − π_n) / (π_max − π_min)`, with `π_n` the node's price per vCPU-hour
 //!   among the candidates (1 for every candidate when all prices are equal): cheaper headroom
 //!   first. Nodes whose price is unknown get 0.5.
@@ -27,6 +28,7 @@ use crate::config::Weights;
 use crate::model::{Held, NodeFacts};
 use crate::protocol::MAX_EXTENDER_PRIORITY;
 use ironspider_engine::NodeScore;
+use ironspider_engine::score::pressure::{PressureConfig, ResourceLoad, resource_pressure};
 
 /// A forecast of a node's pressure: the seam through which forecasting feeds placement.
 pub trait PressureForecast: Send + Sync {
@@ -44,19 +46,37 @@ impl PressureForecast for NoForecast {
     }
 }
 
+/// The pressure a node would be under with `cpu` more cores and `memory` more bytes in use
+/// than telemetry shows (negative: fewer): the engine's per-resource pressure
+/// ([`resource_pressure`], no variability margin) of CPU and memory utilisation shifted by
+/// the load as a share of capacity, the larger of the two; `None` without telemetry.
+pub fn shifted_pressure(facts: &NodeFacts, cpu: f64, memory: f64, config: &PressureConfig) -> Option<f64> {
+    let score = facts.score?;
+    let shifted = |utilisation: Option<f64>, added: f64, capacity: Option<f64>| {
+        let share = capacity.filter(|c| *c > 0.0).map_or(0.0, |c| added / c);
+        let utilisation = (utilisation? + share).clamp(0.0, 1.0);
+        Some(resource_pressure(ResourceLoad { utilisation, spread: 0.0 }, config))
+    };
+    let cpu = shifted(score.cpu, cpu, facts.vcpus);
+    let memory = shifted(score.memory, memory, facts.memory_bytes);
+    cpu.into_iter().chain(memory).reduce(f64::max)
+}
+
 /// `p̂_n` of the module doc.
-pub fn predicted_pressure(node: &str, facts: &NodeFacts, held: Option<&Held>, forecast: &dyn PressureForecast) -> f64 {
+pub fn predicted_pressure(
+    node: &str,
+    facts: &NodeFacts,
+    held: Option<&Held>,
+    forecast: &dyn PressureForecast,
+    config: &PressureConfig,
+) -> f64 {
     let Some(score) = facts.score else { return 0.0 };
     let mut predicted = score.pressure.unwrap_or(0.0);
     if let Some(forecast) = forecast.pressure(node, score) {
         predicted = predicted.max(forecast);
     }
-    let share = |added: f64, capacity: Option<f64>| match capacity {
-        Some(capacity) if capacity > 0.0 => added / capacity,
-        _ => 0.0,
-    };
-    if let Some(held) = held {
-        predicted += share(held.burst_cpu, facts.vcpus).max(share(held.burst_memory, facts.memory_bytes));
+    if let Some(held) = held.filter(|h| h.burst_cpu > 0.0 || h.burst_memory > 0.0) {
+        predicted = predicted.max(shifted_pressure(facts, held.burst_cpu, held.burst_memory, config).unwrap_or(0.0));
     }
     predicted.clamp(0.0, 1.0)
 }
@@ -126,16 +146,19 @@ mod tests {
     fn burst_damping_counts_fresh_pods_as_load_and_a_forecast_can_only_raise_pressure() {
         let s = score(0.3, 0.4, 1.0);
         let facts = NodeFacts { vcpus: Some(8.0), memory_bytes: Some(1e9), gpu_model: None, score: Some(&s) };
-        assert_eq!(predicted_pressure("n", &facts, None, &NoForecast), 0.3);
-        // 2 fresh cores of 8 (0.25) outweigh 0.1 GB of 1 GB: 0.3 + 0.25
-        let held = Held { cpu: 2.0, memory: 1e8, burst_cpu: 2.0, burst_memory: 1e8 };
-        assert!((predicted_pressure("n", &facts, Some(&held), &NoForecast) - 0.55).abs() < 1e-12);
+        let config = PressureConfig::default();
+        assert_eq!(predicted_pressure("n", &facts, None, &NoForecast, &config), 0.3);
+        // CPU 0.4 + 4 fresh cores of 8 = 0.9: 0.5 + 0.5 · (0.9 − 0.7) / 0.3 = 0.8333…;
+        // memory 0.1 + 0.1 GB of 1 GB = 0.2: 0.5 · 0.2 / 0.7
+        let held = Held { cpu: 4.0, memory: 1e8, burst_cpu: 4.0, burst_memory: 1e8 };
+        let predicted = predicted_pressure("n", &facts, Some(&held), &NoForecast, &config);
+        assert!((predicted - (0.5 + 0.5 * 0.2 / 0.3)).abs() < 1e-12, "{predicted}");
         let settled = Held { burst_cpu: 0.0, burst_memory: 0.0, ..held };
-        assert_eq!(predicted_pressure("n", &facts, Some(&settled), &NoForecast), 0.3, "only fresh pods count");
-        assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.9)), 0.9);
-        assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.1)), 0.3);
+        assert_eq!(predicted_pressure("n", &facts, Some(&settled), &NoForecast, &config), 0.3, "only fresh pods count");
+        assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.9), &config), 0.9);
+        assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.1), &config), 0.3);
         let inventory_only = NodeFacts { score: None, ..facts };
-        assert_eq!(predicted_pressure("n", &inventory_only, Some(&held), &NoForecast), 0.0);
+        assert_eq!(predicted_pressure("n", &inventory_only, Some(&held), &NoForecast, &config), 0.0);
     }
 
     #[test]

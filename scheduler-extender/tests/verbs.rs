@@ -2,6 +2,7 @@
 //! pass and why the others do not, scores worked out from the documented formula, binds
 //! that take GPU shares once, burst damping, staleness and preemption.
 
+use ironspider_engine::EngineConfig;
 use ironspider_engine::frame::NodeFrame;
 use ironspider_engine::score::ScoreConfig;
 use ironspider_engine::score::inventory::NodeInventory;
@@ -15,7 +16,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-const WINDOW: i64 = 10;
+const WINDOW: i64 = 10_000_000_000;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 fn frame(node: &str, cpu: f64) -> NodeFrame {
@@ -51,8 +52,10 @@ fn cluster() -> Cluster {
         gpu_model: Some("T4".into()),
         ..NodeInventory::default()
     };
-    let inventory = BTreeMap::from([("spare".to_string(), spare)]);
-    let model = ClusterModel::new(SchedulerConfig::default(), WINDOW, inventory, published);
+    let mut engine = EngineConfig::default();
+    engine.scores.inventory = BTreeMap::from([("spare".to_string(), spare)]);
+    engine.window_seconds = 10;
+    let model = ClusterModel::new(SchedulerConfig::default(), &engine, published);
     Cluster { book, extender: Extender::new(model, Arc::new(NoForecast)) }
 }
 
@@ -157,8 +160,9 @@ fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
     extender.filter(&args);
     assert_eq!(extender.bind(&bind("p1", "idle")).error, "");
     let after: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
-    // 4 fresh cores on 8 add 0.5 to the pressure until telemetry shows the pod
-    assert_eq!(after["idle"], expected(idle + 0.5));
+    // 4 fresh cores on 8: CPU 0.1 + 0.5 = 0.6, pressure 0.5 · 0.6 / 0.7, until telemetry
+    // shows the pod
+    assert_eq!(after["idle"], expected(0.5 * 0.6 / 0.7));
     book.publish(WINDOW * 5);
     let later: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
     assert_eq!(later["idle"], expected(idle), "the burst is over after burst_windows windows");
