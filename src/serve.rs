@@ -9,6 +9,8 @@ use anyhow::Context;
 use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
 use ironspider_scheduler::extender::Extender;
+use ironspider_scheduler::http::Scheduler;
+use ironspider_scheduler::live_rebalance::LiveRebalancer;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
 use ironspider_scheduler::source::ScoreSource;
@@ -58,11 +60,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grpc_routes = tonic::service::Routes::new(scores);
     let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, grpc_routes, stopped()));
     let remote_write = ironspider_ingest::remote_write::router(ingestor.clone());
-    let extender = scheduler_extender(&config, &engine);
+    let scheduler = scheduler(&config, &engine, &registry)?;
+    let rebalancing =
+        tokio::spawn(rebalance(scheduler.clone(), closer_period(config.engine.window_seconds), stopped()));
     let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
-    let api_server = axum::serve(api_listener, api::router(api_state).merge(remote_write).merge(extender))
-        .with_graceful_shutdown(stopped());
+    let api_server = axum::serve(
+        api_listener,
+        api::router(api_state).merge(remote_write).merge(ironspider_scheduler::http::router(scheduler)),
+    )
+    .with_graceful_shutdown(stopped());
     let api = tokio::spawn(async move { api_server.await });
     let closer =
         tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));
@@ -76,15 +83,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     http.await?.context("OTLP/HTTP receiver")?;
     api.await?.context("HTTP API")?;
     closer.await?;
+    rebalancing.await?;
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     Ok(())
 }
 
-/// The kube-scheduler extender's routes, over the engine's scores and the node inventory.
-fn scheduler_extender(config: &Config, engine: &Arc<Engine>) -> axum::Router {
+/// The kube-scheduler extender and the rebalancer, over the engine's scores and the node
+/// inventory.
+fn scheduler(config: &Config, engine: &Arc<Engine>, registry: &prometheus::Registry) -> anyhow::Result<Scheduler> {
     let source: Arc<dyn ScoreSource> = Arc::clone(engine) as Arc<dyn ScoreSource>;
     let model = ClusterModel::new(config.scheduler.clone(), &config.engine, source);
-    ironspider_scheduler::http::router(Arc::new(Extender::new(model, Arc::new(NoForecast))))
+    let rebalance = config.scheduler.rebalance.clone();
+    let rebalancer = LiveRebalancer::new(rebalance, &model, config.engine.window_ns(), registry)?;
+    let extender = Arc::new(Extender::new(model, Arc::new(NoForecast)));
+    Ok(Scheduler { extender, rebalancer: Arc::new(rebalancer) })
+}
+
+/// Plans a rebalance on every new snapshot, so hot streaks count every window.
+async fn rebalance(scheduler: Scheduler, period: Duration, stopped: impl std::future::Future<Output = ()>) {
+    let mut ticks = tokio::time::interval(period);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = ticks.tick() => scheduler.rebalancer.refresh(scheduler.extender.model()),
+        }
+    }
 }
 
 async fn close_windows(engine: Arc<Engine>, period: Duration, stopped: impl std::future::Future<Output = ()>) {

@@ -302,3 +302,50 @@ impl JsonValue for reqwest::Response {
         serde_json::from_str(&self.text().await.expect("body")).expect("JSON")
     }
 }
+
+/// kubeletstats-shaped metrics of one pod on `node` using `cpu` cores.
+fn pod_usage(
+    node: &str,
+    pod: &str,
+    cpu: f64,
+) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+    let mut request = common::node_request(
+        node,
+        vec![common::gauge_metric("k8s.pod.cpu.usage", vec![common::gauge_point(now_ns(), cpu, vec![])])],
+    );
+    let resource = request.resource_metrics[0].resource.as_mut().unwrap();
+    resource.attributes.extend([common::attr("k8s.namespace.name", "shop"), common::attr("k8s.pod.name", pod)]);
+    request
+}
+
+#[tokio::test]
+async fn a_sustained_hot_spot_gets_an_eviction_plan_and_metrics() {
+    let (server, _dir) = start("[scheduler.rebalance]\nsustained_windows = 2\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let plan = loop {
+        assert!(Instant::now() < deadline, "no plan in time");
+        for (node, busy) in [("hot", 0.9), ("cool", 0.15)] {
+            server.export_grpc(encode(&hostmetrics(node, now_ns(), busy, 2.0))).await.expect("accepted");
+        }
+        for (pod, cpu) in [("web-1", 0.5), ("web-2", 0.25)] {
+            server.export_grpc(encode(&pod_usage("hot", pod, cpu))).await.expect("accepted");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let plan =
+            reqwest::get(format!("http://{}/api/v1/rebalance/plan", server.http)).await.unwrap().json_value().await;
+        if !plan["moves"].as_array().unwrap().is_empty() {
+            break plan;
+        }
+    };
+    assert_eq!(plan["dry_run"], true);
+    assert_eq!(plan["hot"][0]["node"], "hot");
+    let moved = &plan["moves"][0];
+    assert_eq!(
+        (moved["pod"].as_str(), moved["from"].as_str(), moved["to"].as_str()),
+        (Some("shop/web-1"), Some("hot"), Some("cool"))
+    );
+    assert!(moved["to_score"].as_i64() > moved["from_score"].as_i64(), "{moved}");
+    assert_eq!(plan["moves"].as_array().unwrap().len(), 1, "one eviction per node and cycle");
+    assert_eq!(server.metric("ironspider_rebalance_planned_evictions").await, 1.0);
+    assert_eq!(server.metric("ironspider_rebalance_hot_nodes").await, 1.0);
+}

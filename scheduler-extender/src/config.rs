@@ -8,8 +8,12 @@
 //! headroom = 2.0
 //! fragmentation = 1.0
 //! cost = 0.5
+//! [scheduler.rebalance]
+//! threshold = 0.8
+//! sustained_windows = 3
 //! ```
 
+use crate::rebalance::RebalanceConfig;
 use serde::{Deserialize, Serialize};
 
 /// Everything the extender reads from the configuration.
@@ -29,6 +33,8 @@ pub struct SchedulerConfig {
     pub max_body_bytes: usize,
     /// How `prioritize` weighs its terms.
     pub weights: Weights,
+    /// Hot spots and eviction plans.
+    pub rebalance: RebalanceConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -39,6 +45,7 @@ impl Default for SchedulerConfig {
             remembered_pods: 100_000,
             max_body_bytes: 64 << 20,
             weights: Weights::default(),
+            rebalance: RebalanceConfig::default(),
         }
     }
 }

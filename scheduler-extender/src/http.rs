@@ -1,12 +1,13 @@
 //! The extender over HTTP: `POST /scheduler/{filter,prioritize,bind,preempt}` with the JSON
-//! of [`crate::protocol`], and `GET /api/v1/scheduler/gpus` (every node's devices and every
-//! pod's shares, for people and tests).
+//! of [`crate::protocol`]; `GET /api/v1/scheduler/gpus` (every node's devices and every pod's
+//! shares, for people and tests); `GET /api/v1/rebalance/plan` (the newest rebalance plan).
 //!
 //! kube-scheduler treats any status but 200 as an error: a body that is not the verb's JSON
 //! gets 400 with the decoder's message, an oversized body 413. Answers are always 200 with
 //! the verb's result, whose `Error` field carries failures that concern the pod.
 
 use crate::extender::Extender;
+use crate::live_rebalance::LiveRebalancer;
 use crate::protocol::{WireShape, decode};
 use axum::Router;
 use axum::body::Bytes;
@@ -18,17 +19,32 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
-/// The extender's routes, to merge into the HTTP API.
-pub fn router(extender: Arc<Extender>) -> Router {
-    let limit = extender.model().config().max_body_bytes;
+/// What the routes serve.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    /// The extender.
+    pub extender: Arc<Extender>,
+    /// The rebalancer.
+    pub rebalancer: Arc<LiveRebalancer>,
+}
+
+/// The extender's and the rebalancer's routes, to merge into the HTTP API.
+pub fn router(scheduler: Scheduler) -> Router {
+    let limit = scheduler.extender.model().config().max_body_bytes;
     Router::new()
         .route("/scheduler/filter", post(|s, b| verb(s, b, Extender::filter)))
         .route("/scheduler/prioritize", post(|s, b| verb(s, b, Extender::prioritize)))
         .route("/scheduler/bind", post(|s, b| verb(s, b, Extender::bind)))
         .route("/scheduler/preempt", post(|s, b| verb(s, b, Extender::preempt)))
         .route("/api/v1/scheduler/gpus", get(gpus))
+        .route("/api/v1/rebalance/plan", get(plan))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(extender)
+        .with_state(scheduler)
+}
+
+async fn plan(State(scheduler): State<Scheduler>) -> Response {
+    scheduler.rebalancer.refresh(scheduler.extender.model());
+    json(&*scheduler.rebalancer.latest())
 }
 
 fn json(value: &impl Serialize) -> Response {
@@ -38,13 +54,13 @@ fn json(value: &impl Serialize) -> Response {
     }
 }
 
-async fn verb<A, R>(State(extender): State<Arc<Extender>>, body: Bytes, answer: fn(&Extender, &A) -> R) -> Response
+async fn verb<A, R>(State(scheduler): State<Scheduler>, body: Bytes, answer: fn(&Extender, &A) -> R) -> Response
 where
     A: DeserializeOwned + WireShape,
     R: Serialize,
 {
     match decode::<A>(&body) {
-        Ok(args) => json(&answer(&extender, &args)),
+        Ok(args) => json(&answer(&scheduler.extender, &args)),
         Err(error) => (StatusCode::BAD_REQUEST, format!("malformed extender request: {error}\n")).into_response(),
     }
 }
@@ -66,8 +82,8 @@ struct ShareView {
     milli: u32,
 }
 
-async fn gpus(State(extender): State<Arc<Extender>>) -> Response {
-    let ledger = extender.model().gpus();
+async fn gpus(State(scheduler): State<Scheduler>) -> Response {
+    let ledger = scheduler.extender.model().gpus();
     let (nodes, allocations) = ledger.view();
     let mut shares: Vec<ShareView> = allocations
         .iter()

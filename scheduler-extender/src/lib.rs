@@ -10,6 +10,7 @@
 //! - [`gpu`]: the GPU ledger that filter and bind share;
 //! - [`model`]: the cluster model (telemetry, inventory, bound pods), fed by [`source`];
 //! - [`filter`], [`prioritize`], [`extender`]: the verbs; [`http`]: their routes;
+//! - [`rebalance`]: hot spots and eviction plans; [`live_rebalance`]: the same in a server;
 //! - [`config`]: the `[scheduler]` settings.
 
 pub mod config;
@@ -17,9 +18,11 @@ pub mod extender;
 pub mod filter;
 pub mod gpu;
 pub mod http;
+pub mod live_rebalance;
 pub mod model;
 pub mod prioritize;
 pub mod protocol;
 pub mod quantity;
+pub mod rebalance;
 pub mod request;
 pub mod source;

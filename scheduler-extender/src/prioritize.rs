@@ -6,13 +6,12 @@
 //! `score_n = round(10 · Σ_t w_t · term_t(n) / Σ_t w_t)`, over the terms that apply.
 //!
 //! - **Headroom** `h_n = 1 − clamp(p̂_n, 0, 1)`, where the predicted pressure
-//!   `p̂_n = max(p_n, f_n, P(u_cpu + b_cpu / cpus), P(u_mem + b_mem / memory))`: `p_n` is the
-//!   engine's pressure now, `f_n` a forecast of it when a [`PressureForecast`] gives one, `u`
-//!   the utilisation telemetry shows, `b` the requests of pods bound here within the last
-//!   `burst_windows` windows and not yet visible in telemetry (burst damping: Koordinator's and
-//!   Crane's load-aware scheduling likewise count freshly assumed pods as load), and `P` the
-//!   engine's per-resource pressure (docs/scoring.md). The `P` terms only enter while there
-//!   are such pods. A node with no telemetry yet (inventory only) has `p̂ = 0`.
+//!   `p̂_n = max(p_n, f_n, p'_n)`: `p_n` is the engine's pressure now, `f_n` a forecast of it
+//!   when a [`PressureForecast`] gives one, and `p'_n` the pressure with the requests of pods
+//!   bound here within the last `burst_windows` windows and not yet visible in telemetry
+//!   added ([`shifted_pressure`]; burst damping: Koordinator's and Crane's load-aware
+//!   scheduling likewise count freshly assumed pods as load). A node with no telemetry yet
+//!   (inventory only) has `p̂ = 0`.
 //! - **Cost** `c_n = (π_max − π_n) / (π_max − π_min)`, with `π_n` the node's price per vCPU-hour
 //!   among the candidates (1 for every candidate when all prices are equal): cheaper headroom
 //!   first. Nodes whose price is unknown get 0.5.
@@ -47,19 +46,28 @@ impl PressureForecast for NoForecast {
 }
 
 /// The pressure a node would be under with `cpu` more cores and `memory` more bytes in use
-/// than telemetry shows (negative: fewer): the engine's per-resource pressure
-/// ([`resource_pressure`], no variability margin) of CPU and memory utilisation shifted by
-/// the load as a share of capacity, the larger of the two; `None` without telemetry.
+/// than telemetry shows (negative: fewer): its pressure now, moved by as much as the engine's
+/// per-resource pressure `P` ([`resource_pressure`], no variability margin) of the scarcer of
+/// CPU and memory moves when their utilisation shifts by the load's share of capacity:
+///
+/// `p' = clamp(p + max_r P(u_r + Δ_r / capacity_r) − max_r P(u_r), 0, 1)`
+///
+/// so the variability margin and stall share already in `p` carry over. `None` without
+/// telemetry.
 pub fn shifted_pressure(facts: &NodeFacts, cpu: f64, memory: f64, config: &PressureConfig) -> Option<f64> {
     let score = facts.score?;
-    let shifted = |utilisation: Option<f64>, added: f64, capacity: Option<f64>| {
+    let pressure_of = |utilisation: Option<f64>, added: f64, capacity: Option<f64>| {
         let share = capacity.filter(|c| *c > 0.0).map_or(0.0, |c| added / c);
         let utilisation = (utilisation? + share).clamp(0.0, 1.0);
         Some(resource_pressure(ResourceLoad { utilisation, spread: 0.0 }, config))
     };
-    let cpu = shifted(score.cpu, cpu, facts.vcpus);
-    let memory = shifted(score.memory, memory, facts.memory_bytes);
-    cpu.into_iter().chain(memory).reduce(f64::max)
+    let scarcest = |cpu: f64, memory: f64| {
+        let cpu = pressure_of(score.cpu, cpu, facts.vcpus);
+        let memory = pressure_of(score.memory, memory, facts.memory_bytes);
+        cpu.into_iter().chain(memory).reduce(f64::max)
+    };
+    let (now, shifted) = (scarcest(0.0, 0.0)?, scarcest(cpu, memory)?);
+    Some((score.pressure.unwrap_or(now) + shifted - now).clamp(0.0, 1.0))
 }
 
 /// `p̂_n` of the module doc.
@@ -148,11 +156,13 @@ mod tests {
         let facts = NodeFacts { vcpus: Some(8.0), memory_bytes: Some(1e9), gpu_model: None, score: Some(&s) };
         let config = PressureConfig::default();
         assert_eq!(predicted_pressure("n", &facts, None, &NoForecast, &config), 0.3);
-        // CPU 0.4 + 4 fresh cores of 8 = 0.9: 0.5 + 0.5 · (0.9 − 0.7) / 0.3 = 0.8333…;
-        // memory 0.1 + 0.1 GB of 1 GB = 0.2: 0.5 · 0.2 / 0.7
+        // Scarcest now: CPU 0.4 → 0.5 · 0.4 / 0.7 (memory 0.1 is less). With 4 fresh cores of
+        // 8, CPU 0.9 → 0.5 + 0.5 · (0.9 − 0.7) / 0.3 (memory 0.2 is less); the pressure 0.3
+        // moves by the difference.
         let held = Held { cpu: 4.0, memory: 1e8, burst_cpu: 4.0, burst_memory: 1e8 };
         let predicted = predicted_pressure("n", &facts, Some(&held), &NoForecast, &config);
-        assert!((predicted - (0.5 + 0.5 * 0.2 / 0.3)).abs() < 1e-12, "{predicted}");
+        let expected = 0.3 + (0.5 + 0.5 * 0.2 / 0.3) - 0.5 * 0.4 / 0.7;
+        assert!((predicted - expected).abs() < 1e-12, "{predicted}");
         let settled = Held { burst_cpu: 0.0, burst_memory: 0.0, ..held };
         assert_eq!(predicted_pressure("n", &facts, Some(&settled), &NoForecast, &config), 0.3, "only fresh pods count");
         assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.9), &config), 0.9);

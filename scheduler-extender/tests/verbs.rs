@@ -160,9 +160,10 @@ fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
     extender.filter(&args);
     assert_eq!(extender.bind(&bind("p1", "idle")).error, "");
     let after: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
-    // 4 fresh cores on 8: CPU 0.1 + 0.5 = 0.6, pressure 0.5 · 0.6 / 0.7, until telemetry
-    // shows the pod
-    assert_eq!(after["idle"], expected(0.5 * 0.6 / 0.7));
+    // 4 fresh cores on 8: CPU 0.1 + 0.5 = 0.6 becomes the scarcest resource (memory 0.2 was):
+    // the pressure moves from 0.5 · 0.2 / 0.7 by 0.5 · 0.6 / 0.7 − 0.5 · 0.2 / 0.7, until
+    // telemetry shows the pod
+    assert_eq!(after["idle"], expected(idle + 0.5 * 0.6 / 0.7 - 0.5 * 0.2 / 0.7));
     book.publish(WINDOW * 5);
     let later: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
     assert_eq!(later["idle"], expected(idle), "the burst is over after burst_windows windows");
