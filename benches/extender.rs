@@ -1,0 +1,151 @@
+//! The extender's `filter` and `prioritize` at 5,000 nodes, node-cache mode (names only).
+//!
+//! Criterion measures one call as kube-scheduler makes it, JSON body in, JSON answer out,
+//! for requests naming all 5,000 nodes and naming 500 (kube-scheduler's default sample at
+//! this size: `percentageOfNodesToScore` adapts to 50 − 5000/125 = 10 %). Baseline in the
+//! same run: decoding the same request body into the extender's types, the least any
+//! extender must do.
+//!
+//! Then a load test over real HTTP: the extender's routes served by axum on loopback, driven
+//! by `EXTENDER_CLIENTS` (default 4) keep-alive clients for `EXTENDER_SECONDS` (default 5)
+//! per verb and size; prints requests per second and p50/p99 latency.
+//! Run: `cargo bench --bench extender`.
+
+use criterion::{Criterion, criterion_group};
+use ironspider_engine::EngineConfig;
+use ironspider_engine::frame::NodeFrame;
+use ironspider_engine::score::ScoreConfig;
+use ironspider_engine::scores::{PublishedScores, ScoreBook};
+use ironspider_scheduler::config::SchedulerConfig;
+use ironspider_scheduler::extender::Extender;
+use ironspider_scheduler::http::{Scheduler, router};
+use ironspider_scheduler::live_rebalance::LiveRebalancer;
+use ironspider_scheduler::model::ClusterModel;
+use ironspider_scheduler::prioritize::NoForecast;
+use ironspider_scheduler::protocol::{ExtenderArgs, decode};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const NODES: usize = 5_000;
+
+fn node_name(i: usize) -> String {
+    format!("node-{i:05}")
+}
+
+/// An extender whose telemetry knows 5,000 nodes of 64 CPUs, 512 GiB and 8 GPUs, with
+/// varied utilisation.
+fn extender() -> Arc<Extender> {
+    let published = Arc::new(PublishedScores::default());
+    let engine = EngineConfig::default();
+    let book = ScoreBook::new(ScoreConfig::default(), engine.window_ns(), Arc::clone(&published));
+    let frames = (0..NODES).map(|i| NodeFrame {
+        node: node_name(i),
+        cpu: Some((i % 97) as f64 / 100.0),
+        memory: Some((i % 89) as f64 / 100.0),
+        vcpus: Some(64.0),
+        memory_bytes: Some(512.0 * 1024.0 * 1024.0 * 1024.0),
+        gpu: (0..8).map(|g| (format!("GPU-{g}"), 0.5)).collect(),
+        gpus: 8,
+        gpu_model: Some("A100".into()),
+        ..NodeFrame::default()
+    });
+    book.record(engine.window_ns(), frames);
+    book.publish(engine.window_ns());
+    let model = ClusterModel::new(SchedulerConfig::default(), &engine, published);
+    Arc::new(Extender::new(model, Arc::new(NoForecast)))
+}
+
+/// A request for a pod asking 2 CPUs, 8 GiB and a quarter GPU, naming `nodes` nodes.
+fn request(nodes: usize) -> Vec<u8> {
+    let names: Vec<String> = (0..nodes).map(|i| node_name(i * (NODES / nodes))).collect();
+    let pod = serde_json::json!({
+        "metadata": {"name": "trainer-0", "namespace": "ml", "uid": "3f1c9a2e-0000-4000-8000-000000000000"},
+        "spec": {"containers": [{"name": "main", "resources": {"requests": {
+            "cpu": "2", "memory": "8Gi", "ironspider.io/gpu-milli": "250"}}}]}
+    });
+    serde_json::to_vec(&serde_json::json!({"Pod": pod, "NodeNames": names})).unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let extender = extender();
+    for nodes in [NODES, 500] {
+        let body = request(nodes);
+        let mut group = c.benchmark_group(format!("extender_{nodes}_names"));
+        group.bench_function("decode_only_baseline", |b| b.iter(|| black_box(decode::<ExtenderArgs>(&body).unwrap())));
+        group.bench_function("filter", |b| {
+            b.iter(|| serde_json::to_vec(&extender.filter(&decode::<ExtenderArgs>(&body).unwrap())).unwrap())
+        });
+        group.bench_function("prioritize", |b| {
+            b.iter(|| serde_json::to_vec(&extender.prioritize(&decode::<ExtenderArgs>(&body).unwrap())).unwrap())
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+
+/// Drives `verb` with `body` from `clients` keep-alive clients for `seconds`; returns
+/// (requests per second, p50, p99).
+async fn load(url: String, body: Vec<u8>, clients: usize, seconds: f64) -> (f64, Duration, Duration) {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let body = bytes::Bytes::from(body);
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let start = Instant::now();
+                    let response = client.post(&url).body(body.clone()).send().await.expect("request");
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.expect("answer");
+                    latencies.push(start.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    (latencies.len() as f64 / elapsed, at(0.5), at(0.99))
+}
+
+fn load_test() {
+    let clients = std::env::var("EXTENDER_CLIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let seconds = std::env::var("EXTENDER_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let extender = extender();
+        let registry = prometheus::Registry::new();
+        let rebalancer = LiveRebalancer::new(Default::default(), extender.model(), 10_000_000_000, &registry).unwrap();
+        let app = router(Scheduler { extender, rebalancer: Arc::new(rebalancer) });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        println!("load test: {clients} clients, {seconds} s per case, server and clients on this machine");
+        for nodes in [NODES, 500] {
+            for verb in ["filter", "prioritize"] {
+                let url = format!("http://{addr}/scheduler/{verb}");
+                let (rps, p50, p99) = load(url, request(nodes), clients, seconds).await;
+                println!("{verb:>10} {nodes:>5} names: {rps:>8.0} req/s  p50 {p50:>9.1?}  p99 {p99:>9.1?}");
+            }
+        }
+    });
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    load_test();
+}
