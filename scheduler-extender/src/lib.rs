@@ -6,11 +6,17 @@
 //! `ironspider simulate`. It reads the engine's latest score snapshot and never raw samples.
 //!
 //! So far: the extender's wire types and their JSON ([`protocol`]), what a pod asks for
-//! ([`request`], with [`quantity`]), and the GPU ledger that filter and bind share
-//! ([`gpu`]). The verbs, the cluster model, the policies, the rebalancer and the simulator
-//! are still to come.
+//! ([`request`], with [`quantity`]), the GPU ledger that filter and bind share ([`gpu`]),
+//! the placement view of nodes and pods ([`cluster`]), the placement policies with the FGD
+//! fragmentation measure ([`policy`]), and the simulator that replays the Alibaba GPU trace
+//! through them ([`sim`], seeded by [`rng`]). The verbs, the cluster model fed by telemetry
+//! and the rebalancer are still to come.
 
+pub mod cluster;
 pub mod gpu;
+pub mod policy;
 pub mod protocol;
 pub mod quantity;
 pub mod request;
+pub mod rng;
+pub mod sim;
