@@ -236,3 +236,114 @@ pub fn discretise(records: &[Record], capacity: u64) -> Curve {
         frag: points.iter().map(|p| p.map(|(_, f)| f)).collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PolicyKind;
+    use crate::request::GpuDemand;
+
+    fn pod(cpu: u64, gpu: GpuDemand) -> PodSpec {
+        PodSpec { cpu, memory: 1 << 30, gpu, models: Vec::new() }
+    }
+
+    fn nodes(n: usize, gpus: usize) -> Vec<NodeState> {
+        (0..n).map(|i| NodeState::new(&format!("node-{i}"), "T4", 32_000, 64 << 30, gpus)).collect()
+    }
+
+    #[test]
+    fn inflation_reaches_the_target_and_stops_at_the_first_overflowing_draw() {
+        // Capacity 4 × 1000; target 1.3 × 4000 = 5200; originals ask 500 + 2000 + 0 = 2500.
+        let pods =
+            vec![pod(1000, GpuDemand::Fraction(500)), pod(1000, GpuDemand::Whole(2)), pod(1000, GpuDemand::None)];
+        let experiment = Experiment::new(nodes(1, 4), pods.clone());
+        for seed in 42..52 {
+            let workload = experiment.workload(seed);
+            let mut originals = workload.arrivals[..3].to_vec();
+            originals.sort_unstable();
+            assert_eq!(originals, [0, 1, 2], "the originals come first, each once");
+            let total: u64 = workload.arrivals.iter().map(|&i| u64::from(pods[i].gpu.milli())).sum();
+            // The stop test adds 1000 for a 2-GPU pod while the total adds 2000.
+            assert!(total <= 5200 + 1000, "seed {seed}: {total}");
+            // Replaying the stream: the draw after the last clone is the first that overflows.
+            let mut rng = Rng::stream(seed, Stream::Workload);
+            rng.shuffle(&mut [0, 1, 2]);
+            let mut running = 2500;
+            for &clone in &workload.arrivals[3..] {
+                assert_eq!(rng.below(3), clone);
+                running += u64::from(pods[clone].gpu.milli());
+            }
+            let next = rng.below(3);
+            assert!(running + u64::from(pods[next].gpu_milli_each()) > 5200, "seed {seed}: inflation stopped early");
+        }
+    }
+
+    #[test]
+    fn a_pod_that_fits_nowhere_counts_as_arrived_but_not_allocated() {
+        let pods = vec![pod(1000, GpuDemand::Whole(2)), pod(1000, GpuDemand::Whole(4)), pod(40_000, GpuDemand::None)];
+        let experiment = Experiment::new(nodes(2, 2), pods);
+        let workload = Workload { seed: 1, arrivals: vec![0, 1, 2], node_order: vec![0, 1] };
+        let policy = PolicyKind::BestFit.build(&experiment.mix);
+        let run = experiment.run(policy.as_ref(), &workload, &|_| {});
+        let got: Vec<(u64, u64)> = run.records.iter().map(|r| (r.arrived, r.allocated)).collect();
+        assert_eq!(got, [(2000, 2000), (6000, 2000), (6000, 2000)], "4 GPUs on no node; 40 cores on none");
+        assert_eq!((run.placed, run.failed), (1, 2));
+    }
+
+    #[test]
+    fn ties_go_to_the_first_node_in_the_seed_order_and_random_draws_uniformly() {
+        let experiment = Experiment::new(nodes(3, 2), vec![pod(1000, GpuDemand::Whole(1))]);
+        let workload = Workload { seed: 1, arrivals: vec![0], node_order: vec![2, 0, 1] };
+        let fgd = PolicyKind::Fgd.build(&experiment.mix);
+        let run = experiment.run(fgd.as_ref(), &workload, &|_| {});
+        assert_eq!(run.nodes[0].name, "node-2");
+        assert_eq!(run.nodes[0].wholly_free(), 1, "all three score alike: the first in order wins");
+        let random = PolicyKind::Random.build(&experiment.mix);
+        let (mut rng, mut counts) = (Rng::new(3), [0u32; 3]);
+        let (mut scores, mut values) = (Vec::new(), Vec::new());
+        for _ in 0..30_000 {
+            let pod = &experiment.pods[0];
+            let picked =
+                choose(random.as_ref(), &experiment.nodes, pod, &[0, 1, 2], &mut scores, &mut values, &mut rng);
+            counts[picked.map_or(0, |(node, _)| node)] += 1;
+        }
+        assert!(counts.iter().all(|&c| (9_700..=10_300).contains(&c)), "{counts:?}");
+    }
+
+    #[test]
+    fn discretisation_rounds_half_to_even_and_borrows_from_neighbours() {
+        assert_eq!([round_half_even(25, 10), round_half_even(35, 10), round_half_even(26, 10)], [2, 4, 3]);
+        let record = |arrived, allocated| Record { arrived, allocated, frag: 5.0 };
+        // Capacity 1000 milli: arrived 0, 1, 3 % with 0, 1, 2 % allocated; 2 % borrows from 1..=3.
+        let curve = discretise(&[record(0, 0), record(10, 10), record(30, 20)], 1000);
+        let head: Vec<Option<f64>> = curve.unallocated[..6].to_vec();
+        assert_eq!(head, [Some(100.0), Some(99.0), Some(98.5), Some(98.0), Some(98.0), None]);
+        assert_eq!(curve.frag[0], Some(0.5), "5 milli of 1000 = 0.5 %");
+        // 2.5 % arrived rounds to 2 (even): the bucket has its own record and borrows nothing.
+        let curve = discretise(&[record(10, 10), record(25, 20), record(30, 30)], 1000);
+        assert_eq!(curve.unallocated[2], Some(98.0));
+    }
+
+    #[test]
+    fn a_seed_fixes_the_workload_for_every_policy_and_reruns_are_identical() {
+        let pods: Vec<PodSpec> = [300, 500, 1000, 0, 700, 250]
+            .iter()
+            .map(|&m| pod(2000 + u64::from(m), GpuDemand::from_trace(u32::from(m > 0), m)))
+            .collect();
+        let experiment = Experiment::new(nodes(4, 2), pods);
+        assert_eq!(experiment.workload(42), experiment.workload(42));
+        assert_ne!(experiment.workload(42).arrivals, experiment.workload(43).arrivals);
+        let workload = experiment.workload(42);
+        let arrivals = |kind: PolicyKind| {
+            let policy = kind.build(&experiment.mix);
+            let run = experiment.run(policy.as_ref(), &workload, &|_| {});
+            let again = experiment.run(policy.as_ref(), &workload, &|_| {});
+            assert_eq!(run.records, again.records, "{kind:?} is deterministic");
+            run.records.iter().map(|r| r.arrived).collect::<Vec<_>>()
+        };
+        let reference = arrivals(PolicyKind::Random);
+        for kind in PolicyKind::ALL {
+            assert_eq!(arrivals(kind), reference, "{kind:?} sees the same arrivals");
+        }
+    }
+}

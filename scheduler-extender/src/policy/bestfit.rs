@@ -29,3 +29,23 @@ impl Policy for BestFit {
         min_max_normalise(scores);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testing::{node, pod};
+    use crate::request::GpuDemand;
+
+    #[test]
+    fn scores_and_normalisation_match_the_hand_worked_case() {
+        // A (cpuL 64 000, gL 2000), B (cpuL 16 000, gL 1000), pod (8000 m, 500 milli):
+        // A = trunc(100·(1 − (0.5·56000/128000 + 0.5·1500/8000))) = trunc(68.75) = 68,
+        // B = trunc(100·(1 − 0.03125 − 0.03125)) = 93; normalised A 0, B 100.
+        let (a, b) = (node(64_000, &[1000, 1000]), node(16_000, &[1000]));
+        let pod = pod(8000, GpuDemand::Fraction(500));
+        let mut scores = [BestFit.score(&a, &pod).value, BestFit.score(&b, &pod).value];
+        assert_eq!(scores, [68, 93]);
+        BestFit.normalise(&mut scores);
+        assert_eq!(scores, [0, 100]);
+    }
+}

@@ -33,3 +33,23 @@ impl Policy for Clustering {
         Score::of(base + bonus)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testing::{pod, tagged};
+    use crate::request::GpuDemand;
+
+    #[test]
+    fn pods_go_where_their_kind_already_is() {
+        let share = pod(1000, GpuDemand::Fraction(300));
+        let half_used = [500, 500, 500, 500, 500, 500, 500, 500];
+        // 25·(8000 − 4000)/8000 = 12 (integer), + 75 for a node holding only shares.
+        assert_eq!(Clustering.score(&tagged(&half_used, &[(GpuTag::Share, 3)]), &share).value, 87);
+        assert_eq!(Clustering.score(&tagged(&[1000; 8], &[]), &share).value, 25, "0 + 25 for no GPU pod");
+        assert_eq!(Clustering.score(&tagged(&half_used, &[(GpuTag::Whole(1), 2)]), &share).value, 12);
+        let mixed = tagged(&half_used, &[(GpuTag::Whole(1), 2), (GpuTag::Share, 1)]);
+        assert_eq!(Clustering.score(&mixed, &share).value, 62, "12 + 50: this tag among others");
+        assert_eq!(Clustering.score(&mixed, &pod(1000, GpuDemand::None)).value, 0, "CPU-only pods: 0");
+    }
+}

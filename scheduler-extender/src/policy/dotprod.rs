@@ -22,3 +22,19 @@ impl Policy for DotProd {
         Score::of(truncate(100.0 * (1.0 - (cpu + gpu) / 2.0)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testing::{node, pod};
+    use crate::request::GpuDemand;
+
+    #[test]
+    fn the_smaller_dot_product_wins_as_worked_by_hand() {
+        // A: d = (0.5·0.0625 + 0.25·0.0625)/2 = 0.0234375 → trunc(97.66) = 97;
+        // B: d = (0.125·0.0625 + 0.125·0.0625)/2 = 0.0078125 → trunc(99.22) = 99.
+        let pod = pod(8000, GpuDemand::Fraction(500));
+        assert_eq!(DotProd.score(&node(64_000, &[1000, 1000]), &pod).value, 97);
+        assert_eq!(DotProd.score(&node(16_000, &[1000]), &pod).value, 99);
+    }
+}

@@ -83,3 +83,43 @@ impl Policy for Fgd {
         DeviceChoice::Own
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::frag::PodType;
+    use crate::policy::testing::{node, pod};
+
+    /// M = {(0 CPU, 500 milli, 1 GPU): 0.5, (0 CPU, 1000 milli, 1 GPU): 0.5}.
+    fn fgd() -> Fgd {
+        let kind = |milli| PodType { cpu: 0, milli, count: 1, models: vec![] };
+        Fgd::new(TypicalMix { types: vec![(kind(500), 0.5), (kind(1000), 0.5)] })
+    }
+
+    #[test]
+    fn scores_and_device_choice_match_the_hand_worked_cases() {
+        let share = pod(0, GpuDemand::Fraction(300));
+        // (1000, 1000), F = 0 → (700, 1000): 0.5·0 + 0.5·700 = 350, Δ = −350,
+        // trunc(100·sigmoid(−0.35)) = trunc(41.3) = 41, on device 0 (device 1 is the same).
+        assert_eq!(fgd().score(&node(8000, &[1000, 1000]), &share), Score { value: 41, device: Some(0) });
+        // (700, 1000), F = 350: device 0 → (400, 1000), F = 0.5·400 + 0.5·400 = 400, Δ = −50 → 48;
+        // device 1 → (700, 700), F = 0.5·0 + 0.5·1400 = 700, Δ = −350 → 41. Device 0 wins.
+        assert_eq!(fgd().score(&node(8000, &[700, 1000]), &share), Score { value: 48, device: Some(0) });
+        assert_eq!(sigmoid_score(0.0), 50);
+    }
+
+    #[test]
+    fn whole_gpus_take_the_first_free_devices_and_cpu_pods_only_cpu() {
+        // (1000, 1000) → (0, 1000) by a whole GPU: F = 0.5·0 + 0.5·0 = 0, Δ = 0 → 50.
+        assert_eq!(fgd().score(&node(8000, &[1000, 1000]), &pod(0, GpuDemand::Whole(1))).value, 50);
+        // (400, 1000): F = 0.5·400 + 0.5·400 = 400 → (400, 0): 0.5·400 + 0.5·400 = 400 → 50.
+        assert_eq!(fgd().score(&node(8000, &[400, 1000]), &pod(0, GpuDemand::Whole(1))).value, 50);
+        // The types need no CPU, so a CPU-only pod changes nothing: 50.
+        assert_eq!(fgd().score(&node(8000, &[400, 1000]), &pod(8000, GpuDemand::None)).value, 50);
+        // With M = {(4000 CPU, 500 milli, 1 GPU): 1}, a CPU-only pod leaving 2000 CPU strands the
+        // free GPU: F 0 → 1000, Δ = −1000, trunc(100·sigmoid(−1)) = trunc(26.9) = 26.
+        let cpu_hungry = PodType { cpu: 4000, milli: 500, count: 1, models: vec![] };
+        let fgd = Fgd::new(TypicalMix { types: vec![(cpu_hungry, 1.0)] });
+        assert_eq!(fgd.score(&node(8000, &[1000]), &pod(6000, GpuDemand::None)).value, 26);
+    }
+}

@@ -192,6 +192,28 @@ pub fn truncate(x: f64) -> i64 {
     x.trunc() as i64
 }
 
+/// Builders shared by the policies' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::cluster::{GpuTag, NodeState, PodSpec};
+    use crate::request::GpuDemand;
+
+    /// A T4 node with `cpu` milli free, 1 TiB of memory and devices with `gpus` milli free.
+    pub fn node(cpu: u64, gpus: &[u32]) -> NodeState {
+        NodeState { gpus: gpus.to_vec(), ..NodeState::new("n", "T4", cpu, 1 << 40, 0) }
+    }
+
+    /// [`node`] holding GPU pods of the given tags.
+    pub fn tagged(gpus: &[u32], tags: &[(GpuTag, u32)]) -> NodeState {
+        NodeState { tags: tags.to_vec(), ..node(64_000, gpus) }
+    }
+
+    /// A pod of `cpu` milli, no memory and `gpu`.
+    pub fn pod(cpu: u64, gpu: GpuDemand) -> PodSpec {
+        PodSpec { cpu, gpu, ..PodSpec::default() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

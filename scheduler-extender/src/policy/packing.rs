@@ -43,3 +43,24 @@ impl Policy for Packing {
         Score::of((100 - used / 10).max(50))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::testing::{node, pod};
+    use crate::request::GpuDemand;
+
+    #[test]
+    fn shared_devices_beat_fresh_devices_of_used_nodes_which_beat_untouched_nodes() {
+        let whole = pod(1000, GpuDemand::Whole(1));
+        let share = pod(1000, GpuDemand::Fraction(500));
+        assert_eq!(Packing.score(&node(64_000, &[1000; 8]), &whole).value, 25, "max(33 − 8, 8)");
+        assert_eq!(Packing.score(&node(64_000, &[1000; 2]), &whole).value, 31, "max(33 − 2, 2)");
+        assert_eq!(Packing.score(&node(64_000, &[400, 1000]), &whole).value, 49, "max(50 − 1, 33)");
+        // The 600-free device is taken: 100 − ⌊600·100/1000⌋/10 = 94; best fit puts it there.
+        let used = node(64_000, &[600, 1000]);
+        assert_eq!(Packing.score(&used, &share).value, 94);
+        assert_eq!(used.best_fit(&share), [(0, 500)]);
+        assert_eq!(Packing.score(&used, &pod(1000, GpuDemand::None)).value, 0, "CPU-only pods: 0");
+    }
+}
