@@ -3,7 +3,8 @@
 //! The binary's library: command-line wiring of the workspace crates. `serve` runs the
 //! engine ([`ironspider_engine`]), the OTLP receivers ([`ironspider_ingest`]) and the HTTP
 //! API in one process; `query` asks a running server; `loadgen` drives it with
-//! deterministic OTLP load; `replay` runs a dataset through the same path on a virtual clock; `config --print-default` shows every setting.
+//! deterministic OTLP load; `replay` runs a dataset through the same path on a virtual clock; `simulate`
+//! replays a GPU trace through the placement policies; `config --print-default` shows every setting.
 
 pub mod api;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod query;
 pub mod replay;
 pub mod scores_grpc;
 pub mod serve;
+pub mod simulate;

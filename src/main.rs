@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use ironspider::config::Config;
-use ironspider::{loadgen, query, replay, serve};
+use ironspider::{loadgen, query, replay, serve, simulate};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -46,6 +46,10 @@ enum Command {
     /// Run a dataset through ingest and the engine on a virtual clock; write node scores
     /// (`OUT/node_scores.parquet`) and a report (`OUT/summary.json`).
     Replay(replay::ReplayArgs),
+    /// Replay a GPU node list and pod list (Alibaba GPU trace 2023) through the placement
+    /// policies with the FGD paper's protocol; write `OUT/summary.csv`,
+    /// `OUT/fragmentation.csv` and `OUT/summary.png`.
+    Simulate(simulate::SimulateArgs),
     /// Send deterministic OTLP/gRPC load and report throughput.
     Loadgen(loadgen::LoadgenArgs),
     /// Show the configuration.
@@ -178,6 +182,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                 args.out.join("node_scores.parquet").display(),
                 args.out.join("summary.json").display()
             );
+            Ok(())
+        }
+        Command::Simulate(args) => {
+            let summary = simulate::run(&args)?;
+            print!("{}", summary.render());
+            println!("wrote summary.csv, fragmentation.csv and summary.png to {}", args.out.display());
             Ok(())
         }
         Command::Config { print_default, config } => {

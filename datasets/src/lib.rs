@@ -8,11 +8,13 @@
 //! order, so replay feeds the very same ingest path as `serve`.
 //!
 //! Loaders: [`bitbrains`] (GWA-T-12 Rnd VM utilisation), [`genai`] (Alibaba GenAI 2026 pod
-//! GPU series). Bad or truncated rows are never fatal; only an unreadable dataset directory
+//! GPU series). [`openb`] reads the Alibaba GPU trace 2023's node and pod lists for
+//! `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never fatal; only an unreadable dataset directory
 //! is.
 
 pub mod bitbrains;
 pub mod genai;
+pub mod openb;
 pub mod otlp;
 pub mod report;
 pub mod trace;

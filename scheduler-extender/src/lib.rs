@@ -11,8 +11,12 @@
 //! - [`model`]: the cluster model (telemetry, inventory, bound pods), fed by [`source`];
 //! - [`filter`], [`prioritize`], [`extender`]: the verbs; [`http`]: their routes;
 //! - [`rebalance`]: hot spots and eviction plans; [`live_rebalance`]: the same in a server;
-//! - [`config`]: the `[scheduler]` settings.
+//! - [`config`]: the `[scheduler]` settings;
+//! - [`cluster`], [`policy`]: the placement view of nodes and pods and the placement
+//!   policies with the FGD fragmentation measure; [`sim`] (seeded by [`rng`]): the simulator
+//!   that replays the Alibaba GPU trace through them.
 
+pub mod cluster;
 pub mod config;
 pub mod extender;
 pub mod filter;
@@ -20,9 +24,12 @@ pub mod gpu;
 pub mod http;
 pub mod live_rebalance;
 pub mod model;
+pub mod policy;
 pub mod prioritize;
 pub mod protocol;
 pub mod quantity;
 pub mod rebalance;
 pub mod request;
+pub mod rng;
+pub mod sim;
 pub mod source;

@@ -1,0 +1,168 @@
+//! GPU fragmentation as the FGD paper defines it (Weng et al., "Beware of Fragmentation:
+//! Scheduling GPU-Sharing Workloads with Fragmentation Gradient Descent", USENIX ATC '23;
+//! artifact `hkust-adsl/kubernetes-scheduler-simulator`, `pkg/utils/frag.go`).
+//!
+//! **Typical pod mix** M ([`TypicalMix::from_pods`]): pods grouped by type (CPU milli, milli
+//! per GPU, GPU count, accepted models), types sorted by count, most first (ties: larger CPU,
+//! then larger milli, larger count, models), the first types kept until they cover at least
+//! `threshold` of all pods (the artifact's default: 95 %), their counts renormalised to
+//! probabilities pₘ.
+//!
+//! **Fragmentation of node n for type m**, in milli (`frag(n, m)`):
+//! - m asks for no GPU: every free milli of the node (gL), since m can use none of it;
+//! - the node can host m (CPU left ≥ m's CPU, at least m's count of devices with ≥ m's milli
+//!   free, model accepted): the free milli of the devices with less than m's milli free;
+//! - otherwise all of gL.
+//!
+//! **Node fragmentation** Fₙ(M) = Σₘ pₘ · frag(n, m) ([`TypicalMix::node_frag`]). Memory
+//! does not enter. These functions depend on a node's state alone, so the simulator and the
+//! extender's `prioritize` share them.
+
+use crate::cluster::{NodeState, PodSpec};
+use std::collections::HashMap;
+
+/// One pod type of the mix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PodType {
+    /// CPU in thousandths of a core.
+    pub cpu: u64,
+    /// Milli of each GPU (0 without GPU).
+    pub milli: u32,
+    /// GPUs asked for.
+    pub count: u32,
+    /// Accepted models; empty for any.
+    pub models: Vec<String>,
+}
+
+impl PodType {
+    /// The type of a pod.
+    pub fn of(pod: &PodSpec) -> Self {
+        PodType { cpu: pod.cpu, milli: pod.gpu_milli_each(), count: pod.gpu_count(), models: pod.models.clone() }
+    }
+}
+
+/// The typical pod mix M: types with their probabilities pₘ.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TypicalMix {
+    /// Kept types and their probabilities (summing to 1), most frequent first.
+    pub types: Vec<(PodType, f64)>,
+}
+
+impl TypicalMix {
+    /// The mix of `pods` keeping the most frequent types until they cover `threshold`
+    /// (0..=1) of the pods; see the module doc.
+    pub fn from_pods(pods: &[PodSpec], threshold: f64) -> Self {
+        let mut counts: HashMap<PodType, u64> = HashMap::new();
+        for pod in pods {
+            *counts.entry(PodType::of(pod)).or_default() += 1;
+        }
+        let mut sorted: Vec<(PodType, u64)> = counts.into_iter().collect();
+        sorted.sort_by(|(a, na), (b, nb)| {
+            (nb, b.cpu, b.milli, b.count, &b.models).cmp(&(na, a.cpu, a.milli, a.count, &a.models))
+        });
+        let total = pods.len() as f64;
+        let (mut kept, mut covered) = (Vec::new(), 0u64);
+        for (kind, n) in sorted {
+            if covered as f64 >= threshold * total {
+                break;
+            }
+            covered += n;
+            kept.push((kind, n));
+        }
+        let types = kept.into_iter().map(|(kind, n)| (kind, n as f64 / covered as f64)).collect();
+        TypicalMix { types }
+    }
+
+    /// frag(n, m) of one type for a node with `cpu_free` CPU and `gpus` milli free per
+    /// device of `model`, in milli.
+    pub fn type_frag(kind: &PodType, cpu_free: u64, gpus: &[u32], model: &str) -> f64 {
+        let free: u64 = gpus.iter().map(|&f| u64::from(f)).sum();
+        Self::type_frag_of(kind, cpu_free, gpus, model, free)
+    }
+
+    /// [`TypicalMix::type_frag`] given the node's total free milli `free`, in one pass over
+    /// the devices.
+    fn type_frag_of(kind: &PodType, cpu_free: u64, gpus: &[u32], model: &str, free: u64) -> f64 {
+        if kind.count == 0 || cpu_free < kind.cpu || !(kind.models.is_empty() || kind.models.iter().any(|m| m == model))
+        {
+            return free as f64;
+        }
+        let (mut fitting, mut stranded) = (0u32, 0u64);
+        for &f in gpus {
+            if f >= kind.milli {
+                fitting += 1;
+            } else {
+                stranded += u64::from(f);
+            }
+        }
+        if fitting < kind.count { free as f64 } else { stranded as f64 }
+    }
+
+    /// Fₙ(M) = Σₘ pₘ · frag(n, m) for a node in the given state, in milli.
+    pub fn frag(&self, cpu_free: u64, gpus: &[u32], model: &str) -> f64 {
+        let free: u64 = gpus.iter().map(|&f| u64::from(f)).sum();
+        if free == 0 {
+            return 0.0;
+        }
+        self.types.iter().map(|(kind, p)| p * Self::type_frag_of(kind, cpu_free, gpus, model, free)).sum()
+    }
+
+    /// Fₙ(M) of a node as it is.
+    pub fn node_frag(&self, node: &NodeState) -> f64 {
+        self.frag(node.cpu_free, &node.gpus, &node.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::GpuDemand;
+
+    fn pod(cpu: u64, gpu: GpuDemand) -> PodSpec {
+        PodSpec { cpu, gpu, ..PodSpec::default() }
+    }
+
+    #[test]
+    fn the_mix_keeps_the_most_frequent_types_up_to_the_threshold_and_renormalises() {
+        // 20 pods: 8 × share 500, 5 × whole 1, 4 × CPU-only (4 cores), 2 × whole 2, 1 × share 100.
+        let mut pods = Vec::new();
+        pods.extend(std::iter::repeat_n(pod(1000, GpuDemand::Fraction(500)), 8));
+        pods.extend(std::iter::repeat_n(pod(2000, GpuDemand::Whole(1)), 5));
+        pods.extend(std::iter::repeat_n(pod(4000, GpuDemand::None), 4));
+        pods.extend(std::iter::repeat_n(pod(8000, GpuDemand::Whole(2)), 2));
+        pods.push(pod(1000, GpuDemand::Fraction(100)));
+        // Cumulative counts 8, 13, 17, 19 (95 % of 20 = 19 reached): the share-100 type is cut.
+        let mix = TypicalMix::from_pods(&pods, 0.95);
+        let got: Vec<(u64, u32, u32, f64)> = mix.types.iter().map(|(t, p)| (t.cpu, t.milli, t.count, *p)).collect();
+        assert_eq!(
+            got,
+            [
+                (1000, 500, 1, 8.0 / 19.0),
+                (2000, 1000, 1, 5.0 / 19.0),
+                (4000, 0, 0, 4.0 / 19.0),
+                (8000, 1000, 2, 2.0 / 19.0)
+            ]
+        );
+        // Equal counts: the larger CPU first.
+        let tie = TypicalMix::from_pods(&[pod(1000, GpuDemand::None), pod(3000, GpuDemand::None)], 1.0);
+        assert_eq!(tie.types.iter().map(|(t, _)| t.cpu).collect::<Vec<_>>(), [3000, 1000]);
+    }
+
+    #[test]
+    fn node_fragmentation_follows_the_three_cases() {
+        let share = PodType { cpu: 4000, milli: 500, count: 1, models: vec![] };
+        // Devices 1000, 300, 0: the 300 left on device 1 is too small for a 500 share.
+        let gpus = [1000, 300, 0];
+        assert_eq!(TypicalMix::type_frag(&share, 8000, &gpus, "T4"), 300.0);
+        assert_eq!(TypicalMix::type_frag(&share, 2000, &gpus, "T4"), 1300.0, "too little CPU: all free GPU");
+        let cpu_only = PodType { cpu: 1000, milli: 0, count: 0, models: vec![] };
+        assert_eq!(TypicalMix::type_frag(&cpu_only, 8000, &gpus, "T4"), 1300.0);
+        let v100 = PodType { models: vec!["V100M16".into()], ..share.clone() };
+        assert_eq!(TypicalMix::type_frag(&v100, 8000, &gpus, "T4"), 1300.0, "model not accepted");
+        let two = PodType { cpu: 0, milli: 1000, count: 2, models: vec![] };
+        assert_eq!(TypicalMix::type_frag(&two, 8000, &gpus, "T4"), 1300.0, "one whole device only");
+        let mix = TypicalMix { types: vec![(share, 0.5), (cpu_only, 0.5)] };
+        assert_eq!(mix.frag(8000, &gpus, "T4"), 0.5 * 300.0 + 0.5 * 1300.0);
+        assert_eq!(mix.frag(8000, &[0, 0], "T4"), 0.0);
+    }
+}
