@@ -142,8 +142,12 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let (experiment, node_rows, pod_rows) = experiment(args)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut policies = args.policy.clone();
-    policies.dedup();
+    let mut policies: Vec<PolicyKind> = Vec::new();
+    for kind in &args.policy {
+        if !policies.contains(kind) {
+            policies.push(*kind);
+        }
+    }
     let workloads: Vec<Workload> = (FIRST_SEED..FIRST_SEED + args.seeds).map(|s| experiment.workload(s)).collect();
     let pods: u64 = workloads.iter().map(|w| w.arrivals.len() as u64).sum::<u64>() * policies.len() as u64;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));

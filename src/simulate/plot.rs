@@ -1,16 +1,17 @@
 //! `summary.png`: unallocated GPU % (mean over seeds) against arrived GPU demand %, one line
-//! per policy, over the part of the curve where policies differ (arrived 70–130 %), as in
+//! per policy, over the part of the curve where policies differ (arrived 80–130 %), as in
 //! the FGD paper's Fig. 7. Text uses DejaVu Sans embedded from the `dejavu` crate, so the
 //! plot draws the same on a machine without fonts.
 
 use super::summary::Summary;
 use anyhow::Context;
+use ironspider_scheduler::policy::PolicyKind;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;
 
 /// Arrived % where the plot starts.
-const FROM_PCT: usize = 70;
+const FROM_PCT: usize = 80;
 /// Image size in pixels.
 const SIZE: (u32, u32) = (960, 600);
 
@@ -57,9 +58,12 @@ fn render(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Erro
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 17))
         .draw()?;
-    for (i, policy) in summary.policies.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let style = ShapeStyle::from(&color).stroke_width(2);
+    for policy in &summary.policies {
+        let style = ShapeStyle::from(&color(policy.policy)).stroke_width(if policy.policy == PolicyKind::IronSpider {
+            3
+        } else {
+            2
+        });
         chart
             .draw_series(LineSeries::new(points(&policy.unallocated), style))?
             .label(policy.policy.name())
@@ -74,6 +78,19 @@ fn render(summary: &Summary, path: &Path) -> Result<(), Box<dyn std::error::Erro
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// One fixed colour per policy, so that plots of different traces read alike.
+fn color(policy: PolicyKind) -> RGBColor {
+    match policy {
+        PolicyKind::Random => RGBColor(214, 39, 40),
+        PolicyKind::BestFit => RGBColor(44, 160, 44),
+        PolicyKind::Packing => RGBColor(255, 127, 14),
+        PolicyKind::DotProd => RGBColor(31, 119, 180),
+        PolicyKind::Clustering => RGBColor(148, 103, 189),
+        PolicyKind::Fgd => RGBColor(40, 40, 40),
+        PolicyKind::IronSpider => RGBColor(0, 170, 190),
+    }
 }
 
 fn file_name(path: &str) -> &str {
