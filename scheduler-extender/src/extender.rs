@@ -35,12 +35,15 @@ impl std::fmt::Debug for Extender {
 }
 
 /// The key a pod is known by: its UID, or `namespace/name` when it has none.
+pub fn key(uid: &str, namespace: &str, name: &str) -> String {
+    if uid.is_empty() { format!("{namespace}/{name}") } else { uid.to_string() }
+}
+
+/// [`key`] of a pod object.
 pub fn pod_key(pod: &Pod) -> String {
     let meta = &pod.metadata;
-    match &meta.uid {
-        Some(uid) if !uid.is_empty() => uid.clone(),
-        _ => format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default()),
-    }
+    let field = |value: &Option<String>| value.as_deref().unwrap_or_default().to_string();
+    key(&field(&meta.uid), &field(&meta.namespace), &field(&meta.name))
 }
 
 /// The candidate node names of a request, in the order sent.
@@ -135,12 +138,7 @@ impl Extender {
 
     /// `bind`.
     pub fn bind(&self, args: &ExtenderBindingArgs) -> ExtenderBindingResult {
-        let key = if args.pod_uid.is_empty() {
-            format!("{}/{}", args.pod_namespace, args.pod_name)
-        } else {
-            args.pod_uid.clone()
-        };
-        match self.model.bind(&key, &args.node) {
+        match self.model.bind(&key(&args.pod_uid, &args.pod_namespace, &args.pod_name), &args.node) {
             Ok(_) => ExtenderBindingResult::default(),
             Err(error) => ExtenderBindingResult { error: error.to_string() },
         }
@@ -158,16 +156,13 @@ impl Extender {
         }
         let snapshot = self.model.snapshot();
         let held = self.model.held(&snapshot);
-        let placements = self.model.placements();
         let accepted = proposed.into_iter().filter(|(node, victims)| {
             let Some(facts) = self.model.facts(&snapshot, node) else { return false };
             if health_refusal(&facts, self.model.config().min_health).is_some() {
                 return false;
             }
             let uids: Vec<&str> = victims.pods.iter().map(|p| p.uid.as_str()).collect();
-            let freed = uids.iter().filter_map(|uid| placements.get(*uid)).filter(|p| p.node == *node);
-            let (freed_cpu, freed_memory) =
-                freed.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory));
+            let (freed_cpu, freed_memory) = self.model.requested_by(node, &uids);
             let held = held.get(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
             let left = ((held.0 - freed_cpu).max(0.0), (held.1 - freed_memory).max(0.0));
             short_of(&facts, left, &request).is_none()

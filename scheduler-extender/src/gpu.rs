@@ -240,6 +240,11 @@ impl GpuLedger {
         (state.nodes.clone(), state.allocations.clone())
     }
 
+    /// The shares pod `pod_uid` holds, if any.
+    pub fn allocation(&self, pod_uid: &str) -> Option<Allocation> {
+        self.state.read().allocations.get(pod_uid).cloned()
+    }
+
     /// Every allocation, by pod UID.
     pub fn allocations(&self) -> HashMap<String, Allocation> {
         self.state.read().allocations.clone()

@@ -40,6 +40,19 @@ pub struct NodeFacts<'a> {
     pub score: Option<&'a NodeScore>,
 }
 
+impl<'a> NodeFacts<'a> {
+    /// The facts telemetry gives of a scored node (inventory overrides already applied).
+    pub fn of(score: &'a NodeScore) -> Self {
+        let hardware = &score.hardware;
+        NodeFacts {
+            vcpus: hardware.vcpus,
+            memory_bytes: hardware.memory_bytes,
+            gpu_model: hardware.gpu_model.as_deref(),
+            score: Some(score),
+        }
+    }
+}
+
 /// A pod this extender bound.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placement {
@@ -218,13 +231,7 @@ impl ClusterModel {
     /// that, the inventory alone; `None` when neither knows it.
     pub fn facts<'a>(&'a self, snapshot: &'a ScoresSnapshot, node: &str) -> Option<NodeFacts<'a>> {
         if let Some(score) = snapshot.nodes.get(node) {
-            let hardware = &score.hardware;
-            return Some(NodeFacts {
-                vcpus: hardware.vcpus,
-                memory_bytes: hardware.memory_bytes,
-                gpu_model: hardware.gpu_model.as_deref(),
-                score: Some(score),
-            });
+            return Some(NodeFacts::of(score));
         }
         self.inventory.get(node).map(|inventory| NodeFacts {
             vcpus: inventory.vcpus,
@@ -273,16 +280,13 @@ impl ClusterModel {
         let facts = self.facts(&snapshot, node).ok_or_else(|| BindError::UnknownNode(node.to_string()))?;
         let mut placements = self.placements.write();
         if let Some(existing) = placements.get(uid).filter(|p| p.node == node) {
-            let shares = self.gpus.allocations().remove(uid).map(|a| a.shares).unwrap_or_default();
+            let shares = self.gpus.allocation(uid).map(|a| a.shares).unwrap_or_default();
             return Ok(Allocation { node: existing.node.clone(), shares });
         }
         let pod = self.pending.lock().pods.get(uid).cloned().ok_or_else(|| BindError::UnknownPod(uid.to_string()))?;
         let no_longer_fits =
             |reason: String| BindError::NoLongerFits { pod: uid.to_string(), node: node.to_string(), reason };
-        let held_here = placements
-            .values()
-            .filter(|p| p.node == node)
-            .fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory));
+        let held_here = requested(placements.values().filter(|p| p.node == node));
         if let Some(reason) = short_of(&facts, held_here, &pod.request) {
             return Err(no_longer_fits(reason));
         }
@@ -305,10 +309,16 @@ impl ClusterModel {
         Ok(allocation)
     }
 
-    /// Every pod bound here, by UID.
-    pub fn placements(&self) -> HashMap<String, Placement> {
-        self.placements.read().clone()
+    /// CPU cores and memory bytes requested by those of `pods` (UIDs) bound to `node`.
+    pub fn requested_by(&self, node: &str, pods: &[&str]) -> (f64, f64) {
+        let placements = self.placements.read();
+        requested(pods.iter().filter_map(|uid| placements.get(*uid)).filter(|p| p.node == node))
     }
+}
+
+/// CPU cores and memory bytes requested by `placements`, summed.
+fn requested<'p>(placements: impl Iterator<Item = &'p Placement>) -> (f64, f64) {
+    placements.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory))
 }
 
 /// What the node lacks for `request` beside the `(cpu, memory)` already held there, in

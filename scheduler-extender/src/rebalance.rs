@@ -187,28 +187,19 @@ impl Rebalancer {
         (window_end - at < cooldown).then_some(from.as_str())
     }
 
-    fn facts<'a>(node: &'a NodeLoad) -> NodeFacts<'a> {
-        let hardware = &node.score.hardware;
-        NodeFacts {
-            vcpus: hardware.vcpus,
-            memory_bytes: hardware.memory_bytes,
-            gpu_model: hardware.gpu_model.as_deref(),
-            score: Some(&node.score),
-        }
-    }
-
     /// Predicted pressure of `node` with `cpu`/`memory` more load than telemetry shows plus
     /// what this cycle's moves shifted.
     fn pressure_with(&self, node: &NodeLoad, shift: &Shift, cpu: f64, memory: f64) -> f64 {
         let (shift_cpu, shift_memory) = shift.get(&node.name).copied().unwrap_or_default();
-        shifted_pressure(&Self::facts(node), cpu + shift_cpu, memory + shift_memory, &self.pressure).unwrap_or(0.0)
+        shifted_pressure(&NodeFacts::of(&node.score), cpu + shift_cpu, memory + shift_memory, &self.pressure)
+            .unwrap_or(0.0)
     }
 
     /// Extender scores of the source (pod on it) and the target (pod added).
     fn scores(&self, from: &NodeLoad, to: &NodeLoad, shift: &Shift, pod: &PodLoad) -> (i64, i64, f64) {
         let from_pressure = self.pressure_with(from, shift, 0.0, 0.0);
         let to_pressure = self.pressure_with(to, shift, pod.cpu, pod.memory);
-        let price = |n: &NodeLoad| crate::prioritize::price_per_vcpu(&Self::facts(n));
+        let price = |n: &NodeLoad| crate::prioritize::price_per_vcpu(&NodeFacts::of(&n.score));
         let cost = cost_terms(&[price(from), price(to)]);
         let from_score =
             combine(&Terms { headroom: 1.0 - from_pressure, cost: cost[0], fragmentation: None }, &self.weights);

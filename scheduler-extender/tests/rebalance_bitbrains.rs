@@ -22,12 +22,9 @@ const WINDOW_NS: i64 = 300_000_000_000;
 
 /// Per window: each VM's (CPU cores, memory bytes) in use, VMs by trace index.
 fn vm_usage() -> Vec<Vec<(f64, f64)>> {
+    // `../shared/datasets` lies beside the repository, one level above this crate's.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/bitbrains-rnd/2013-7");
-    let dir = if dir.is_dir() {
-        dir
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/bitbrains-rnd/2013-7")
-    };
+    assert!(dir.is_dir(), "the shared datasets are expected at {}", dir.display());
     let (trace, _) = bitbrains::load(&dir).expect("the Bitbrains trace beside the repository");
     let column = |metric: &str, state: Option<&str>| {
         trace.columns.iter().position(|c| c.metric == metric && c.attribute.map(|a| a.1) == state).expect("column")
