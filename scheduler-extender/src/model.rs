@@ -106,6 +106,14 @@ pub enum BindError {
     /// No filter call announced the pod (the extender restarted, say): the scheduler retries.
     #[error("pod {0} is unknown to the extender (no filter call seen); it will be retried")]
     UnknownPod(String),
+    /// The pod is bound to another node already (kube-scheduler never moves a bound pod).
+    #[error("pod {pod} is already bound to node {node}")]
+    AlreadyBound {
+        /// Pod UID.
+        pod: String,
+        /// The node it is bound to.
+        node: String,
+    },
     /// The node is not known.
     #[error("node {0} is unknown (no telemetry and no inventory entry)")]
     UnknownNode(String),
@@ -274,12 +282,16 @@ impl ClusterModel {
     }
 
     /// Binds pod `uid` to `node`: takes its GPU shares and holds its requests. Binding a pod
-    /// again to the node it is bound to succeeds without taking anything more.
+    /// again to the node it is bound to succeeds without taking anything more; binding it to
+    /// another node is refused.
     pub fn bind(&self, uid: &str, node: &str) -> Result<Allocation, BindError> {
         let snapshot = self.snapshot();
         let facts = self.facts(&snapshot, node).ok_or_else(|| BindError::UnknownNode(node.to_string()))?;
         let mut placements = self.placements.write();
-        if let Some(existing) = placements.get(uid).filter(|p| p.node == node) {
+        if let Some(existing) = placements.get(uid) {
+            if existing.node != node {
+                return Err(BindError::AlreadyBound { pod: uid.to_string(), node: existing.node.clone() });
+            }
             let shares = self.gpus.allocation(uid).map(|a| a.shares).unwrap_or_default();
             return Ok(Allocation { node: existing.node.clone(), shares });
         }

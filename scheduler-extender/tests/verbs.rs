@@ -133,6 +133,8 @@ fn binds_take_shares_once_and_a_full_device_fails_resolvably() {
             );
         }
     }
+    let elsewhere = extender.bind(&bind("a", "idle")).error;
+    assert_eq!(elsewhere, "pod a is already bound to node spare", "a bound pod is never bound twice");
     let (nodes, allocations) = extender.model().gpus().view();
     assert_eq!(nodes["spare"][0].free, 400);
     assert_eq!(allocations.len(), 1);
