@@ -7,8 +7,11 @@
 //! extender must do.
 //!
 //! Then a load test over real HTTP: the extender's routes served by axum on loopback, driven
-//! by `EXTENDER_CLIENTS` (default 4) keep-alive clients for `EXTENDER_SECONDS` (default 5)
-//! per verb and size; prints requests per second and p50/p99 latency.
+//! by keep-alive clients for `EXTENDER_SECONDS` (default 5) per verb, size and client count;
+//! prints requests per second and p50/p99 latency. `EXTENDER_CLIENTS` lists the client
+//! counts (default `1,4`): one client is kube-scheduler as it runs (it schedules one pod at
+//! a time and calls the extender in turn), four measure capacity — on the same two vCPUs as
+//! the server, so they also take CPU from it.
 //! Run: `cargo bench --bench extender`.
 
 use criterion::{Criterion, criterion_group};
@@ -22,7 +25,7 @@ use ironspider_scheduler::http::{Scheduler, router};
 use ironspider_scheduler::live_rebalance::LiveRebalancer;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
-use ironspider_scheduler::protocol::{ExtenderArgs, decode};
+use ironspider_scheduler::protocol::{ExtenderArgs, decode, encode};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,10 +80,10 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("extender_{nodes}_names"));
         group.bench_function("decode_only_baseline", |b| b.iter(|| black_box(decode::<ExtenderArgs>(&body).unwrap())));
         group.bench_function("filter", |b| {
-            b.iter(|| serde_json::to_vec(&extender.filter(&decode::<ExtenderArgs>(&body).unwrap())).unwrap())
+            b.iter(|| encode(&extender.filter(&decode::<ExtenderArgs>(&body).unwrap()), body.len()).unwrap())
         });
         group.bench_function("prioritize", |b| {
-            b.iter(|| serde_json::to_vec(&extender.prioritize(&decode::<ExtenderArgs>(&body).unwrap())).unwrap())
+            b.iter(|| encode(&extender.prioritize(&decode::<ExtenderArgs>(&body).unwrap()), body.len()).unwrap())
         });
         group.finish();
     }
@@ -122,7 +125,11 @@ async fn load(url: String, body: Vec<u8>, clients: usize, seconds: f64) -> (f64,
 }
 
 fn load_test() {
-    let clients = std::env::var("EXTENDER_CLIENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
+    let client_counts: Vec<usize> = std::env::var("EXTENDER_CLIENTS")
+        .unwrap_or_else(|_| "1,4".into())
+        .split(',')
+        .map(|count| count.trim().parse().expect("EXTENDER_CLIENTS: a comma list of client counts"))
+        .collect();
     let seconds = std::env::var("EXTENDER_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -133,12 +140,16 @@ fn load_test() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        println!("load test: {clients} clients, {seconds} s per case, server and clients on this machine");
-        for nodes in [NODES, 500] {
-            for verb in ["filter", "prioritize"] {
-                let url = format!("http://{addr}/scheduler/{verb}");
-                let (rps, p50, p99) = load(url, request(nodes), clients, seconds).await;
-                println!("{verb:>10} {nodes:>5} names: {rps:>8.0} req/s  p50 {p50:>9.1?}  p99 {p99:>9.1?}");
+        println!("load test: {seconds} s per case, server and clients on this machine");
+        for clients in client_counts {
+            for nodes in [NODES, 500] {
+                for verb in ["filter", "prioritize"] {
+                    let url = format!("http://{addr}/scheduler/{verb}");
+                    let (rps, p50, p99) = load(url, request(nodes), clients, seconds).await;
+                    println!(
+                        "{clients} client(s) {verb:>10} {nodes:>5} names: {rps:>8.0} req/s  p50 {p50:>9.1?}  p99 {p99:>9.1?}"
+                    );
+                }
             }
         }
     });

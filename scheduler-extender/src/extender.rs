@@ -10,7 +10,7 @@
 //! - `preempt` keeps the nodes where evicting the proposed victims makes room for the pod,
 //!   with the same victims, and drops the others.
 
-use crate::filter::{Verdict, health_refusal, judge};
+use crate::filter::{Judge, Verdict, health_refusal};
 use crate::model::{ClusterModel, PendingPod, short_of};
 use crate::prioritize::{PressureForecast, Terms, combine, cost_terms, predicted_pressure, price_per_vcpu};
 use crate::protocol::{
@@ -18,6 +18,7 @@ use crate::protocol::{
     ExtenderPreemptionResult, HostPriority, HostPriorityList, MetaPod, MetaVictims, NodeList,
 };
 use crate::request::PodRequest;
+use hashbrown::HashSet;
 use k8s_openapi::api::core::v1::Pod;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,12 +48,12 @@ pub fn pod_key(pod: &Pod) -> String {
 }
 
 /// The candidate node names of a request, in the order sent.
-fn candidate_names(args: &ExtenderArgs) -> Vec<String> {
+fn candidate_names(args: &ExtenderArgs) -> Vec<&str> {
     if let Some(names) = &args.node_names {
-        return names.clone();
+        return names.iter().map(String::as_str).collect();
     }
     let nodes = args.nodes.iter().flat_map(|list| &list.items);
-    nodes.filter_map(|node| node.metadata.name.clone()).collect()
+    nodes.filter_map(|node| node.metadata.name.as_deref()).collect()
 }
 
 impl Extender {
@@ -79,28 +80,29 @@ impl Extender {
             request: request.clone(),
         };
         self.model.remember(&pod_key(&args.pod), pending);
-        let snapshot = self.model.snapshot();
-        let held = self.model.held(&snapshot);
+        let view = self.model.view();
+        let judge = Judge::new(&self.model, &view, &request);
         let mut result = ExtenderFilterResult::default();
         let mut passed = Vec::new();
         for name in candidate_names(args) {
-            match judge(&self.model, &snapshot, &name, held.get(&name), &request) {
+            match judge.verdict(name) {
                 Verdict::Fits => passed.push(name),
                 Verdict::Failed(reason) => {
-                    result.failed_nodes.insert(name, reason);
+                    result.failed_nodes.insert(name.to_string(), reason);
                 }
                 Verdict::Unresolvable(reason) => {
-                    result.failed_and_unresolvable_nodes.insert(name, reason);
+                    result.failed_and_unresolvable_nodes.insert(name.to_string(), reason);
                 }
             }
         }
         match &args.nodes {
             Some(list) if args.node_names.is_none() => {
+                let passed: HashSet<&str> = passed.into_iter().collect();
                 let items =
-                    list.items.iter().filter(|n| n.metadata.name.as_ref().is_some_and(|name| passed.contains(name)));
+                    list.items.iter().filter(|n| n.metadata.name.as_deref().is_some_and(|n| passed.contains(n)));
                 result.nodes = Some(NodeList { items: items.cloned().collect() });
             }
-            _ => result.node_names = Some(passed),
+            _ => result.node_names = Some(passed.into_iter().map(str::to_string).collect()),
         }
         result
     }
@@ -111,9 +113,9 @@ impl Extender {
         if names.is_empty() {
             return Vec::new();
         }
-        let snapshot = self.model.snapshot();
-        let held = self.model.held(&snapshot);
-        let facts: Vec<_> = names.iter().map(|name| self.model.facts(&snapshot, name)).collect();
+        let view = self.model.view();
+        let loads = self.model.loads(&view);
+        let facts: Vec<_> = names.iter().map(|name| self.model.facts(&view, name)).collect();
         let prices: Vec<Option<f64>> = facts.iter().map(|f| f.as_ref().and_then(price_per_vcpu)).collect();
         let costs = cost_terms(&prices);
         let weights = &self.model.config().weights;
@@ -125,13 +127,13 @@ impl Extender {
                     let pressure = predicted_pressure(
                         name,
                         facts,
-                        held.get(name),
+                        loads.of(name).as_ref(),
                         self.forecast.as_ref(),
                         self.model.pressure_config(),
                     );
                     combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation: None }, weights)
                 });
-                HostPriority { host: name.clone(), score }
+                HostPriority { host: name.to_string(), score }
             })
             .collect()
     }
@@ -154,16 +156,15 @@ impl Extender {
                 num_pdb_violations: victims.num_pdb_violations,
             });
         }
-        let snapshot = self.model.snapshot();
-        let held = self.model.held(&snapshot);
+        let view = self.model.view();
         let accepted = proposed.into_iter().filter(|(node, victims)| {
-            let Some(facts) = self.model.facts(&snapshot, node) else { return false };
+            let Some(facts) = self.model.facts(&view, node) else { return false };
             if health_refusal(&facts, self.model.config().min_health).is_some() {
                 return false;
             }
             let uids: Vec<&str> = victims.pods.iter().map(|p| p.uid.as_str()).collect();
             let (freed_cpu, freed_memory) = self.model.requested_by(node, &uids);
-            let held = held.get(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
+            let held = self.model.loads(&view).of(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
             let left = ((held.0 - freed_cpu).max(0.0), (held.1 - freed_memory).max(0.0));
             short_of(&facts, left, &request).is_none()
                 && self.model.gpus().fits_without(node, &request.gpu, &request.gpu_models, &uids).is_ok()

@@ -7,9 +7,9 @@
 //! total, or for a GPU model the node lacks. It is refused as *failed* (`FailedNodes`:
 //! preempting pods might help) when the room is there but taken.
 
-use crate::model::{ClusterModel, Held, NodeFacts, short_of};
+use crate::gpu::LedgerRead;
+use crate::model::{ClusterModel, Loads, NodeFacts, View, short_of};
 use crate::request::PodRequest;
-use ironspider_engine::scores::ScoresSnapshot;
 
 /// The outcome for one node.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,30 +44,42 @@ fn beyond_capacity(facts: &NodeFacts, request: &PodRequest) -> Option<String> {
     short_of(facts, (0.0, 0.0), request).map(|reason| format!("{reason} even when empty"))
 }
 
-/// The verdict for `node`, given the requests held on it by pods bound here.
-pub fn judge(
-    model: &ClusterModel,
-    snapshot: &ScoresSnapshot,
-    node: &str,
-    held: Option<&Held>,
-    request: &PodRequest,
-) -> Verdict {
-    let Some(facts) = model.facts(snapshot, node) else {
-        return Verdict::Unresolvable(format!("node {node} is unknown: no telemetry and no inventory entry"));
-    };
-    if let Some(reason) = health_refusal(&facts, model.config().min_health) {
-        return Verdict::Unresolvable(reason);
+/// Judges one pod's fit, node by node, against one view of the cluster: the snapshot, the
+/// requests held by pods bound here, and the GPU ledger, each read once for all the nodes.
+pub struct Judge<'a> {
+    model: &'a ClusterModel,
+    view: &'a View,
+    loads: Loads<'a>,
+    gpus: LedgerRead<'a>,
+    request: &'a PodRequest,
+}
+
+impl<'a> Judge<'a> {
+    /// A judge of `request` on `model` as of `view`. It holds read locks on the placements
+    /// and the GPU ledger until dropped: keep it for one request.
+    pub fn new(model: &'a ClusterModel, view: &'a View, request: &'a PodRequest) -> Self {
+        Judge { model, view, loads: model.loads(view), gpus: model.gpus().read(), request }
     }
-    if let Some(reason) = beyond_capacity(&facts, request) {
-        return Verdict::Unresolvable(reason);
-    }
-    let held = held.map_or((0.0, 0.0), |h| (h.cpu, h.memory));
-    if let Some(reason) = short_of(&facts, held, request) {
-        return Verdict::Failed(reason);
-    }
-    match model.gpus().fits(node, &request.gpu, &request.gpu_models) {
-        Ok(()) => Verdict::Fits,
-        Err(refusal) if refusal.resolvable() => Verdict::Failed(format!("GPU: {refusal}")),
-        Err(refusal) => Verdict::Unresolvable(format!("GPU: {refusal}")),
+
+    /// The verdict for `node`.
+    pub fn verdict(&self, node: &str) -> Verdict {
+        let Some(facts) = self.model.facts(self.view, node) else {
+            return Verdict::Unresolvable(format!("node {node} is unknown: no telemetry and no inventory entry"));
+        };
+        if let Some(reason) = health_refusal(&facts, self.model.config().min_health) {
+            return Verdict::Unresolvable(reason);
+        }
+        if let Some(reason) = beyond_capacity(&facts, self.request) {
+            return Verdict::Unresolvable(reason);
+        }
+        let held = self.loads.of(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
+        if let Some(reason) = short_of(&facts, held, self.request) {
+            return Verdict::Failed(reason);
+        }
+        match self.gpus.fits(node, &self.request.gpu, &self.request.gpu_models) {
+            Ok(()) => Verdict::Fits,
+            Err(refusal) if refusal.resolvable() => Verdict::Failed(format!("GPU: {refusal}")),
+            Err(refusal) => Verdict::Unresolvable(format!("GPU: {refusal}")),
+        }
     }
 }

@@ -11,8 +11,8 @@
 //! Devices whose model is not among the pod's accepted models are not considered.
 
 use crate::request::{GpuDemand, WHOLE_GPU};
-use parking_lot::RwLock;
-use std::collections::HashMap;
+use hashbrown::HashMap;
+use parking_lot::{RwLock, RwLockReadGuard};
 
 /// One GPU device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,18 @@ fn describe(demand: &GpuDemand) -> String {
         GpuDemand::Fraction(milli) => format!("{milli} milli of one GPU"),
         GpuDemand::Whole(n) => format!("{n} whole GPU(s)"),
     }
+}
+
+/// Whether `demand` fits `gpus`, without choosing the devices: a quick pass that stops at the
+/// first device that will do, and [`plan`] only to say why when it does not fit.
+pub fn check(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
+    let eligible = |gpu: &&Gpu| models.is_empty() || models.contains(&gpu.model);
+    let fits = match demand {
+        GpuDemand::None => true,
+        GpuDemand::Fraction(milli) => gpus.iter().filter(eligible).any(|gpu| gpu.free >= *milli),
+        GpuDemand::Whole(n) => gpus.iter().filter(eligible).filter(|gpu| gpu.free == WHOLE_GPU).count() >= *n as usize,
+    };
+    if fits { Ok(()) } else { plan(gpus, demand, models).map(|_| ()) }
 }
 
 /// Chooses the shares a demand would take on `gpus`, without taking them.
@@ -170,9 +182,13 @@ impl GpuLedger {
 
     /// Whether `demand` fits `node` now (filter); takes nothing.
     pub fn fits(&self, node: &str, demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
-        let state = self.state.read();
-        let gpus = state.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
-        plan(gpus, demand, models).map(|_| ())
+        self.read().fits(node, demand, models)
+    }
+
+    /// The ledger under one read lock, to ask about many nodes; binds wait until it is
+    /// dropped, so keep it for one request.
+    pub fn read(&self) -> LedgerRead<'_> {
+        LedgerRead(self.state.read())
     }
 
     /// Whether `demand` would fit `node` once the pods `victims` gave their shares back
@@ -251,6 +267,17 @@ impl GpuLedger {
     }
 }
 
+/// The ledger under a read lock ([`GpuLedger::read`]).
+pub struct LedgerRead<'a>(RwLockReadGuard<'a, LedgerState>);
+
+impl LedgerRead<'_> {
+    /// Whether `demand` fits `node` now; takes nothing.
+    pub fn fits(&self, node: &str, demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
+        let gpus = self.0.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
+        check(gpus, demand, models)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,6 +300,27 @@ mod tests {
         let wrong_model = plan(&node, &GpuDemand::Fraction(100), &["H100".to_string()]).unwrap_err();
         assert!(!wrong_model.resolvable(), "{wrong_model}");
         assert_eq!(plan(&node, &GpuDemand::None, &["H100".to_string()]), Ok(vec![]), "no GPU asked, no model needed");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_quick_check_agrees_with_the_plan(
+            free in proptest::collection::vec(0u32..=1000, 0..6),
+            models in proptest::collection::vec(0usize..2, 6),
+            whole in 0u32..4,
+            milli in 1u32..1000,
+            wanted in proptest::option::of(0usize..2),
+        ) {
+            let names = ["A100", "H100"];
+            let mut node = gpus(&free);
+            for (gpu, model) in node.iter_mut().zip(&models) {
+                gpu.model = names[*model].to_string();
+            }
+            let accepted: Vec<String> = wanted.map(|m| names[m].to_string()).into_iter().collect();
+            for demand in [GpuDemand::None, GpuDemand::Fraction(milli), GpuDemand::Whole(whole.max(1))] {
+                proptest::prop_assert_eq!(check(&node, &demand, &accepted), plan(&node, &demand, &accepted).map(|_| ()));
+            }
+        }
     }
 
     #[test]

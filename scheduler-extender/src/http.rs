@@ -8,7 +8,7 @@
 
 use crate::extender::Extender;
 use crate::live_rebalance::LiveRebalancer;
-use crate::protocol::{WireShape, decode};
+use crate::protocol::{decode, encode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -48,7 +48,12 @@ async fn plan(State(scheduler): State<Scheduler>) -> Response {
 }
 
 fn json(value: &impl Serialize) -> Response {
-    match serde_json::to_vec(value) {
+    json_sized(value, 0)
+}
+
+/// `value` as JSON, encoded into a buffer of `size_hint` bytes to start with.
+fn json_sized(value: &impl Serialize, size_hint: usize) -> Response {
+    match encode(value, size_hint) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
@@ -56,11 +61,11 @@ fn json(value: &impl Serialize) -> Response {
 
 async fn verb<A, R>(State(scheduler): State<Scheduler>, body: Bytes, answer: fn(&Extender, &A) -> R) -> Response
 where
-    A: DeserializeOwned + WireShape,
+    A: DeserializeOwned,
     R: Serialize,
 {
     match decode::<A>(&body) {
-        Ok(args) => json(&answer(&scheduler.extender, &args)),
+        Ok(args) => json_sized(&answer(&scheduler.extender, &args), body.len()),
         Err(error) => (StatusCode::BAD_REQUEST, format!("malformed extender request: {error}\n")).into_response(),
     }
 }

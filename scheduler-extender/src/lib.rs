@@ -20,6 +20,7 @@ pub mod cluster;
 pub mod config;
 pub mod extender;
 pub mod filter;
+pub mod go_json;
 pub mod gpu;
 pub mod http;
 pub mod live_rebalance;

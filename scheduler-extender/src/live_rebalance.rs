@@ -96,13 +96,14 @@ impl LiveRebalancer {
 
     /// Plans on `model`'s newest snapshot unless that window was planned already.
     pub fn refresh(&self, model: &ClusterModel) {
-        let snapshot = model.snapshot();
+        let view = model.view();
+        let snapshot = view.snapshot();
         let mut guard = self.rebalancer.lock();
         let (rebalancer, planned_window) = &mut *guard;
         if *planned_window == snapshot.window_end {
             return;
         }
-        let (nodes, pods) = loads(&snapshot, model.config().min_health);
+        let (nodes, pods) = loads(snapshot, model.config().min_health);
         let plan = rebalancer.plan(snapshot.window_end, &nodes, &pods);
         *planned_window = snapshot.window_end;
         self.metrics.hot_nodes.set(plan.hot.len() as i64);

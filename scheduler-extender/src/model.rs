@@ -11,18 +11,22 @@
 //! - *running*: reported by telemetry (a pod metric with its namespace and name). When a
 //!   running pod stops being reported, it has left: its GPU shares and requests are freed.
 //!
-//! Telemetry is folded in once per new snapshot, not per request.
+//! Telemetry is folded in once per new snapshot, not per request: the snapshot's nodes are
+//! indexed by name then ([`View`]), and the requests held on each node are kept as running
+//! sums updated by bind and release ([`Loads`]), so a `filter` or `prioritize` over thousands
+//! of nodes does one hash lookup per node and takes each lock once.
 
 use crate::config::SchedulerConfig;
 use crate::gpu::{Allocation, Gpu, GpuLedger, Refusal};
 use crate::request::PodRequest;
 use crate::source::ScoreSource;
+use hashbrown::{HashMap, HashSet};
 use ironspider_engine::score::inventory::NodeInventory;
 use ironspider_engine::score::pressure::PressureConfig;
 use ironspider_engine::scores::ScoresSnapshot;
 use ironspider_engine::{EngineConfig, NodeScore};
-use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -83,6 +87,129 @@ pub struct Held {
     pub burst_memory: f64,
 }
 
+type NodeIndex<'a> = HashMap<&'a str, &'a NodeScore>;
+
+self_cell::self_cell!(
+    struct IndexedSnapshot {
+        owner: Arc<ScoresSnapshot>,
+        #[covariant]
+        dependent: NodeIndex,
+    }
+);
+
+/// A score snapshot with its nodes indexed by name, built once per snapshot.
+pub struct View(IndexedSnapshot);
+
+impl View {
+    fn new(snapshot: Arc<ScoresSnapshot>) -> Self {
+        View(IndexedSnapshot::new(snapshot, |snapshot| {
+            snapshot.nodes.iter().map(|(name, score)| (name.as_str(), score)).collect()
+        }))
+    }
+
+    /// The snapshot.
+    pub fn snapshot(&self) -> &Arc<ScoresSnapshot> {
+        self.0.borrow_owner()
+    }
+
+    /// End of the newest window scored (ns since the epoch).
+    pub fn window_end(&self) -> i64 {
+        self.snapshot().window_end
+    }
+
+    /// The scores of `node`, when telemetry knows it.
+    pub fn score(&self, node: &str) -> Option<&NodeScore> {
+        self.0.borrow_dependent().get(node).copied()
+    }
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View").field("window_end", &self.window_end()).finish_non_exhaustive()
+    }
+}
+
+/// What the pods bound here hold on one node: running sums, and the pods still within their
+/// burst windows.
+#[derive(Debug, Default)]
+struct NodeLoad {
+    pods: usize,
+    cpu: f64,
+    memory: f64,
+    /// `(bound_at, cpu, memory)` of pods not yet reported by telemetry, pruned once per
+    /// snapshot when they leave the burst windows.
+    fresh: Vec<(i64, f64, f64)>,
+}
+
+/// Every placement, by pod UID and, summed, by node.
+#[derive(Debug, Default)]
+struct Placements {
+    by_pod: HashMap<String, Placement>,
+    by_node: HashMap<String, NodeLoad>,
+}
+
+impl Placements {
+    fn insert(&mut self, uid: String, placement: Placement) {
+        let load = self.by_node.entry_ref(placement.node.as_str()).or_default();
+        load.pods += 1;
+        load.cpu += placement.request.cpu;
+        load.memory += placement.request.memory;
+        load.fresh.push((placement.bound_at, placement.request.cpu, placement.request.memory));
+        self.by_pod.insert(uid, placement);
+    }
+
+    fn remove(&mut self, uid: &str) -> Option<Placement> {
+        let placement = self.by_pod.remove(uid)?;
+        if let Some(load) = self.by_node.get_mut(placement.node.as_str()) {
+            load.pods -= 1;
+            if load.pods == 0 {
+                self.by_node.remove(placement.node.as_str());
+            } else {
+                load.cpu -= placement.request.cpu;
+                load.memory -= placement.request.memory;
+                forget_fresh(load, &placement);
+            }
+        }
+        Some(placement)
+    }
+
+    /// Marks a placement as reported by telemetry: it no longer counts as a burst.
+    fn mark_running(&mut self, uid: &str) {
+        let Some(placement) = self.by_pod.get_mut(uid) else { return };
+        placement.running = true;
+        if let Some(load) = self.by_node.get_mut(placement.node.as_str()) {
+            forget_fresh(load, placement);
+        }
+    }
+}
+
+/// Drops one fresh entry of `placement` from `load`.
+fn forget_fresh(load: &mut NodeLoad, placement: &Placement) {
+    let entry = (placement.bound_at, placement.request.cpu, placement.request.memory);
+    if let Some(at) = load.fresh.iter().position(|fresh| *fresh == entry) {
+        load.fresh.swap_remove(at);
+    }
+}
+
+/// The requests held on nodes as of one view, under one read lock of the placements.
+pub struct Loads<'a> {
+    placements: RwLockReadGuard<'a, Placements>,
+    burst_since: i64,
+}
+
+impl Loads<'_> {
+    /// What pods bound here hold on `node`; `None` when they hold nothing.
+    pub fn of(&self, node: &str) -> Option<Held> {
+        let load = self.placements.by_node.get(node)?;
+        let mut held = Held { cpu: load.cpu.max(0.0), memory: load.memory.max(0.0), ..Held::default() };
+        for (_, cpu, memory) in load.fresh.iter().filter(|(bound_at, _, _)| *bound_at > self.burst_since) {
+            held.burst_cpu += cpu;
+            held.burst_memory += memory;
+        }
+        Some(held)
+    }
+}
+
 /// A pod seen by `filter`, waiting for its `bind`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingPod {
@@ -134,13 +261,13 @@ pub struct ClusterModel {
     config: SchedulerConfig,
     pressure: PressureConfig,
     window_ns: i64,
-    inventory: BTreeMap<String, NodeInventory>,
+    inventory: HashMap<String, NodeInventory>,
     source: Arc<dyn ScoreSource>,
     gpus: GpuLedger,
-    placements: RwLock<HashMap<String, Placement>>,
+    placements: RwLock<Placements>,
     pending: Mutex<Pending>,
-    /// The snapshot whose telemetry was last folded in.
-    synced: Mutex<Option<Arc<ScoresSnapshot>>>,
+    /// The view of the snapshot whose telemetry was last folded in.
+    view: RwLock<Option<Arc<View>>>,
 }
 
 impl std::fmt::Debug for ClusterModel {
@@ -163,7 +290,7 @@ impl ClusterModel {
     /// A model over `source`'s snapshots, with the engine's window length, pressure
     /// settings and node inventory.
     pub fn new(config: SchedulerConfig, engine: &EngineConfig, source: Arc<dyn ScoreSource>) -> Self {
-        let inventory = engine.scores.inventory.clone();
+        let inventory: HashMap<String, NodeInventory> = engine.scores.inventory.clone().into_iter().collect();
         let gpus = GpuLedger::default();
         for (name, node) in &inventory {
             gpus.sync_node(name, &inventory_devices(node));
@@ -177,7 +304,7 @@ impl ClusterModel {
             gpus,
             placements: RwLock::default(),
             pending: Mutex::default(),
-            synced: Mutex::default(),
+            view: RwLock::default(),
         }
     }
 
@@ -196,38 +323,54 @@ impl ClusterModel {
         &self.gpus
     }
 
-    /// The newest snapshot, with its telemetry folded into the model first when it is new.
-    pub fn snapshot(&self) -> Arc<ScoresSnapshot> {
+    /// The view of the newest snapshot, with its telemetry folded into the model first when
+    /// it is new.
+    pub fn view(&self) -> Arc<View> {
         let snapshot = self.source.snapshot();
-        let mut synced = self.synced.lock();
-        if synced.as_ref().is_none_or(|done| !Arc::ptr_eq(done, &snapshot)) {
-            self.fold_in(&snapshot);
-            *synced = Some(Arc::clone(&snapshot));
+        let is_current =
+            |view: &Option<Arc<View>>| view.as_ref().filter(|v| Arc::ptr_eq(v.snapshot(), &snapshot)).cloned();
+        if let Some(view) = is_current(&self.view.read()) {
+            return view;
         }
-        snapshot
+        let mut current = self.view.write();
+        if let Some(view) = is_current(&current) {
+            return view;
+        }
+        self.fold_in(&snapshot);
+        let view = Arc::new(View::new(snapshot));
+        *current = Some(Arc::clone(&view));
+        view
     }
 
     /// Adds the snapshot's nodes and devices to the ledger, and moves pods along: assumed →
-    /// running when reported, running → gone when no longer reported.
+    /// running when reported, running → gone when no longer reported. Forgets the burst
+    /// entries that have left the burst windows.
     fn fold_in(&self, snapshot: &ScoresSnapshot) {
         for (name, score) in &snapshot.nodes {
             let hardware = &score.hardware;
             self.gpus.sync_node(name, &devices(&hardware.gpu_ids, hardware.gpu_model.as_deref()));
+        }
+        let mut placements = self.placements.write();
+        let burst_since = self.burst_since(snapshot.window_end);
+        for load in placements.by_node.values_mut() {
+            load.fresh.retain(|(bound_at, _, _)| *bound_at > burst_since);
         }
         if snapshot.pods.is_empty() {
             return;
         }
         let reported: HashSet<(&str, &str)> =
             snapshot.pods.iter().map(|p| (p.namespace.as_str(), p.pod.as_str())).collect();
-        let mut placements = self.placements.write();
-        let mut gone = Vec::new();
-        for (uid, placement) in placements.iter_mut() {
+        let (mut started, mut gone) = (Vec::new(), Vec::new());
+        for (uid, placement) in &placements.by_pod {
             let is_reported = reported.contains(&(placement.namespace.as_str(), placement.name.as_str()));
             match (placement.running, is_reported) {
-                (false, true) => placement.running = true,
+                (false, true) => started.push(uid.clone()),
                 (true, false) => gone.push(uid.clone()),
                 _ => {}
             }
+        }
+        for uid in started {
+            placements.mark_running(&uid);
         }
         for uid in gone {
             placements.remove(&uid);
@@ -235,10 +378,15 @@ impl ClusterModel {
         }
     }
 
-    /// What is known of `node` in `snapshot`: telemetry (inventory applied) or, failing
-    /// that, the inventory alone; `None` when neither knows it.
-    pub fn facts<'a>(&'a self, snapshot: &'a ScoresSnapshot, node: &str) -> Option<NodeFacts<'a>> {
-        if let Some(score) = snapshot.nodes.get(node) {
+    /// The window end before which a bind no longer counts as a burst.
+    fn burst_since(&self, window_end: i64) -> i64 {
+        window_end - i64::from(self.config.burst_windows) * self.window_ns
+    }
+
+    /// What is known of `node` in `view`: telemetry (inventory applied) or, failing that, the
+    /// inventory alone; `None` when neither knows it.
+    pub fn facts<'a>(&'a self, view: &'a View, node: &str) -> Option<NodeFacts<'a>> {
+        if let Some(score) = view.score(node) {
             return Some(NodeFacts::of(score));
         }
         self.inventory.get(node).map(|inventory| NodeFacts {
@@ -249,20 +397,10 @@ impl ClusterModel {
         })
     }
 
-    /// Requests held on each node by pods bound here, as of `snapshot`.
-    pub fn held(&self, snapshot: &ScoresSnapshot) -> HashMap<String, Held> {
-        let burst_since = snapshot.window_end - i64::from(self.config.burst_windows) * self.window_ns;
-        let mut held: HashMap<String, Held> = HashMap::new();
-        for placement in self.placements.read().values() {
-            let node = held.entry(placement.node.clone()).or_default();
-            node.cpu += placement.request.cpu;
-            node.memory += placement.request.memory;
-            if !placement.running && placement.bound_at > burst_since {
-                node.burst_cpu += placement.request.cpu;
-                node.burst_memory += placement.request.memory;
-            }
-        }
-        held
+    /// The requests held on nodes by pods bound here, as of `view`; holds the placements'
+    /// read lock until dropped (binds wait), so keep it for one request.
+    pub fn loads(&self, view: &View) -> Loads<'_> {
+        Loads { placements: self.placements.read(), burst_since: self.burst_since(view.window_end()) }
     }
 
     /// Remembers a pod seen by `filter` until its `bind`.
@@ -285,10 +423,10 @@ impl ClusterModel {
     /// again to the node it is bound to succeeds without taking anything more; binding it to
     /// another node is refused.
     pub fn bind(&self, uid: &str, node: &str) -> Result<Allocation, BindError> {
-        let snapshot = self.snapshot();
-        let facts = self.facts(&snapshot, node).ok_or_else(|| BindError::UnknownNode(node.to_string()))?;
+        let view = self.view();
+        let facts = self.facts(&view, node).ok_or_else(|| BindError::UnknownNode(node.to_string()))?;
         let mut placements = self.placements.write();
-        if let Some(existing) = placements.get(uid) {
+        if let Some(existing) = placements.by_pod.get(uid) {
             if existing.node != node {
                 return Err(BindError::AlreadyBound { pod: uid.to_string(), node: existing.node.clone() });
             }
@@ -298,7 +436,7 @@ impl ClusterModel {
         let pod = self.pending.lock().pods.get(uid).cloned().ok_or_else(|| BindError::UnknownPod(uid.to_string()))?;
         let no_longer_fits =
             |reason: String| BindError::NoLongerFits { pod: uid.to_string(), node: node.to_string(), reason };
-        let held_here = requested(placements.values().filter(|p| p.node == node));
+        let held_here = placements.by_node.get(node).map_or((0.0, 0.0), |load| (load.cpu, load.memory));
         if let Some(reason) = short_of(&facts, held_here, &pod.request) {
             return Err(no_longer_fits(reason));
         }
@@ -313,7 +451,7 @@ impl ClusterModel {
                 name: pod.name,
                 node: node.to_string(),
                 request: pod.request,
-                bound_at: snapshot.window_end,
+                bound_at: view.window_end(),
                 running: false,
             },
         );
@@ -324,13 +462,9 @@ impl ClusterModel {
     /// CPU cores and memory bytes requested by those of `pods` (UIDs) bound to `node`.
     pub fn requested_by(&self, node: &str, pods: &[&str]) -> (f64, f64) {
         let placements = self.placements.read();
-        requested(pods.iter().filter_map(|uid| placements.get(*uid)).filter(|p| p.node == node))
+        let bound_there = pods.iter().filter_map(|uid| placements.by_pod.get(*uid)).filter(|p| p.node == node);
+        bound_there.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory))
     }
-}
-
-/// CPU cores and memory bytes requested by `placements`, summed.
-fn requested<'p>(placements: impl Iterator<Item = &'p Placement>) -> (f64, f64) {
-    placements.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory))
 }
 
 /// What the node lacks for `request` beside the `(cpu, memory)` already held there, in

@@ -123,15 +123,14 @@ pub struct Terms {
 
 /// `score_n` of the module doc.
 pub fn combine(terms: &Terms, weights: &Weights) -> i64 {
-    let mut parts = vec![(weights.headroom, terms.headroom), (weights.cost, terms.cost)];
-    if let Some(fragmentation) = terms.fragmentation {
-        parts.push((weights.fragmentation, fragmentation));
-    }
-    let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
+    let fragmentation = terms.fragmentation.map(|term| (weights.fragmentation, term));
+    let parts = [Some((weights.headroom, terms.headroom)), Some((weights.cost, terms.cost)), fragmentation];
+    let parts = parts.iter().flatten();
+    let total: f64 = parts.clone().map(|(w, _)| w.max(0.0)).sum();
     if total <= 0.0 {
         return 0;
     }
-    let mean = parts.iter().map(|(w, t)| w.max(0.0) * t.clamp(0.0, 1.0)).sum::<f64>() / total;
+    let mean = parts.map(|(w, t)| w.max(0.0) * t.clamp(0.0, 1.0)).sum::<f64>() / total;
     ((mean * MAX_EXTENDER_PRIORITY as f64).round() as i64).clamp(0, MAX_EXTENDER_PRIORITY)
 }
 

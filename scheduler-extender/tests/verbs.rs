@@ -4,6 +4,7 @@
 
 use ironspider_engine::EngineConfig;
 use ironspider_engine::frame::NodeFrame;
+use ironspider_engine::pods::PodCost;
 use ironspider_engine::score::ScoreConfig;
 use ironspider_engine::score::inventory::NodeInventory;
 use ironspider_engine::scores::{PublishedScores, ScoreBook};
@@ -206,4 +207,32 @@ fn preempt_keeps_nodes_where_the_victims_make_room() {
         ..args
     };
     assert!(extender.preempt(&without_victims).node_name_to_meta_victims.is_empty());
+}
+
+#[test]
+fn held_requests_follow_binds_and_are_freed_when_a_running_pod_leaves() {
+    let Cluster { book, extender } = cluster();
+    let model = extender.model();
+    for (uid, cpu) in [("a", "1.5"), ("b", "2")] {
+        extender.filter(&by_names(pod(uid, json!({"cpu": cpu, "memory": "1Gi"}), json!({})), &["idle"]));
+        assert_eq!(extender.bind(&bind(uid, "idle")).error, "");
+    }
+    let held = |model: &ClusterModel| model.loads(&model.view()).of("idle");
+    let both = held(model).expect("two pods held");
+    assert_eq!((both.cpu, both.memory), (3.5, 2.0 * GIB));
+    assert_eq!((both.burst_cpu, both.burst_memory), (3.5, 2.0 * GIB), "both are fresh");
+
+    let reported = |name: &str| PodCost { namespace: "ml".into(), pod: name.into(), ..PodCost::default() };
+    book.record_pods(vec![reported("a"), reported("b")]);
+    book.publish(WINDOW * 2);
+    let running = held(model).expect("still held");
+    assert_eq!((running.cpu, running.burst_cpu), (3.5, 0.0), "telemetry sees them: no longer a burst");
+
+    book.record_pods(vec![reported("b")]);
+    book.publish(WINDOW * 3);
+    let one = held(model).expect("b still held");
+    assert_eq!((one.cpu, one.memory), (2.0, GIB), "a left: its requests are freed");
+    book.record_pods(vec![reported("other")]);
+    book.publish(WINDOW * 4);
+    assert_eq!(held(model), None, "nothing left on the node");
 }
