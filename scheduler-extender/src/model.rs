@@ -12,6 +12,9 @@
 //!   running pod stops being reported, it has left: its GPU shares and requests are freed.
 //!
 //! Telemetry is folded in once per new snapshot, not per request.
+//!
+//! With a cluster configured, the Kubernetes watch adds nodes (allocatable capacity, GPUs)
+//! and every pod bound to a node, whoever bound it (the methods are in `model/api.rs`).
 
 use crate::config::SchedulerConfig;
 use crate::gpu::{Allocation, Gpu, GpuLedger, Refusal};
@@ -24,6 +27,9 @@ use ironspider_engine::{EngineConfig, NodeScore};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+
+mod api;
+pub use self::api::{BoundPod, KubeNode};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -68,6 +74,8 @@ pub struct Placement {
     pub bound_at: i64,
     /// Whether telemetry has reported it since.
     pub running: bool,
+    /// Whether the Kubernetes watch reports it bound (then only the watch releases it).
+    pub watched: bool,
 }
 
 /// Requests held on one node by the pods bound here.
@@ -141,6 +149,8 @@ pub struct ClusterModel {
     pending: Mutex<Pending>,
     /// The snapshot whose telemetry was last folded in.
     synced: Mutex<Option<Arc<ScoresSnapshot>>>,
+    /// Nodes as the Kubernetes watch reports them (empty without a cluster).
+    kube_nodes: RwLock<HashMap<String, KubeNode>>,
 }
 
 impl std::fmt::Debug for ClusterModel {
@@ -178,6 +188,7 @@ impl ClusterModel {
             placements: RwLock::default(),
             pending: Mutex::default(),
             synced: Mutex::default(),
+            kube_nodes: RwLock::default(),
         }
     }
 
@@ -225,7 +236,8 @@ impl ClusterModel {
             let is_reported = reported.contains(&(placement.namespace.as_str(), placement.name.as_str()));
             match (placement.running, is_reported) {
                 (false, true) => placement.running = true,
-                (true, false) => gone.push(uid.clone()),
+                // The watch, when it knows the pod, says when it has left.
+                (true, false) if !placement.watched => gone.push(uid.clone()),
                 _ => {}
             }
         }
@@ -236,17 +248,21 @@ impl ClusterModel {
     }
 
     /// What is known of `node` in `snapshot`: telemetry (inventory applied) or, failing
-    /// that, the inventory alone; `None` when neither knows it.
+    /// that, the inventory alone, with the Kubernetes API's capacity where those lack it;
+    /// `None` when none knows it.
     pub fn facts<'a>(&'a self, snapshot: &'a ScoresSnapshot, node: &str) -> Option<NodeFacts<'a>> {
-        if let Some(score) = snapshot.nodes.get(node) {
-            return Some(NodeFacts::of(score));
+        let known = snapshot.nodes.get(node).map(NodeFacts::of).or_else(|| {
+            self.inventory.get(node).map(|inventory| NodeFacts {
+                vcpus: inventory.vcpus,
+                memory_bytes: inventory.memory_gib.map(|gib| gib * GIB),
+                gpu_model: inventory.gpu_model.as_deref(),
+                score: None,
+            })
+        });
+        match known {
+            Some(facts) if facts.vcpus.is_some() && facts.memory_bytes.is_some() => Some(facts),
+            known => self.with_kube_capacity(known, node),
         }
-        self.inventory.get(node).map(|inventory| NodeFacts {
-            vcpus: inventory.vcpus,
-            memory_bytes: inventory.memory_gib.map(|gib| gib * GIB),
-            gpu_model: inventory.gpu_model.as_deref(),
-            score: None,
-        })
     }
 
     /// Requests held on each node by pods bound here, as of `snapshot`.
@@ -315,6 +331,7 @@ impl ClusterModel {
                 request: pod.request,
                 bound_at: snapshot.window_end,
                 running: false,
+                watched: false,
             },
         );
         self.pending.lock().pods.remove(uid);
