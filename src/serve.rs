@@ -96,7 +96,7 @@ fn scheduler(config: &Config, engine: &Arc<Engine>, registry: &prometheus::Regis
     let rebalance = config.scheduler.rebalance.clone();
     let rebalancer = LiveRebalancer::new(rebalance, &model, config.engine.window_ns(), registry)?;
     let extender = Arc::new(Extender::new(model, Arc::new(NoForecast)));
-    Ok(Scheduler { extender, rebalancer: Arc::new(rebalancer) })
+    Ok(Scheduler { extender, rebalancer: Arc::new(rebalancer), binder: None })
 }
 
 /// Plans a rebalance on every new snapshot, so hot streaks count every window.
