@@ -136,7 +136,7 @@ fn load_test() {
         let extender = extender();
         let registry = prometheus::Registry::new();
         let rebalancer = LiveRebalancer::new(Default::default(), extender.model(), 10_000_000_000, &registry).unwrap();
-        let app = router(Scheduler { extender, rebalancer: Arc::new(rebalancer) });
+        let app = router(Scheduler { extender, rebalancer: Arc::new(rebalancer), binder: None });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -93,6 +93,21 @@ struct ServeArgs {
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Reach a Kubernetes cluster with this kubeconfig: watch its nodes and pods
+    /// (`[scheduler.kubernetes] kubeconfig`).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Reach the cluster IronSpider runs in through its pod's service account
+    /// (`[scheduler.kubernetes] in_cluster`).
+    #[arg(long)]
+    in_cluster: bool,
+    /// Post a Binding for every pod the extender binds (`[scheduler.kubernetes] bind`).
+    #[arg(long)]
+    kube_bind: bool,
+    /// Carry out the rebalancer's evictions through the Eviction API instead of dry runs
+    /// (`[scheduler.kubernetes] evict`).
+    #[arg(long)]
+    evict: bool,
 }
 
 impl ServeArgs {
@@ -120,6 +135,14 @@ impl ServeArgs {
         if let Some(max_series) = self.max_series {
             config.engine.max_series = max_series;
         }
+        let kubernetes = &mut config.scheduler.kubernetes;
+        if let Some(path) = &self.kubeconfig {
+            kubernetes.kubeconfig = Some(path.clone());
+        }
+        kubernetes.in_cluster |= self.in_cluster;
+        kubernetes.bind |= self.kube_bind;
+        kubernetes.evict |= self.evict;
+        kubernetes.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
 }

@@ -10,6 +10,9 @@ use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
 use ironspider_scheduler::extender::Extender;
 use ironspider_scheduler::http::Scheduler;
+use ironspider_scheduler::kubernetes;
+use ironspider_scheduler::kubernetes::bind::Binder;
+use ironspider_scheduler::kubernetes::evict::Evictor;
 use ironspider_scheduler::live_rebalance::LiveRebalancer;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
@@ -60,9 +63,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let grpc_routes = tonic::service::Routes::new(scores);
     let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, grpc_routes, stopped()));
     let remote_write = ironspider_ingest::remote_write::router(ingestor.clone());
-    let scheduler = scheduler(&config, &engine, &registry)?;
-    let rebalancing =
-        tokio::spawn(rebalance(scheduler.clone(), closer_period(config.engine.window_seconds), stopped()));
+    let cluster = kubernetes::connect(&config.scheduler.kubernetes).await.context("the Kubernetes client")?;
+    let (scheduler, evictor) = scheduler(&config, &engine, &registry, cluster.as_ref())?;
+    // The watches run until they are dropped, at the end of this function.
+    let _watches = cluster.map(|client| kubernetes::watch::spawn(client, Arc::clone(&scheduler.extender)));
+    let period = closer_period(config.engine.window_seconds);
+    let rebalancing = tokio::spawn(rebalance(scheduler.clone(), evictor, period, stopped()));
     let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
     let api_server = axum::serve(
@@ -89,24 +95,49 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// The kube-scheduler extender and the rebalancer, over the engine's scores and the node
-/// inventory.
-fn scheduler(config: &Config, engine: &Arc<Engine>, registry: &prometheus::Registry) -> anyhow::Result<Scheduler> {
+/// inventory; with a cluster, the binder and the evictor its settings ask for.
+fn scheduler(
+    config: &Config,
+    engine: &Arc<Engine>,
+    registry: &prometheus::Registry,
+    cluster: Option<&kubernetes::Client>,
+) -> anyhow::Result<(Scheduler, Option<Evictor>)> {
     let source: Arc<dyn ScoreSource> = Arc::clone(engine) as Arc<dyn ScoreSource>;
     let model = ClusterModel::new(config.scheduler.clone(), &config.engine, source);
+    let settings = &config.scheduler.kubernetes;
     let rebalance = config.scheduler.rebalance.clone();
-    let rebalancer = LiveRebalancer::new(rebalance, &model, config.engine.window_ns(), registry)?;
+    let mut rebalancer = LiveRebalancer::new(rebalance, &model, config.engine.window_ns(), registry)?;
+    let evictor = match cluster.filter(|_| settings.evict) {
+        Some(client) => {
+            rebalancer = rebalancer.evicting();
+            Some(Evictor::new(client.clone(), registry)?)
+        }
+        None => None,
+    };
+    let binder = cluster.filter(|_| settings.bind).map(|client| Arc::new(Binder::new(client.clone())));
     let extender = Arc::new(Extender::new(model, Arc::new(NoForecast)));
-    Ok(Scheduler { extender, rebalancer: Arc::new(rebalancer) })
+    Ok((Scheduler { extender, rebalancer: Arc::new(rebalancer), binder }, evictor))
 }
 
-/// Plans a rebalance on every new snapshot, so hot streaks count every window.
-async fn rebalance(scheduler: Scheduler, period: Duration, stopped: impl std::future::Future<Output = ()>) {
+/// Plans a rebalance on every new snapshot, so hot streaks count every window, and carries
+/// each new plan out once when evictions are enabled.
+async fn rebalance(
+    scheduler: Scheduler,
+    evictor: Option<Evictor>,
+    period: Duration,
+    stopped: impl std::future::Future<Output = ()>,
+) {
     let mut ticks = tokio::time::interval(period);
     tokio::pin!(stopped);
     loop {
         tokio::select! {
             _ = &mut stopped => return,
-            _ = ticks.tick() => scheduler.rebalancer.refresh(scheduler.extender.model()),
+            _ = ticks.tick() => {
+                scheduler.rebalancer.refresh(scheduler.extender.model());
+                if let Some(evictor) = &evictor {
+                    evictor.carry_out(&scheduler.rebalancer).await;
+                }
+            }
         }
     }
 }

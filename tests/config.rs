@@ -37,3 +37,14 @@ fn an_unknown_key_is_a_clear_error() {
     assert!(!ok);
     assert!(stderr.contains("window_secs"), "{stderr}");
 }
+
+#[test]
+fn binding_or_evicting_without_a_cluster_is_refused_before_anything_starts() {
+    for flag in ["--evict", "--kube-bind"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_ironspider")).args(["serve", flag]).output().expect("run serve");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        let setting = flag.trim_start_matches("--kube-").trim_start_matches("--");
+        assert!(stderr.contains(&format!("{setting} = true needs a cluster (kubeconfig or in_cluster)")), "{stderr}");
+    }
+}

@@ -11,8 +11,12 @@
 //! [scheduler.rebalance]
 //! threshold = 0.8
 //! sustained_windows = 3
+//! [scheduler.kubernetes]
+//! kubeconfig = "/path/to/kubeconfig"
+//! bind = true
 //! ```
 
+use crate::kubernetes::KubernetesConfig;
 use crate::rebalance::RebalanceConfig;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +39,8 @@ pub struct SchedulerConfig {
     pub weights: Weights,
     /// Hot spots and eviction plans.
     pub rebalance: RebalanceConfig,
+    /// The cluster to watch, bind in and evict from (none by default).
+    pub kubernetes: KubernetesConfig,
 }
 
 impl Default for SchedulerConfig {
@@ -46,6 +52,7 @@ impl Default for SchedulerConfig {
             max_body_bytes: 64 << 20,
             weights: Weights::default(),
             rebalance: RebalanceConfig::default(),
+            kubernetes: KubernetesConfig::default(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The extender over HTTP: `POST /scheduler/{filter,prioritize,bind,preempt}` with the JSON
-//! of [`crate::protocol`]; `GET /api/v1/scheduler/gpus` (every node's devices and every pod's
+//! of [`crate::protocol`] (`bind` also posts the Binding when a [`Binder`] is configured); `GET /api/v1/scheduler/gpus` (every node's devices and every pod's
 //! shares, for people and tests); `GET /api/v1/rebalance/plan` (the newest rebalance plan).
 //!
 //! kube-scheduler treats any status but 200 as an error: a body that is not the verb's JSON
@@ -7,8 +7,9 @@
 //! the verb's result, whose `Error` field carries failures that concern the pod.
 
 use crate::extender::Extender;
+use crate::kubernetes::bind::Binder;
 use crate::live_rebalance::LiveRebalancer;
-use crate::protocol::{decode, encode};
+use crate::protocol::{ExtenderBindingArgs, decode, encode};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -26,6 +27,8 @@ pub struct Scheduler {
     pub extender: Arc<Extender>,
     /// The rebalancer.
     pub rebalancer: Arc<LiveRebalancer>,
+    /// Posts Bindings (`[scheduler.kubernetes] bind = true`); `None`: `bind` only records.
+    pub binder: Option<Arc<Binder>>,
 }
 
 /// The extender's and the rebalancer's routes, to merge into the HTTP API.
@@ -34,7 +37,7 @@ pub fn router(scheduler: Scheduler) -> Router {
     Router::new()
         .route("/scheduler/filter", post(|s, b| verb(s, b, Extender::filter)))
         .route("/scheduler/prioritize", post(|s, b| verb(s, b, Extender::prioritize)))
-        .route("/scheduler/bind", post(|s, b| verb(s, b, Extender::bind)))
+        .route("/scheduler/bind", post(bind))
         .route("/scheduler/preempt", post(|s, b| verb(s, b, Extender::preempt)))
         .route("/api/v1/scheduler/gpus", get(gpus))
         .route("/api/v1/rebalance/plan", get(plan))
@@ -66,7 +69,24 @@ where
 {
     match decode::<A>(&body) {
         Ok(args) => json_sized(&answer(&scheduler.extender, &args), body.len()),
-        Err(error) => (StatusCode::BAD_REQUEST, format!("malformed extender request: {error}\n")).into_response(),
+        Err(error) => malformed(error),
+    }
+}
+
+fn malformed(error: impl std::fmt::Display) -> Response {
+    (StatusCode::BAD_REQUEST, format!("malformed extender request: {error}\n")).into_response()
+}
+
+/// `bind`: through the [`Binder`] when there is one (it awaits the API server), else in the
+/// model alone.
+async fn bind(State(scheduler): State<Scheduler>, body: Bytes) -> Response {
+    let args = match decode::<ExtenderBindingArgs>(&body) {
+        Ok(args) => args,
+        Err(error) => return malformed(error),
+    };
+    match &scheduler.binder {
+        Some(binder) => json(&binder.bind(&scheduler.extender, &args).await),
+        None => json(&scheduler.extender.bind(&args)),
     }
 }
 

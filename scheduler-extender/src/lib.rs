@@ -12,6 +12,8 @@
 //! - [`filter`], [`prioritize`], [`extender`]: the verbs; [`http`]: their routes;
 //! - [`rebalance`]: hot spots and eviction plans; [`live_rebalance`]: the same in a server;
 //! - [`config`]: the `[scheduler]` settings;
+//! - [`kubernetes`]: the Kubernetes client (watch, Bindings, evictions), when a cluster is
+//!   configured;
 //! - [`cluster`], [`policy`]: the placement view of nodes and pods and the placement
 //!   policies with the FGD fragmentation measure; [`sim`] (seeded by [`rng`]): the simulator
 //!   that replays the Alibaba GPU trace through them.
@@ -23,6 +25,7 @@ pub mod filter;
 pub mod go_json;
 pub mod gpu;
 pub mod http;
+pub mod kubernetes;
 pub mod live_rebalance;
 pub mod model;
 pub mod policy;

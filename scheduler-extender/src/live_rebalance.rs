@@ -1,10 +1,11 @@
 //! The rebalancer in a running server: once per new score snapshot it plans from the nodes'
 //! scores and the pods' measured use, keeps the newest plan for `GET /api/v1/rebalance/plan`
-//! and publishes its size as Prometheus metrics. Plans are advice (dry run): nothing here
-//! evicts.
+//! and publishes its size as Prometheus metrics. Plans are advice (dry run) unless evictions
+//! are enabled ([`LiveRebalancer::evicting`]); carrying them out is
+//! [`crate::kubernetes::evict`]'s, which takes each new plan once ([`LiveRebalancer::unexecuted`]).
 
 use crate::model::ClusterModel;
-use crate::rebalance::{NodeLoad, Plan, PodLoad, RebalanceConfig, Rebalancer};
+use crate::rebalance::{Move, NodeLoad, Plan, PodLoad, RebalanceConfig, Rebalancer};
 use ironspider_engine::scores::ScoresSnapshot;
 use parking_lot::{Mutex, RwLock};
 use prometheus::{IntCounter, IntGauge, Registry};
@@ -53,6 +54,10 @@ pub struct LiveRebalancer {
     rebalancer: Mutex<(Rebalancer, i64)>,
     latest: RwLock<Arc<Plan>>,
     metrics: RebalanceMetrics,
+    /// Whether plans are carried out (they are then not dry runs).
+    evicting: bool,
+    /// The window of the newest plan handed out to be carried out.
+    handed_out: Mutex<i64>,
 }
 
 /// The nodes and pods of a snapshot as the rebalancer sees them.
@@ -91,7 +96,33 @@ impl LiveRebalancer {
             rebalancer: Mutex::new((rebalancer, i64::MIN)),
             latest: RwLock::default(),
             metrics: RebalanceMetrics::new(registry)?,
+            evicting: false,
+            handed_out: Mutex::new(i64::MIN),
         })
+    }
+
+    /// The same, with plans carried out (not dry runs) by whoever takes them through
+    /// [`LiveRebalancer::unexecuted`].
+    pub fn evicting(self) -> Self {
+        Self { evicting: true, ..self }
+    }
+
+    /// The newest plan if it has not been handed out yet (to carry it out once); `None` when
+    /// it has or when plans are dry runs.
+    pub fn unexecuted(&self) -> Option<Arc<Plan>> {
+        let plan = self.latest();
+        let mut handed_out = self.handed_out.lock();
+        if !self.evicting || *handed_out >= plan.window_end {
+            return None;
+        }
+        *handed_out = plan.window_end;
+        Some(plan)
+    }
+
+    /// Records that `moves`, planned in the window ending at `window_end`, were carried out:
+    /// their pods' cooldowns start.
+    pub fn executed(&self, window_end: i64, moves: &[Move]) {
+        self.rebalancer.lock().0.executed(window_end, moves);
     }
 
     /// Plans on `model`'s newest snapshot unless that window was planned already.
@@ -104,7 +135,7 @@ impl LiveRebalancer {
             return;
         }
         let (nodes, pods) = loads(snapshot, model.config().min_health);
-        let plan = rebalancer.plan(snapshot.window_end, &nodes, &pods);
+        let plan = Plan { dry_run: !self.evicting, ..rebalancer.plan(snapshot.window_end, &nodes, &pods) };
         *planned_window = snapshot.window_end;
         self.metrics.hot_nodes.set(plan.hot.len() as i64);
         self.metrics.planned_evictions.set(plan.moves.len() as i64);

@@ -15,6 +15,9 @@
 //! indexed by name then ([`View`]), and the requests held on each node are kept as running
 //! sums updated by bind and release ([`Loads`]), so a `filter` or `prioritize` over thousands
 //! of nodes does one hash lookup per node and takes each lock once.
+//!
+//! With a cluster configured, the Kubernetes watch adds nodes (allocatable capacity, GPUs)
+//! and every pod bound to a node, whoever bound it (the methods are in `model/api.rs`).
 
 use crate::config::SchedulerConfig;
 use crate::gpu::{Allocation, Gpu, GpuLedger, Refusal};
@@ -28,6 +31,9 @@ use ironspider_engine::{EngineConfig, NodeScore};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::collections::VecDeque;
 use std::sync::Arc;
+
+mod api;
+pub use self::api::{BoundPod, KubeNode};
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -72,6 +78,8 @@ pub struct Placement {
     pub bound_at: i64,
     /// Whether telemetry has reported it since.
     pub running: bool,
+    /// Whether the Kubernetes watch reports it bound (then only the watch releases it).
+    pub watched: bool,
 }
 
 /// Requests held on one node by the pods bound here.
@@ -268,6 +276,8 @@ pub struct ClusterModel {
     pending: Mutex<Pending>,
     /// The view of the snapshot whose telemetry was last folded in.
     view: RwLock<Option<Arc<View>>>,
+    /// Nodes as the Kubernetes watch reports them (empty without a cluster).
+    kube_nodes: RwLock<HashMap<String, KubeNode>>,
 }
 
 impl std::fmt::Debug for ClusterModel {
@@ -305,6 +315,7 @@ impl ClusterModel {
             placements: RwLock::default(),
             pending: Mutex::default(),
             view: RwLock::default(),
+            kube_nodes: RwLock::default(),
         }
     }
 
@@ -365,7 +376,8 @@ impl ClusterModel {
             let is_reported = reported.contains(&(placement.namespace.as_str(), placement.name.as_str()));
             match (placement.running, is_reported) {
                 (false, true) => started.push(uid.clone()),
-                (true, false) => gone.push(uid.clone()),
+                // The watch, when it knows the pod, says when it has left.
+                (true, false) if !placement.watched => gone.push(uid.clone()),
                 _ => {}
             }
         }
@@ -384,17 +396,21 @@ impl ClusterModel {
     }
 
     /// What is known of `node` in `view`: telemetry (inventory applied) or, failing that, the
-    /// inventory alone; `None` when neither knows it.
+    /// inventory alone, with the Kubernetes API's capacity where those lack it; `None` when
+    /// none knows it.
     pub fn facts<'a>(&'a self, view: &'a View, node: &str) -> Option<NodeFacts<'a>> {
-        if let Some(score) = view.score(node) {
-            return Some(NodeFacts::of(score));
+        let known = view.score(node).map(NodeFacts::of).or_else(|| {
+            self.inventory.get(node).map(|inventory| NodeFacts {
+                vcpus: inventory.vcpus,
+                memory_bytes: inventory.memory_gib.map(|gib| gib * GIB),
+                gpu_model: inventory.gpu_model.as_deref(),
+                score: None,
+            })
+        });
+        match known {
+            Some(facts) if facts.vcpus.is_some() && facts.memory_bytes.is_some() => Some(facts),
+            known => self.with_kube_capacity(known, node),
         }
-        self.inventory.get(node).map(|inventory| NodeFacts {
-            vcpus: inventory.vcpus,
-            memory_bytes: inventory.memory_gib.map(|gib| gib * GIB),
-            gpu_model: inventory.gpu_model.as_deref(),
-            score: None,
-        })
     }
 
     /// The requests held on nodes by pods bound here, as of `view`; holds the placements'
@@ -453,6 +469,7 @@ impl ClusterModel {
                 request: pod.request,
                 bound_at: view.window_end(),
                 running: false,
+                watched: false,
             },
         );
         self.pending.lock().pods.remove(uid);

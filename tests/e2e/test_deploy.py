@@ -36,7 +36,7 @@ def test_the_manifests_and_the_scheduler_configuration_agree():
     [extender] = config["extenders"]
     assert extender["nodeCacheCapable"] is True and extender["ignorable"] is True
     assert extender["weight"] == 5 and extender["httpTimeout"] == "2s"
-    assert "bindVerb" not in extender, "IronSpider does not post Bindings yet"
+    assert extender["bindVerb"] == "bind"
     url = urlparse(extender["urlPrefix"])
     service_name, namespace = url.hostname.split(".")[:2]
     ironspider_docs = documents(DEPLOY / "kubernetes" / "ironspider.yaml")
@@ -48,6 +48,17 @@ def test_the_manifests_and_the_scheduler_configuration_agree():
     assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items()), "the Service selects the pods"
     binding = find(ironspider_docs, "ClusterRoleBinding", "ironspider")
     assert binding["subjects"][0]["name"] == deployment["spec"]["template"]["spec"]["serviceAccountName"]
+
+    # The extender binds, so IronSpider reaches the cluster and posts Bindings; evictions
+    # stay dry runs unless --evict is added.
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--in-cluster" in container["args"] and "--kube-bind" in container["args"]
+    assert "--evict" not in container["args"]
+    role = find(ironspider_docs, "ClusterRole", "ironspider")
+    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    assert granted == {("", "nodes", "list"), ("", "nodes", "watch"), ("", "pods", "list"), ("", "pods", "watch"),
+                       ("", "pods/binding", "create"), ("", "pods/eviction", "create")}, "exactly the calls made"
 
 
 def test_the_shipped_configuration_serves_every_wired_verb(start_server, tmp_path):
@@ -70,3 +81,6 @@ def test_the_shipped_configuration_serves_every_wired_verb(start_server, tmp_pat
     preempt = {"Pod": pod, "NodeNameToMetaVictims": {"gpu-node": {"Pods": [{"UID": "v"}], "NumPDBViolations": 0}}}
     preempted = requests.post(f"{prefix}/{extender['preemptVerb']}", json=preempt, timeout=5)
     assert preempted.status_code == 200 and preempted.json() == {"NodeNameToMetaVictims": {}}
+    bind = {"PodName": "p", "PodNamespace": "default", "PodUID": "u1", "Node": "gpu-node"}
+    bound = requests.post(f"{prefix}/{extender['bindVerb']}", json=bind, timeout=5)
+    assert bound.status_code == 200 and bound.json()["Error"].startswith("node gpu-node is unknown")
