@@ -32,6 +32,9 @@ pub struct SchedulerConfig {
     pub burst_windows: u32,
     /// Pods seen by `filter` remembered for the `bind` that follows (oldest forgotten first).
     pub remembered_pods: usize,
+    /// Pods whose types make the typical pod mix of the fragmentation term (the most
+    /// recent pods seen by `filter`; default 1,000).
+    pub mix_pods: usize,
     /// Largest request body accepted, bytes (default 64 MiB: full `Nodes` lists of large
     /// clusters are big).
     pub max_body_bytes: usize,
@@ -49,6 +52,7 @@ impl Default for SchedulerConfig {
             min_health: 50.0,
             burst_windows: 3,
             remembered_pods: 100_000,
+            mix_pods: 1_000,
             max_body_bytes: 64 << 20,
             weights: Weights::default(),
             rebalance: RebalanceConfig::default(),

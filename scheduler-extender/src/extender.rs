@@ -10,9 +10,12 @@
 //! - `preempt` keeps the nodes where evicting the proposed victims makes room for the pod,
 //!   with the same victims, and drops the others.
 
+use crate::cluster::PodSpec;
 use crate::filter::{Judge, Verdict, health_refusal};
 use crate::model::{ClusterModel, PendingPod, short_of};
-use crate::prioritize::{PressureForecast, Terms, combine, cost_terms, predicted_pressure, price_per_vcpu};
+use crate::prioritize::{
+    PressureForecast, Terms, combine, cost_terms, fragmentation_term, predicted_pressure, price_per_vcpu,
+};
 use crate::protocol::{
     ExtenderArgs, ExtenderBindingArgs, ExtenderBindingResult, ExtenderFilterResult, ExtenderPreemptionArgs,
     ExtenderPreemptionResult, HostPriority, HostPriorityList, MetaPod, MetaVictims, NodeList,
@@ -54,6 +57,12 @@ fn candidate_names(args: &ExtenderArgs) -> Vec<&str> {
     }
     let nodes = args.nodes.iter().flat_map(|list| &list.items);
     nodes.filter_map(|node| node.metadata.name.as_deref()).collect()
+}
+
+/// CPU milli a node has left for requests: its vCPUs less the `held` cores (unbounded when
+/// its vCPUs are unknown).
+fn cpu_milli_free(vcpus: Option<f64>, held: f64) -> u64 {
+    vcpus.map_or(u64::MAX, |vcpus| ((vcpus - held) * 1000.0).max(0.0) as u64)
 }
 
 impl Extender {
@@ -115,6 +124,8 @@ impl Extender {
         }
         let view = self.model.view();
         let loads = self.model.loads(&view);
+        let gpus = self.model.gpus().read();
+        let (mix, pod) = (self.model.mix().current(), PodSpec::from_request(&PodRequest::of(&args.pod)));
         let facts: Vec<_> = names.iter().map(|name| self.model.facts(&view, name)).collect();
         let prices: Vec<Option<f64>> = facts.iter().map(|f| f.as_ref().and_then(price_per_vcpu)).collect();
         let costs = cost_terms(&prices);
@@ -124,14 +135,19 @@ impl Extender {
             .zip(facts.iter().zip(costs))
             .map(|(name, (facts, cost))| {
                 let score = facts.as_ref().map_or(0, |facts| {
+                    let held = loads.of(name);
                     let pressure = predicted_pressure(
                         name,
                         facts,
-                        loads.of(name).as_ref(),
+                        held.as_ref(),
                         self.forecast.as_ref(),
                         self.model.pressure_config(),
                     );
-                    combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation: None }, weights)
+                    let fragmentation = mix.as_deref().and_then(|mix| {
+                        let cpu_free = cpu_milli_free(facts.vcpus, held.map_or(0.0, |held| held.cpu));
+                        fragmentation_term(mix, cpu_free, gpus.devices(name).unwrap_or_default(), &pod)
+                    });
+                    combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation }, weights)
                 });
                 HostPriority { host: name.to_string(), score }
             })

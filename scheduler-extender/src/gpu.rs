@@ -276,6 +276,11 @@ impl LedgerRead<'_> {
         let gpus = self.0.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
         check(gpus, demand, models)
     }
+
+    /// `node`'s devices, when the ledger knows it.
+    pub fn devices(&self, node: &str) -> Option<&[Gpu]> {
+        self.0.nodes.get(node).map(Vec::as_slice)
+    }
 }
 
 #[cfg(test)]

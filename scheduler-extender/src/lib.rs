@@ -27,6 +27,7 @@ pub mod gpu;
 pub mod http;
 pub mod kubernetes;
 pub mod live_rebalance;
+pub mod mix;
 pub mod model;
 pub mod policy;
 pub mod prioritize;

@@ -19,8 +19,10 @@
 //! With a cluster configured, the Kubernetes watch adds nodes (allocatable capacity, GPUs)
 //! and every pod bound to a node, whoever bound it (the methods are in `model/api.rs`).
 
+use crate::cluster::PodSpec;
 use crate::config::SchedulerConfig;
 use crate::gpu::{Allocation, Gpu, GpuLedger, Refusal};
+use crate::mix::PodMix;
 use crate::request::PodRequest;
 use crate::source::ScoreSource;
 use hashbrown::{HashMap, HashSet};
@@ -278,6 +280,7 @@ pub struct ClusterModel {
     view: RwLock<Option<Arc<View>>>,
     /// Nodes as the Kubernetes watch reports them (empty without a cluster).
     kube_nodes: RwLock<HashMap<String, KubeNode>>,
+    mix: PodMix,
 }
 
 impl std::fmt::Debug for ClusterModel {
@@ -305,6 +308,7 @@ impl ClusterModel {
         for (name, node) in &inventory {
             gpus.sync_node(name, &inventory_devices(node));
         }
+        let mix = PodMix::new(config.mix_pods);
         Self {
             config,
             pressure: engine.scores.pressure.clone(),
@@ -316,6 +320,7 @@ impl ClusterModel {
             pending: Mutex::default(),
             view: RwLock::default(),
             kube_nodes: RwLock::default(),
+            mix,
         }
     }
 
@@ -419,14 +424,22 @@ impl ClusterModel {
         Loads { placements: self.placements.read(), burst_since: self.burst_since(view.window_end()) }
     }
 
-    /// Remembers a pod seen by `filter` until its `bind`.
+    /// The typical mix of the pods seen by `filter`.
+    pub fn mix(&self) -> &PodMix {
+        &self.mix
+    }
+
+    /// Remembers a pod seen by `filter` until its `bind`; a pod seen for the first time
+    /// joins the typical mix.
     pub fn remember(&self, uid: &str, pod: PendingPod) {
         if uid.is_empty() {
             return;
         }
+        let spec = PodSpec::from_request(&pod.request);
         let mut pending = self.pending.lock();
         if pending.pods.insert(uid.to_string(), pod).is_none() {
             pending.order.push_back(uid.to_string());
+            self.mix.observe(&spec);
         }
         while pending.order.len() > self.config.remembered_pods.max(1) {
             if let Some(oldest) = pending.order.pop_front() {

@@ -15,7 +15,14 @@
 //! - **Cost** `c_n = (π_max − π_n) / (π_max − π_min)`, with `π_n` the node's price per vCPU-hour
 //!   among the candidates (1 for every candidate when all prices are equal): cheaper headroom
 //!   first. Nodes whose price is unknown get 0.5.
-//! - **Fragmentation** (GPU pods only), when a typical pod mix is known: FGD's score.
+//! - **Fragmentation** `φ_n = sigmoid(Δ_n / 1000)`, once a typical pod mix M is known
+//!   ([`crate::mix`]): the FGD idea (Weng et al., USENIX ATC '23) of placing where the
+//!   expected GPU capacity the typical pods cannot use grows least. `Δ_n = F_n(M) − F_n'(M)`
+//!   in GPU milli, with F the node fragmentation of [`crate::policy::frag`], n the node as it
+//!   is (CPU left = its vCPUs less the requests held there, GPUs as the ledger has them) and
+//!   n' the node with the pod's CPU and the very GPU shares `bind` would take ([`plan`]).
+//!   0.5 when the placement changes nothing (a node without GPUs), above when it lowers
+//!   fragmentation, below when it raises it.
 //!
 //! kube-scheduler multiplies an extender's score by its weight and by 10
 //! (`MaxNodeScore / MaxExtenderPriority`) and adds it to its plugins' sum (each plugin 0..100
@@ -23,8 +30,12 @@
 //! extender moves a node by up to 500 points: enough to decide between nodes the default
 //! plugins rate alike, not enough to override a strong affinity.
 
+use crate::cluster::PodSpec;
 use crate::config::Weights;
+use crate::gpu::{Gpu, plan};
 use crate::model::{Held, NodeFacts};
+use crate::policy::fgd::sigmoid;
+use crate::policy::frag::TypicalMix;
 use crate::protocol::MAX_EXTENDER_PRIORITY;
 use ironspider_engine::NodeScore;
 use ironspider_engine::score::pressure::{PressureConfig, ResourceLoad, resource_pressure};
@@ -110,6 +121,20 @@ pub fn cost_terms(prices: &[Option<f64>]) -> Vec<f64> {
         .collect()
 }
 
+/// `φ_n` of the module doc for `pod` on a node with `cpu_free` CPU milli left and `devices`;
+/// `None` when the pod's GPUs do not fit the devices.
+pub fn fragmentation_term(mix: &TypicalMix, cpu_free: u64, devices: &[Gpu], pod: &PodSpec) -> Option<f64> {
+    let shares = plan(devices, &pod.gpu, &pod.models).ok()?;
+    let model = devices.first().map_or("", |gpu| gpu.model.as_str());
+    let mut free: Vec<u32> = devices.iter().map(|gpu| gpu.free).collect();
+    let before = mix.frag(cpu_free, &free, model);
+    for (device, milli) in shares {
+        free[device] -= milli;
+    }
+    let after = mix.frag(cpu_free.saturating_sub(pod.cpu), &free, model);
+    Some(sigmoid(before - after))
+}
+
 /// One node's terms, each in [0, 1] (`None` when it does not apply).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Terms {
@@ -168,6 +193,29 @@ mod tests {
         assert_eq!(predicted_pressure("n", &facts, None, &Fixed(0.1), &config), 0.3);
         let inventory_only = NodeFacts { score: None, ..facts };
         assert_eq!(predicted_pressure("n", &inventory_only, Some(&held), &NoForecast, &config), 0.0);
+    }
+
+    #[test]
+    fn fragmentation_favours_the_node_where_the_typical_pods_lose_least_gpu() {
+        use crate::policy::frag::PodType;
+        use crate::request::GpuDemand;
+        let share = |milli: u32| PodType { cpu: 1000, milli, count: 1, models: vec![] };
+        let mix = TypicalMix { types: vec![(share(500), 1.0)] };
+        let devices = |free: [u32; 2]| -> Vec<Gpu> {
+            free.iter().enumerate().map(|(i, f)| Gpu { id: format!("g{i}"), model: "A100".into(), free: *f }).collect()
+        };
+        let pod = PodSpec { cpu: 1000, gpu: GpuDemand::Fraction(500), ..PodSpec::default() };
+        // [1000, 600]: bind takes 500 of the tightest device, 600 → 100, which a 500 share can
+        // no longer use: F goes from 0 to 100, Δ = −100, φ = 1 / (1 + e^0.1).
+        let frayed = fragmentation_term(&mix, 8000, &devices([1000, 600]), &pod).unwrap();
+        assert!((frayed - 1.0 / (1.0 + 0.1f64.exp())).abs() < 1e-12, "{frayed}");
+        // [1000, 500]: the share fills device 1 exactly; F stays 0, φ = 0.5.
+        assert_eq!(fragmentation_term(&mix, 8000, &devices([1000, 500]), &pod), Some(0.5));
+        // Too little CPU left for the typical pod after this one: the whole 1000 left is lost.
+        let starved = fragmentation_term(&mix, 1500, &devices([1000, 500]), &pod).unwrap();
+        assert!((starved - 1.0 / (1.0 + 1.0f64.exp())).abs() < 1e-12, "{starved}");
+        assert_eq!(fragmentation_term(&mix, 8000, &devices([400, 300]), &pod), None, "does not fit");
+        assert_eq!(fragmentation_term(&mix, 8000, &[], &PodSpec::default()), Some(0.5), "no GPUs, no change");
     }
 
     #[test]

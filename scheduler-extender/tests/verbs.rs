@@ -147,10 +147,13 @@ fn binds_take_shares_once_and_a_full_device_fails_resolvably() {
 fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
     let Cluster { book, extender } = cluster();
     let snapshot = book.snapshot();
-    let expected = |pressure: f64| {
-        // weights headroom 2, cost 0.5; equal prices give every node the cost term 1
-        (10.0 * (2.0 * (1.0 - pressure) + 0.5) / 2.5).round() as i64
+    let with_mix = |pressure: f64, fragmentation: Option<f64>| {
+        // weights headroom 2, cost 0.5, fragmentation 1; equal prices give every node the
+        // cost term 1; no fragmentation term before any pod was filtered (no typical mix)
+        let (term, weight) = fragmentation.map_or((0.0, 0.0), |phi| (phi, 1.0));
+        (10.0 * (2.0 * (1.0 - pressure) + 0.5 + term) / (2.5 + weight)).round() as i64
     };
+    let expected = |pressure: f64| with_mix(pressure, None);
     let args = by_names(pod("p1", json!({"cpu": "4"}), json!({})), &["busy", "idle", "spare", "ghost"]);
     let scores: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
     let (busy, idle) = (snapshot.nodes["busy"].pressure.unwrap(), snapshot.nodes["idle"].pressure.unwrap());
@@ -162,6 +165,9 @@ fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
 
     extender.filter(&args);
     assert_eq!(extender.bind(&bind("p1", "idle")).error, "");
+    // The mix is now p1's type, CPU only: it can use no GPU, so the fragmentation is every
+    // free GPU milli before and after placing p1: Δ = 0, φ = 0.5.
+    let expected = |pressure: f64| with_mix(pressure, Some(0.5));
     let after: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
     // 4 fresh cores on 8: CPU 0.1 + 0.5 = 0.6 becomes the scarcest resource (memory 0.2 was):
     // the pressure moves from 0.5 · 0.2 / 0.7 by 0.5 · 0.6 / 0.7 − 0.5 · 0.2 / 0.7, until
@@ -170,6 +176,28 @@ fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
     book.publish(WINDOW * 5);
     let later: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
     assert_eq!(later["idle"], expected(idle), "the burst is over after burst_windows windows");
+}
+
+#[test]
+fn prioritize_prefers_the_node_where_the_typical_gpu_pods_lose_least() {
+    let Cluster { book, extender } = cluster();
+    let snapshot = book.snapshot();
+    let share = |uid: &str, milli: &str| pod(uid, json!({"example.com/gpu-milli": milli}), json!({}));
+    extender.filter(&by_names(share("a", "600"), &["idle"]));
+    assert_eq!(extender.bind(&bind("a", "idle")).error, "", "a takes 600 of idle's GPU 0: [400, 1000] left");
+    let args = by_names(share("b", "400"), &["busy", "idle"]);
+    extender.filter(&args);
+    // Mix: a's type (600 milli) and b's (400 milli), ½ each; no CPU asked.
+    // busy [1000, 1000] → b on GPU 0 → [600, 1000]: both types still fit both devices, F = 0
+    //   before and after, φ = 0.5.
+    // idle [400, 1000]: F = ½ · 400 (a 600 share cannot use GPU 0's 400) + ½ · 0 = 200; b
+    //   fills GPU 0 exactly → [0, 1000], F = 0; Δ = 200, φ = 1 / (1 + e^−0.2).
+    let phi_idle = 1.0 / (1.0 + (-0.2f64).exp());
+    let expected = |pressure: f64, phi: f64| (10.0 * (2.0 * (1.0 - pressure) + 0.5 + phi) / 3.5).round() as i64;
+    let scores: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
+    let (busy, idle) = (snapshot.nodes["busy"].pressure.unwrap(), snapshot.nodes["idle"].pressure.unwrap());
+    assert_eq!(scores["busy"], expected(busy, 0.5));
+    assert_eq!(scores["idle"], expected(idle, phi_idle));
 }
 
 #[test]

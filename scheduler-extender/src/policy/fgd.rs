@@ -45,9 +45,15 @@ pub fn for_each_delta(mix: &TypicalMix, node: &NodeState, pod: &PodSpec, mut vis
     }
 }
 
+/// FGD's squashing of a fragmentation change Δ (milli) into (0, 1): `sigmoid(Δ/1000)`,
+/// 0.5 when nothing changes.
+pub fn sigmoid(delta: f64) -> f64 {
+    1.0 / (1.0 + (-delta / 1000.0).exp())
+}
+
 /// FGD's integer score of a fragmentation change Δ (milli): `trunc(100·sigmoid(Δ/1000))`.
 pub fn sigmoid_score(delta: f64) -> i64 {
-    truncate(100.0 / (1.0 + (-delta / 1000.0).exp()))
+    truncate(100.0 * sigmoid(delta))
 }
 
 /// The FGD policy.

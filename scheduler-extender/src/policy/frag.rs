@@ -56,11 +56,16 @@ impl TypicalMix {
         for pod in pods {
             *counts.entry(PodType::of(pod)).or_default() += 1;
         }
+        Self::from_counts(counts, threshold)
+    }
+
+    /// The mix of pods counted by type; see the module doc.
+    pub fn from_counts(counts: impl IntoIterator<Item = (PodType, u64)>, threshold: f64) -> Self {
         let mut sorted: Vec<(PodType, u64)> = counts.into_iter().collect();
         sorted.sort_by(|(a, na), (b, nb)| {
             (nb, b.cpu, b.milli, b.count, &b.models).cmp(&(na, a.cpu, a.milli, a.count, &a.models))
         });
-        let total = pods.len() as f64;
+        let total = sorted.iter().map(|(_, n)| *n).sum::<u64>() as f64;
         let (mut kept, mut covered) = (Vec::new(), 0u64);
         for (kind, n) in sorted {
             if covered as f64 >= threshold * total {
