@@ -173,14 +173,15 @@ impl Extender {
             });
         }
         let view = self.model.view();
+        let loads = self.model.loads(&view);
         let accepted = proposed.into_iter().filter(|(node, victims)| {
             let Some(facts) = self.model.facts(&view, node) else { return false };
             if health_refusal(&facts, self.model.config().min_health).is_some() {
                 return false;
             }
             let uids: Vec<&str> = victims.pods.iter().map(|p| p.uid.as_str()).collect();
-            let (freed_cpu, freed_memory) = self.model.requested_by(node, &uids);
-            let held = self.model.loads(&view).of(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
+            let (freed_cpu, freed_memory) = loads.requested_by(node, &uids);
+            let held = loads.of(node).map_or((0.0, 0.0), |h| (h.cpu, h.memory));
             let left = ((held.0 - freed_cpu).max(0.0), (held.1 - freed_memory).max(0.0));
             short_of(&facts, left, &request).is_none()
                 && self.model.gpus().fits_without(node, &request.gpu, &request.gpu_models, &uids).is_ok()

@@ -218,6 +218,12 @@ impl Loads<'_> {
         }
         Some(held)
     }
+
+    /// CPU cores and memory bytes requested by those of `pods` (UIDs) bound to `node`.
+    pub fn requested_by(&self, node: &str, pods: &[&str]) -> (f64, f64) {
+        let bound_there = pods.iter().filter_map(|uid| self.placements.by_pod.get(*uid)).filter(|p| p.node == node);
+        bound_there.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory))
+    }
 }
 
 /// A pod seen by `filter`, waiting for its `bind`.
@@ -487,13 +493,6 @@ impl ClusterModel {
         );
         self.pending.lock().pods.remove(uid);
         Ok(allocation)
-    }
-
-    /// CPU cores and memory bytes requested by those of `pods` (UIDs) bound to `node`.
-    pub fn requested_by(&self, node: &str, pods: &[&str]) -> (f64, f64) {
-        let placements = self.placements.read();
-        let bound_there = pods.iter().filter_map(|uid| placements.by_pod.get(*uid)).filter(|p| p.node == node);
-        bound_there.fold((0.0, 0.0), |(cpu, memory), p| (cpu + p.request.cpu, memory + p.request.memory))
     }
 }
 
