@@ -145,7 +145,7 @@ impl NodeState {
             .enumerate()
             .map(|(i, &free)| Gpu { id: i.to_string(), model: self.model.clone(), free })
             .collect();
-        gpu::plan(&gpus, &pod.gpu, &pod.models).unwrap_or_default()
+        gpu::plan(&gpus, &pod.gpu, &pod.models).map(|shares| shares.to_vec()).unwrap_or_default()
     }
 
     /// The lowest-indexed wholly free devices, `n` of them (fewer if there are not).

@@ -13,6 +13,7 @@
 use crate::request::{GpuDemand, WHOLE_GPU};
 use hashbrown::HashMap;
 use parking_lot::{RwLock, RwLockReadGuard};
+use smallvec::SmallVec;
 
 /// One GPU device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +95,52 @@ pub fn check(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<(), 
     if fits { Ok(()) } else { plan(gpus, demand, models).map(|_| ()) }
 }
 
-/// Chooses the shares a demand would take on `gpus`, without taking them.
-pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Vec<(usize, u32)>, Refusal> {
+/// The shares one pod takes on a node: `(device index, milli)`, at most one per device
+/// (inline up to eight devices, so choosing them allocates nothing on common nodes).
+pub type Shares = SmallVec<[(usize, u32); 8]>;
+
+/// Milli free per device of one node, in device order (inline up to sixteen devices).
+pub type FreeMilli = SmallVec<[u32; 16]>;
+
+/// The milli free on each of `gpus`, in device order.
+pub fn free_milli(gpus: &[Gpu]) -> FreeMilli {
+    // Filled in place: collecting from an iterator pushes one device at a time, several
+    // times slower on the `prioritize` path.
+    let mut free = FreeMilli::from_elem(0, gpus.len());
+    for (slot, gpu) in free.iter_mut().zip(gpus) {
+        *slot = gpu.free;
+    }
+    free
+}
+
+/// The shares `demand` takes on devices with `free` milli each, among those `eligible` (by
+/// index), by the rules of the module doc; `None` when it does not fit.
+pub fn choose(free: &[u32], eligible: impl Fn(usize) -> bool, demand: &GpuDemand) -> Option<Shares> {
+    let candidates = || (0..free.len()).filter(|&device| eligible(device));
+    match *demand {
+        GpuDemand::None => Some(Shares::new()),
+        GpuDemand::Fraction(milli) => {
+            // The tightest fit, the lowest index on ties (a plain loop: `min_by_key` over
+            // `(free, index)` costs several times more per device).
+            let mut tightest: Option<usize> = None;
+            for (device, &left) in free.iter().enumerate() {
+                if left >= milli && tightest.is_none_or(|best| left < free[best]) && eligible(device) {
+                    tightest = Some(device);
+                }
+            }
+            tightest.map(|device| Shares::from_slice(&[(device, milli)]))
+        }
+        GpuDemand::Whole(n) => {
+            let wholly_free = candidates().filter(|&device| free[device] == WHOLE_GPU);
+            let shares: Shares = wholly_free.take(n as usize).map(|device| (device, WHOLE_GPU)).collect();
+            (shares.len() == n as usize).then_some(shares)
+        }
+    }
+}
+
+/// Chooses the shares a demand would take on `gpus`, without taking them ([`choose`]), or
+/// says why it does not fit.
+pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Shares, Refusal> {
     let eligible = |gpu: &Gpu| models.is_empty() || models.contains(&gpu.model);
     if *demand != GpuDemand::None && !gpus.iter().any(eligible) {
         if models.is_empty() {
@@ -108,35 +153,19 @@ pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Vec<(
         let has: Vec<&str> = gpus.iter().map(|g| g.model.as_str()).collect();
         return Err(Refusal::Model { wanted: models.join("|"), has: has.join(",") });
     }
-    let insufficient = || {
-        let whole_free = gpus.iter().filter(|g| eligible(g) && g.free == WHOLE_GPU).count();
-        let largest = gpus.iter().filter(|g| eligible(g)).map(|g| g.free).max().unwrap_or(0);
-        Refusal::Insufficient {
-            needed: describe(demand),
-            free: format!("{whole_free} whole GPU(s), largest share {largest} milli"),
-        }
-    };
+    if let Some(shares) = choose(&free_milli(gpus), |device| eligible(&gpus[device]), demand) {
+        return Ok(shares);
+    }
+    let has = gpus.iter().filter(|g| eligible(g)).count();
     match demand {
-        GpuDemand::None => Ok(Vec::new()),
-        GpuDemand::Fraction(milli) => gpus
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| eligible(g) && g.free >= *milli)
-            .min_by_key(|(i, g)| (g.free, *i))
-            .map(|(i, _)| vec![(i, *milli)])
-            .ok_or_else(insufficient),
-        GpuDemand::Whole(n) if gpus.iter().filter(|g| eligible(g)).count() < *n as usize => {
-            Err(Refusal::TooFew { needed: *n, has: gpus.iter().filter(|g| eligible(g)).count() })
-        }
-        GpuDemand::Whole(n) => {
-            let free: Vec<(usize, u32)> = gpus
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| eligible(g) && g.free == WHOLE_GPU)
-                .take(*n as usize)
-                .map(|(i, _)| (i, WHOLE_GPU))
-                .collect();
-            if free.len() == *n as usize { Ok(free) } else { Err(insufficient()) }
+        GpuDemand::Whole(needed) if has < *needed as usize => Err(Refusal::TooFew { needed: *needed, has }),
+        _ => {
+            let whole_free = gpus.iter().filter(|g| eligible(g) && g.free == WHOLE_GPU).count();
+            let largest = gpus.iter().filter(|g| eligible(g)).map(|g| g.free).max().unwrap_or(0);
+            Err(Refusal::Insufficient {
+                needed: describe(demand),
+                free: format!("{whole_free} whole GPU(s), largest share {largest} milli"),
+            })
         }
     }
 }
@@ -228,7 +257,7 @@ impl GpuLedger {
         for (device, milli) in &shares {
             gpus[*device].free -= milli;
         }
-        let allocation = Allocation { node: node.to_string(), shares };
+        let allocation = Allocation { node: node.to_string(), shares: shares.to_vec() };
         state.allocations.insert(pod_uid.to_string(), allocation.clone());
         Ok(allocation)
     }
@@ -294,9 +323,10 @@ mod tests {
     #[test]
     fn shares_fit_tightest_and_whole_gpus_take_wholly_free_devices() {
         let node = gpus(&[1000, 300, 600, 1000]);
-        assert_eq!(plan(&node, &GpuDemand::Fraction(250), &[]), Ok(vec![(1, 250)]), "300 free is the tightest fit");
-        assert_eq!(plan(&node, &GpuDemand::Fraction(500), &[]), Ok(vec![(2, 500)]));
-        assert_eq!(plan(&node, &GpuDemand::Whole(2), &[]), Ok(vec![(0, 1000), (3, 1000)]));
+        let planned = |demand| plan(&node, &demand, &[]).map(|shares| shares.to_vec());
+        assert_eq!(planned(GpuDemand::Fraction(250)), Ok(vec![(1, 250)]), "300 free is the tightest fit");
+        assert_eq!(planned(GpuDemand::Fraction(500)), Ok(vec![(2, 500)]));
+        assert_eq!(planned(GpuDemand::Whole(2)), Ok(vec![(0, 1000), (3, 1000)]));
         assert_eq!(plan(&node, &GpuDemand::Whole(5), &[]), Err(Refusal::TooFew { needed: 5, has: 4 }));
         assert!(!Refusal::TooFew { needed: 5, has: 4 }.resolvable());
         let refused = plan(&node, &GpuDemand::Whole(3), &[]).unwrap_err();
@@ -304,7 +334,8 @@ mod tests {
         assert!(refused.resolvable());
         let wrong_model = plan(&node, &GpuDemand::Fraction(100), &["H100".to_string()]).unwrap_err();
         assert!(!wrong_model.resolvable(), "{wrong_model}");
-        assert_eq!(plan(&node, &GpuDemand::None, &["H100".to_string()]), Ok(vec![]), "no GPU asked, no model needed");
+        let none = plan(&node, &GpuDemand::None, &["H100".to_string()]);
+        assert_eq!(none, Ok(Shares::new()), "no GPU asked, no model needed");
     }
 
     proptest::proptest! {

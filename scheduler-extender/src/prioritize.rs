@@ -20,7 +20,7 @@
 //!   expected GPU capacity the typical pods cannot use grows least. `Δ_n = F_n(M) − F_n'(M)`
 //!   in GPU milli, with F the node fragmentation of [`crate::policy::frag`], n the node as it
 //!   is (CPU left = its vCPUs less the requests held there, GPUs as the ledger has them) and
-//!   n' the node with the pod's CPU and the very GPU shares `bind` would take ([`plan`]).
+//!   n' the node with the pod's CPU and the very GPU shares `bind` would take ([`choose`]).
 //!   0.5 when the placement changes nothing (a node without GPUs), above when it lowers
 //!   fragmentation, below when it raises it.
 //!
@@ -32,7 +32,7 @@
 
 use crate::cluster::PodSpec;
 use crate::config::Weights;
-use crate::gpu::{Gpu, plan};
+use crate::gpu::{Gpu, choose, free_milli};
 use crate::model::{Held, NodeFacts};
 use crate::policy::fgd::sigmoid;
 use crate::policy::frag::TypicalMix;
@@ -124,15 +124,11 @@ pub fn cost_terms(prices: &[Option<f64>]) -> Vec<f64> {
 /// `φ_n` of the module doc for `pod` on a node with `cpu_free` CPU milli left and `devices`;
 /// `None` when the pod's GPUs do not fit the devices.
 pub fn fragmentation_term(mix: &TypicalMix, cpu_free: u64, devices: &[Gpu], pod: &PodSpec) -> Option<f64> {
-    let shares = plan(devices, &pod.gpu, &pod.models).ok()?;
+    let free = free_milli(devices);
+    let eligible = |device: usize| pod.models.is_empty() || pod.models.contains(&devices[device].model);
+    let shares = choose(&free, eligible, &pod.gpu)?;
     let model = devices.first().map_or("", |gpu| gpu.model.as_str());
-    let mut free: Vec<u32> = devices.iter().map(|gpu| gpu.free).collect();
-    let before = mix.frag(cpu_free, &free, model);
-    for (device, milli) in shares {
-        free[device] -= milli;
-    }
-    let after = mix.frag(cpu_free.saturating_sub(pod.cpu), &free, model);
-    Some(sigmoid(before - after))
+    Some(sigmoid(mix.frag_change(cpu_free, &free, model, pod.cpu, &shares)))
 }
 
 /// One node's terms, each in [0, 1] (`None` when it does not apply).

@@ -12,34 +12,28 @@
 use super::frag::TypicalMix;
 use super::{DeviceChoice, Policy, PolicyKind, Score, truncate};
 use crate::cluster::{NodeState, PodSpec};
-use crate::request::GpuDemand;
+use crate::gpu::Shares;
+use crate::request::{GpuDemand, WHOLE_GPU};
 
 /// Calls `visit(device, Δ)` for each way `pod` can go on `node`: one call with `None` for a
 /// pod without GPU or with whole GPUs, one per fitting device (in index order) for a share,
 /// skipping a device whose free milli equals an earlier device's (same Δ).
 /// Δ = Fₙ(M) − Fₙ'(M) in milli: positive when the placement lowers fragmentation.
 pub fn for_each_delta(mix: &TypicalMix, node: &NodeState, pod: &PodSpec, mut visit: impl FnMut(Option<usize>, f64)) {
-    let before = mix.node_frag(node);
-    let cpu_after = node.cpu_free.saturating_sub(pod.cpu);
-    let mut gpus = node.gpus.clone();
+    let delta = |shares: &[(usize, u32)]| mix.frag_change(node.cpu_free, &node.gpus, &node.model, pod.cpu, shares);
     match pod.gpu {
-        GpuDemand::None => visit(None, before - mix.frag(cpu_after, &gpus, &node.model)),
+        GpuDemand::None => visit(None, delta(&[])),
         GpuDemand::Whole(n) => {
-            for device in node.first_wholly_free(n) {
-                gpus[device] = 0;
-            }
-            visit(None, before - mix.frag(cpu_after, &gpus, &node.model));
+            let shares: Shares = node.first_wholly_free(n).map(|device| (device, WHOLE_GPU)).collect();
+            visit(None, delta(&shares));
         }
         GpuDemand::Fraction(milli) => {
-            for device in 0..gpus.len() {
+            for (device, &free) in node.gpus.iter().enumerate() {
                 // Fragmentation ignores device order, so a device with as much free as an
                 // earlier one gives the same Δ; the earlier one wins ties anyway.
-                if gpus[device] < milli || node.gpus[..device].contains(&node.gpus[device]) {
-                    continue;
+                if free >= milli && !node.gpus[..device].contains(&free) {
+                    visit(Some(device), delta(&[(device, milli)]));
                 }
-                gpus[device] -= milli;
-                visit(Some(device), before - mix.frag(cpu_after, &gpus, &node.model));
-                gpus[device] += milli;
             }
         }
     }

@@ -39,6 +39,19 @@ impl PodType {
     pub fn of(pod: &PodSpec) -> Self {
         PodType { cpu: pod.cpu, milli: pod.gpu_milli_each(), count: pod.gpu_count(), models: pod.models.clone() }
     }
+
+    /// Whether the type accepts GPUs of `model`.
+    fn accepts(&self, model: &str) -> bool {
+        self.models.is_empty() || self.models.iter().any(|m| m == model)
+    }
+
+    /// Of devices with `gpus` milli free: how many have enough for one of this type's GPUs,
+    /// and the milli free on the others (stranded for this type).
+    fn fitting_and_stranded(&self, gpus: &[u32]) -> (u32, u64) {
+        gpus.iter().fold((0, 0), |(fitting, stranded), &free| {
+            if free >= self.milli { (fitting + 1, stranded) } else { (fitting, stranded + u64::from(free)) }
+        })
+    }
 }
 
 /// The typical pod mix M: types with their probabilities pₘ.
@@ -88,18 +101,10 @@ impl TypicalMix {
     /// [`TypicalMix::type_frag`] given the node's total free milli `free`, in one pass over
     /// the devices.
     fn type_frag_of(kind: &PodType, cpu_free: u64, gpus: &[u32], model: &str, free: u64) -> f64 {
-        if kind.count == 0 || cpu_free < kind.cpu || !(kind.models.is_empty() || kind.models.iter().any(|m| m == model))
-        {
+        if kind.count == 0 || cpu_free < kind.cpu || !kind.accepts(model) {
             return free as f64;
         }
-        let (mut fitting, mut stranded) = (0u32, 0u64);
-        for &f in gpus {
-            if f >= kind.milli {
-                fitting += 1;
-            } else {
-                stranded += u64::from(f);
-            }
-        }
+        let (fitting, stranded) = kind.fitting_and_stranded(gpus);
         if fitting < kind.count { free as f64 } else { stranded as f64 }
     }
 
@@ -110,6 +115,35 @@ impl TypicalMix {
             return 0.0;
         }
         self.types.iter().map(|(kind, p)| p * Self::type_frag_of(kind, cpu_free, gpus, model, free)).sum()
+    }
+
+    /// Δ = Fₙ(M) − Fₙ'(M) in milli, for a node of `model` with `cpu_free` CPU milli and
+    /// `gpus` milli free per device, and n' the node once a placement took `cpu` CPU milli and
+    /// `shares` (device, milli). One pass over the devices per type: the counts of frag(n, m)
+    /// for n are moved by the devices the placement changes to give those for n'.
+    pub fn frag_change(&self, cpu_free: u64, gpus: &[u32], model: &str, cpu: u64, shares: &[(usize, u32)]) -> f64 {
+        let free_before: u64 = gpus.iter().map(|&f| u64::from(f)).sum();
+        let free_after = free_before - shares.iter().map(|&(_, milli)| u64::from(milli)).sum::<u64>();
+        let cpu_after = cpu_free.saturating_sub(cpu);
+        let change = |kind: &PodType| {
+            if kind.count == 0 || !kind.accepts(model) {
+                return (free_before - free_after) as f64;
+            }
+            let (mut fitting, mut stranded) = kind.fitting_and_stranded(gpus);
+            let before = if cpu_free >= kind.cpu && fitting >= kind.count { stranded } else { free_before };
+            for &(device, milli) in shares {
+                let (was, now) = (gpus[device], gpus[device] - milli);
+                if was >= kind.milli {
+                    fitting -= 1
+                } else {
+                    stranded -= u64::from(was)
+                }
+                if now >= kind.milli { fitting += 1 } else { stranded += u64::from(now) }
+            }
+            let after = if cpu_after >= kind.cpu && fitting >= kind.count { stranded } else { free_after };
+            before as f64 - after as f64
+        };
+        self.types.iter().map(|(kind, p)| p * change(kind)).sum()
     }
 
     /// Fₙ(M) of a node as it is.
@@ -153,6 +187,35 @@ mod tests {
         assert_eq!(tie.types.iter().map(|(t, _)| t.cpu).collect::<Vec<_>>(), [3000, 1000]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_change_in_one_pass_is_the_difference_of_the_fragmentations(
+            gpus in proptest::collection::vec(0u32..=1000, 0..8),
+            kinds in proptest::collection::vec((0u64..4000, 0u32..=1000, 0u32..3, proptest::bool::ANY), 1..5),
+            cpu_free in 0u64..8000,
+            cpu in 0u64..4000,
+            taken in proptest::collection::vec(0u32..=1000, 8),
+        ) {
+            let types = kinds.iter().enumerate().map(|(i, &(cpu, milli, count, wants_v100))| {
+                let models = if wants_v100 { vec!["V100".to_string()] } else { vec![] };
+                (PodType { cpu, milli, count, models }, (i + 1) as f64 / 10.0)
+            });
+            let mix = TypicalMix { types: types.collect() };
+            // Take part of every other device's free milli.
+            let shares: Vec<(usize, u32)> =
+                gpus.iter().enumerate().step_by(2).map(|(d, &free)| (d, taken[d].min(free))).collect();
+            let mut after = gpus.clone();
+            for &(device, milli) in &shares {
+                after[device] -= milli;
+            }
+            for model in ["T4", "V100"] {
+                let expected = mix.frag(cpu_free, &gpus, model) - mix.frag(cpu_free.saturating_sub(cpu), &after, model);
+                let change = mix.frag_change(cpu_free, &gpus, model, cpu, &shares);
+                proptest::prop_assert!((change - expected).abs() < 1e-9, "{} vs {}", change, expected);
+            }
+        }
+    }
+
     #[test]
     fn node_fragmentation_follows_the_three_cases() {
         let share = PodType { cpu: 4000, milli: 500, count: 1, models: vec![] };
@@ -169,5 +232,10 @@ mod tests {
         let mix = TypicalMix { types: vec![(share, 0.5), (cpu_only, 0.5)] };
         assert_eq!(mix.frag(8000, &gpus, "T4"), 0.5 * 300.0 + 0.5 * 1300.0);
         assert_eq!(mix.frag(8000, &[0, 0], "T4"), 0.0);
+        // A 500 share on device 0 (1000 → 500): the share type strands 300 still, the
+        // CPU-only type loses 500 less; F goes from 800 to 0.5·300 + 0.5·800 = 550.
+        let change = mix.frag_change(8000, &gpus, "T4", 1000, &[(0, 500)]);
+        assert_eq!(change, 800.0 - 550.0);
+        assert_eq!(change, mix.frag(8000, &gpus, "T4") - mix.frag(7000, &[500, 300, 0], "T4"));
     }
 }
