@@ -9,7 +9,7 @@
 //! Then a load test over real HTTP: the extender's routes served by axum on loopback, driven
 //! by keep-alive clients for `EXTENDER_SECONDS` (default 5) per verb, size and client count;
 //! prints requests per second and p50/p99 latency. `EXTENDER_CLIENTS` lists the client
-//! counts (default `1,4`): one client is kube-scheduler as it runs (it schedules one pod at
+//! counts (default `1,4`; empty for none): one client is kube-scheduler as it runs (it schedules one pod at
 //! a time and calls the extender in turn), four measure capacity — on the same two vCPUs as
 //! the server, so they also take CPU from it.
 //! Run: `cargo bench --bench extender`.
@@ -19,13 +19,14 @@ use ironspider_engine::EngineConfig;
 use ironspider_engine::frame::NodeFrame;
 use ironspider_engine::score::ScoreConfig;
 use ironspider_engine::scores::{PublishedScores, ScoreBook};
+use ironspider_scheduler::answer::Answer;
 use ironspider_scheduler::config::SchedulerConfig;
 use ironspider_scheduler::extender::Extender;
 use ironspider_scheduler::http::{Scheduler, router};
 use ironspider_scheduler::live_rebalance::LiveRebalancer;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
-use ironspider_scheduler::protocol::{ExtenderArgs, decode, encode};
+use ironspider_scheduler::protocol::{ExtenderArgs, decode};
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,10 +81,10 @@ fn bench(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("extender_{nodes}_names"));
         group.bench_function("decode_only_baseline", |b| b.iter(|| black_box(decode::<ExtenderArgs>(&body).unwrap())));
         group.bench_function("filter", |b| {
-            b.iter(|| encode(&extender.filter(&decode::<ExtenderArgs>(&body).unwrap()), body.len()).unwrap())
+            b.iter(|| extender.filter(&decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
         });
         group.bench_function("prioritize", |b| {
-            b.iter(|| encode(&extender.prioritize(&decode::<ExtenderArgs>(&body).unwrap()), body.len()).unwrap())
+            b.iter(|| extender.prioritize(&decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
         });
         group.finish();
     }
@@ -128,6 +129,7 @@ fn load_test() {
     let client_counts: Vec<usize> = std::env::var("EXTENDER_CLIENTS")
         .unwrap_or_else(|_| "1,4".into())
         .split(',')
+        .filter(|count| !count.trim().is_empty())
         .map(|count| count.trim().parse().expect("EXTENDER_CLIENTS: a comma list of client counts"))
         .collect();
     let seconds = std::env::var("EXTENDER_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);

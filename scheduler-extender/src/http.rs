@@ -6,6 +6,7 @@
 //! gets 400 with the decoder's message, an oversized body 413. Answers are always 200 with
 //! the verb's result, whose `Error` field carries failures that concern the pod.
 
+use crate::answer::Answer;
 use crate::extender::Extender;
 use crate::kubernetes::bind::Binder;
 use crate::live_rebalance::LiveRebalancer;
@@ -51,12 +52,12 @@ async fn plan(State(scheduler): State<Scheduler>) -> Response {
 }
 
 fn json(value: &impl Serialize) -> Response {
-    json_sized(value, 0)
+    respond(encode(value, 0))
 }
 
-/// `value` as JSON, encoded into a buffer of `size_hint` bytes to start with.
-fn json_sized(value: &impl Serialize, size_hint: usize) -> Response {
-    match encode(value, size_hint) {
+/// JSON bytes as a response (500 when they could not be written).
+fn respond(json: Result<Vec<u8>, serde_json::Error>) -> Response {
+    match json {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
@@ -65,12 +66,13 @@ fn json_sized(value: &impl Serialize, size_hint: usize) -> Response {
 async fn verb<A, R>(State(scheduler): State<Scheduler>, body: Bytes, answer: fn(&Extender, &A) -> R) -> Response
 where
     A: DeserializeOwned,
-    R: Serialize,
+    R: Answer,
 {
-    match decode::<A>(&body) {
-        Ok(args) => json_sized(&answer(&scheduler.extender, &args), body.len()),
-        Err(error) => malformed(error),
-    }
+    let args = match decode::<A>(&body) {
+        Ok(args) => args,
+        Err(error) => return malformed(error),
+    };
+    respond(answer(&scheduler.extender, &args).to_json(body.len()))
 }
 
 fn malformed(error: impl std::fmt::Display) -> Response {

@@ -18,6 +18,7 @@
 //!   policies with the FGD fragmentation measure; [`sim`] (seeded by [`rng`]): the simulator
 //!   that replays the Alibaba GPU trace through them.
 
+pub mod answer;
 pub mod cluster;
 pub mod config;
 pub mod extender;
