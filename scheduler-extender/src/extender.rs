@@ -145,7 +145,7 @@ impl Extender {
                     );
                     let fragmentation = mix.as_deref().and_then(|mix| {
                         let cpu_free = cpu_milli_free(facts.vcpus, held.map_or(0.0, |held| held.cpu));
-                        fragmentation_term(mix, cpu_free, gpus.devices(name).unwrap_or_default(), &pod)
+                        fragmentation_term(mix, cpu_free, gpus.devices(name, facts.slot).unwrap_or_default(), &pod)
                     });
                     combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation }, weights)
                 });

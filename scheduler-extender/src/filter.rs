@@ -76,7 +76,7 @@ impl<'a> Judge<'a> {
         if let Some(reason) = short_of(&facts, held, self.request) {
             return Verdict::Failed(reason);
         }
-        match self.gpus.fits(node, &self.request.gpu, &self.request.gpu_models) {
+        match self.gpus.fits(node, facts.slot, &self.request.gpu, &self.request.gpu_models) {
             Ok(()) => Verdict::Fits,
             Err(refusal) if refusal.resolvable() => Verdict::Failed(format!("GPU: {refusal}")),
             Err(refusal) => Verdict::Unresolvable(format!("GPU: {refusal}")),

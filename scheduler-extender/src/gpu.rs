@@ -170,9 +170,50 @@ pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Share
     }
 }
 
+/// Where the ledger keeps a node's devices: a node once known keeps its slot for good (nodes
+/// are never forgotten, their pods may still hold shares), so a slot found once, by the
+/// model's per-snapshot index, spares every later request the ledger's own name lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeSlot(usize);
+
+/// Every node's devices, by slot, and the slot of each node name.
+#[derive(Debug, Default)]
+struct Nodes {
+    slots: HashMap<String, NodeSlot>,
+    devices: Vec<Vec<Gpu>>,
+}
+
+impl Nodes {
+    fn get(&self, node: &str) -> Option<&Vec<Gpu>> {
+        self.slots.get(node).map(|slot| &self.devices[slot.0])
+    }
+
+    fn get_mut(&mut self, node: &str) -> Option<&mut Vec<Gpu>> {
+        self.slots.get(node).map(|slot| &mut self.devices[slot.0])
+    }
+
+    /// The devices of `node`, made known (with none) when it is new.
+    fn known(&mut self, node: &str) -> &mut Vec<Gpu> {
+        let slot = match self.slots.get(node) {
+            Some(slot) => *slot,
+            None => {
+                let slot = NodeSlot(self.devices.len());
+                self.devices.push(Vec::new());
+                self.slots.insert(node.to_string(), slot);
+                slot
+            }
+        };
+        &mut self.devices[slot.0]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &Vec<Gpu>)> {
+        self.slots.iter().map(|(node, slot)| (node, &self.devices[slot.0]))
+    }
+}
+
 #[derive(Debug, Default)]
 struct LedgerState {
-    nodes: HashMap<String, Vec<Gpu>>,
+    nodes: Nodes,
     allocations: HashMap<String, Allocation>,
 }
 
@@ -185,7 +226,10 @@ pub struct GpuLedger {
 impl GpuLedger {
     /// Makes `node` known with `gpus` (all free) unless it is known already.
     pub fn add_node(&self, node: &str, gpus: Vec<Gpu>) {
-        self.state.write().nodes.entry(node.to_string()).or_insert(gpus);
+        let mut state = self.state.write();
+        if state.nodes.get(node).is_none() {
+            *state.nodes.known(node) = gpus;
+        }
     }
 
     /// Makes `node` known and adds those of `gpus` (by id) it does not have yet, all free;
@@ -193,10 +237,7 @@ impl GpuLedger {
     /// reporting may still be in use).
     pub fn sync_node(&self, node: &str, gpus: &[Gpu]) {
         let mut state = self.state.write();
-        let known = match state.nodes.get_mut(node) {
-            Some(known) => known,
-            None => state.nodes.entry(node.to_string()).or_default(),
-        };
+        let known = state.nodes.known(node);
         for gpu in gpus {
             if !known.iter().any(|k| k.id == gpu.id) {
                 known.push(gpu.clone());
@@ -206,12 +247,12 @@ impl GpuLedger {
 
     /// Whether the ledger knows `node`.
     pub fn knows(&self, node: &str) -> bool {
-        self.state.read().nodes.contains_key(node)
+        self.state.read().nodes.get(node).is_some()
     }
 
     /// Whether `demand` fits `node` now (filter); takes nothing.
     pub fn fits(&self, node: &str, demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
-        self.read().fits(node, demand, models)
+        self.read().fits(node, None, demand, models)
     }
 
     /// The ledger under one read lock, to ask about many nodes; binds wait until it is
@@ -282,7 +323,8 @@ impl GpuLedger {
     /// A consistent copy of every node's devices and every allocation (by pod UID).
     pub fn view(&self) -> (HashMap<String, Vec<Gpu>>, HashMap<String, Allocation>) {
         let state = self.state.read();
-        (state.nodes.clone(), state.allocations.clone())
+        let nodes = state.nodes.iter().map(|(node, gpus)| (node.clone(), gpus.clone())).collect();
+        (nodes, state.allocations.clone())
     }
 
     /// The shares pod `pod_uid` holds, if any.
@@ -300,15 +342,30 @@ impl GpuLedger {
 pub struct LedgerRead<'a>(RwLockReadGuard<'a, LedgerState>);
 
 impl LedgerRead<'_> {
-    /// Whether `demand` fits `node` now; takes nothing.
-    pub fn fits(&self, node: &str, demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
-        let gpus = self.0.nodes.get(node).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
+    /// Whether `demand` fits `node` (in `slot`, when known) now; takes nothing.
+    pub fn fits(
+        &self,
+        node: &str,
+        slot: Option<NodeSlot>,
+        demand: &GpuDemand,
+        models: &[String],
+    ) -> Result<(), Refusal> {
+        let gpus = self.devices(node, slot).ok_or_else(|| Refusal::UnknownNode(node.to_string()))?;
         check(gpus, demand, models)
     }
 
-    /// `node`'s devices, when the ledger knows it.
-    pub fn devices(&self, node: &str) -> Option<&[Gpu]> {
-        self.0.nodes.get(node).map(Vec::as_slice)
+    /// `node`'s devices, found by `slot` when known, else by name; `None` when the ledger
+    /// does not know the node.
+    pub fn devices(&self, node: &str, slot: Option<NodeSlot>) -> Option<&[Gpu]> {
+        match slot {
+            Some(slot) => Some(&self.0.nodes.devices[slot.0]),
+            None => self.0.nodes.get(node).map(Vec::as_slice),
+        }
+    }
+
+    /// The slot of `node`, when the ledger knows it.
+    pub fn slot(&self, node: &str) -> Option<NodeSlot> {
+        self.0.nodes.slots.get(node).copied()
     }
 }
 

@@ -21,7 +21,7 @@
 
 use crate::cluster::PodSpec;
 use crate::config::SchedulerConfig;
-use crate::gpu::{Allocation, Gpu, GpuLedger, Refusal};
+use crate::gpu::{Allocation, Gpu, GpuLedger, LedgerRead, NodeSlot, Refusal};
 use crate::mix::PodMix;
 use crate::request::PodRequest;
 use crate::source::ScoreSource;
@@ -50,6 +50,9 @@ pub struct NodeFacts<'a> {
     pub gpu_model: Option<&'a str>,
     /// The node's scores; `None` for a node known only from the inventory.
     pub score: Option<&'a NodeScore>,
+    /// Where the GPU ledger keeps the node's devices, when the view indexed it (else the
+    /// ledger finds the node by name).
+    pub slot: Option<NodeSlot>,
 }
 
 impl<'a> NodeFacts<'a> {
@@ -61,6 +64,7 @@ impl<'a> NodeFacts<'a> {
             memory_bytes: hardware.memory_bytes,
             gpu_model: hardware.gpu_model.as_deref(),
             score: Some(score),
+            slot: None,
         }
     }
 }
@@ -97,7 +101,10 @@ pub struct Held {
     pub burst_memory: f64,
 }
 
-type NodeIndex<'a> = HashMap<&'a str, &'a NodeScore>;
+/// A scored node: its scores and the ledger slot of its devices.
+type Indexed<'a> = (&'a NodeScore, Option<NodeSlot>);
+
+type NodeIndex<'a> = HashMap<&'a str, Indexed<'a>>;
 
 self_cell::self_cell!(
     struct IndexedSnapshot {
@@ -107,13 +114,14 @@ self_cell::self_cell!(
     }
 );
 
-/// A score snapshot with its nodes indexed by name, built once per snapshot.
+/// A score snapshot with its nodes indexed by name, with the ledger slots of their devices,
+/// built once per snapshot: one lookup per node then serves both.
 pub struct View(IndexedSnapshot);
 
 impl View {
-    fn new(snapshot: Arc<ScoresSnapshot>) -> Self {
+    fn new(snapshot: Arc<ScoresSnapshot>, ledger: &LedgerRead) -> Self {
         View(IndexedSnapshot::new(snapshot, |snapshot| {
-            snapshot.nodes.iter().map(|(name, score)| (name.as_str(), score)).collect()
+            snapshot.nodes.iter().map(|(name, score)| (name.as_str(), (score, ledger.slot(name)))).collect()
         }))
     }
 
@@ -129,6 +137,11 @@ impl View {
 
     /// The scores of `node`, when telemetry knows it.
     pub fn score(&self, node: &str) -> Option<&NodeScore> {
+        self.node(node).map(|(score, _)| score)
+    }
+
+    /// The scores of `node` and the ledger slot of its devices, when telemetry knows it.
+    pub fn node(&self, node: &str) -> Option<Indexed<'_>> {
         self.0.borrow_dependent().get(node).copied()
     }
 }
@@ -359,7 +372,7 @@ impl ClusterModel {
             return view;
         }
         self.fold_in(&snapshot);
-        let view = Arc::new(View::new(snapshot));
+        let view = Arc::new(View::new(snapshot, &self.gpus.read()));
         *current = Some(Arc::clone(&view));
         view
     }
@@ -410,12 +423,13 @@ impl ClusterModel {
     /// inventory alone, with the Kubernetes API's capacity where those lack it; `None` when
     /// none knows it.
     pub fn facts<'a>(&'a self, view: &'a View, node: &str) -> Option<NodeFacts<'a>> {
-        let known = view.score(node).map(NodeFacts::of).or_else(|| {
+        let known = view.node(node).map(|(score, slot)| NodeFacts { slot, ..NodeFacts::of(score) }).or_else(|| {
             self.inventory.get(node).map(|inventory| NodeFacts {
                 vcpus: inventory.vcpus,
                 memory_bytes: inventory.memory_gib.map(|gib| gib * GIB),
                 gpu_model: inventory.gpu_model.as_deref(),
                 score: None,
+                slot: None,
             })
         });
         match known {

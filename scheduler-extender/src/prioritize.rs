@@ -173,7 +173,8 @@ mod tests {
     #[test]
     fn burst_damping_counts_fresh_pods_as_load_and_a_forecast_can_only_raise_pressure() {
         let s = score(0.3, 0.4, 1.0);
-        let facts = NodeFacts { vcpus: Some(8.0), memory_bytes: Some(1e9), gpu_model: None, score: Some(&s) };
+        let facts =
+            NodeFacts { vcpus: Some(8.0), memory_bytes: Some(1e9), gpu_model: None, score: Some(&s), slot: None };
         let config = PressureConfig::default();
         assert_eq!(predicted_pressure("n", &facts, None, &NoForecast, &config), 0.3);
         // Scarcest now: CPU 0.4 → 0.5 · 0.4 / 0.7 (memory 0.1 is less). With 4 fresh cores of
