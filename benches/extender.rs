@@ -80,14 +80,14 @@ fn bench(c: &mut Criterion) {
         let body = request(nodes);
         // As in a scheduling cycle, filter sees the pod before prioritize: the typical pod
         // mix exists, so prioritize computes its fragmentation term even when run alone.
-        extender.filter(&decode::<ExtenderArgs>(&body).unwrap());
+        extender.filter(decode::<ExtenderArgs>(&body).unwrap());
         let mut group = c.benchmark_group(format!("extender_{nodes}_names"));
         group.bench_function("decode_only_baseline", |b| b.iter(|| black_box(decode::<ExtenderArgs>(&body).unwrap())));
         group.bench_function("filter", |b| {
-            b.iter(|| extender.filter(&decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
+            b.iter(|| extender.filter(decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
         });
         group.bench_function("prioritize", |b| {
-            b.iter(|| extender.prioritize(&decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
+            b.iter(|| extender.prioritize(decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
         });
         group.finish();
     }

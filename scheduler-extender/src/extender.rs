@@ -50,13 +50,15 @@ pub fn pod_key(pod: &Pod) -> String {
     key(&field(&meta.uid), &field(&meta.namespace), &field(&meta.name))
 }
 
-/// The candidate node names of a request, in the order sent.
-fn candidate_names(args: &ExtenderArgs) -> Vec<&str> {
-    if let Some(names) = &args.node_names {
-        return names.iter().map(String::as_str).collect();
+/// The candidate node names of a request, in the order sent: `NodeNames` taken out of the
+/// request (the answer reuses them rather than copy hundreds of strings), or the names of
+/// the `Nodes`.
+fn take_candidates(args: &mut ExtenderArgs) -> Vec<String> {
+    if let Some(names) = args.node_names.take() {
+        return names;
     }
     let nodes = args.nodes.iter().flat_map(|list| &list.items);
-    nodes.filter_map(|node| node.metadata.name.as_deref()).collect()
+    nodes.filter_map(|node| node.metadata.name.clone()).collect()
 }
 
 /// CPU milli a node has left for requests: its vCPUs less the `held` cores (unbounded when
@@ -77,7 +79,7 @@ impl Extender {
     }
 
     /// `filter`.
-    pub fn filter(&self, args: &ExtenderArgs) -> ExtenderFilterResult {
+    pub fn filter(&self, mut args: ExtenderArgs) -> ExtenderFilterResult {
         let request = match PodRequest::read(&args.pod) {
             Ok(request) => request,
             Err(problem) => return ExtenderFilterResult { error: problem, ..ExtenderFilterResult::default() },
@@ -92,33 +94,34 @@ impl Extender {
         let view = self.model.view();
         let judge = Judge::new(&self.model, &view, &request);
         let mut result = ExtenderFilterResult::default();
+        let by_name = args.node_names.is_some();
         let mut passed = Vec::new();
-        for name in candidate_names(args) {
-            match judge.verdict(name) {
+        for name in take_candidates(&mut args) {
+            match judge.verdict(&name) {
                 Verdict::Fits => passed.push(name),
                 Verdict::Failed(reason) => {
-                    result.failed_nodes.insert(name.to_string(), reason);
+                    result.failed_nodes.insert(name, reason);
                 }
                 Verdict::Unresolvable(reason) => {
-                    result.failed_and_unresolvable_nodes.insert(name.to_string(), reason);
+                    result.failed_and_unresolvable_nodes.insert(name, reason);
                 }
             }
         }
-        match &args.nodes {
-            Some(list) if args.node_names.is_none() => {
-                let passed: HashSet<&str> = passed.into_iter().collect();
+        match args.nodes {
+            Some(list) if !by_name => {
+                let passed: HashSet<&str> = passed.iter().map(String::as_str).collect();
                 let items =
-                    list.items.iter().filter(|n| n.metadata.name.as_deref().is_some_and(|n| passed.contains(n)));
-                result.nodes = Some(NodeList { items: items.cloned().collect() });
+                    list.items.into_iter().filter(|n| n.metadata.name.as_deref().is_some_and(|n| passed.contains(n)));
+                result.nodes = Some(NodeList { items: items.collect() });
             }
-            _ => result.node_names = Some(passed.into_iter().map(str::to_string).collect()),
+            _ => result.node_names = Some(passed),
         }
         result
     }
 
     /// `prioritize`: every candidate with a score, in the order sent.
-    pub fn prioritize(&self, args: &ExtenderArgs) -> HostPriorityList {
-        let names = candidate_names(args);
+    pub fn prioritize(&self, mut args: ExtenderArgs) -> HostPriorityList {
+        let names = take_candidates(&mut args);
         if names.is_empty() {
             return Vec::new();
         }
@@ -130,11 +133,11 @@ impl Extender {
         let prices: Vec<Option<f64>> = facts.iter().map(|f| f.as_ref().and_then(price_per_vcpu)).collect();
         let costs = cost_terms(&prices);
         let weights = &self.model.config().weights;
-        names
+        let scores: Vec<i64> = names
             .iter()
             .zip(facts.iter().zip(costs))
             .map(|(name, (facts, cost))| {
-                let score = facts.as_ref().map_or(0, |facts| {
+                facts.as_ref().map_or(0, |facts| {
                     let held = loads.of(name);
                     let pressure = predicted_pressure(
                         name,
@@ -148,10 +151,10 @@ impl Extender {
                         fragmentation_term(mix, cpu_free, gpus.devices(name, facts.slot).unwrap_or_default(), &pod)
                     });
                     combine(&Terms { headroom: 1.0 - pressure, cost, fragmentation }, weights)
-                });
-                HostPriority { host: name.to_string(), score }
+                })
             })
-            .collect()
+            .collect();
+        names.into_iter().zip(scores).map(|(host, score)| HostPriority { host, score }).collect()
     }
 
     /// `bind`.
@@ -163,11 +166,11 @@ impl Extender {
     }
 
     /// `preempt`: the proposed nodes where the pod fits once their victims are gone.
-    pub fn preempt(&self, args: &ExtenderPreemptionArgs) -> ExtenderPreemptionResult {
+    pub fn preempt(&self, args: ExtenderPreemptionArgs) -> ExtenderPreemptionResult {
         let request = PodRequest::of(&args.pod);
-        let mut proposed: BTreeMap<String, MetaVictims> = args.node_name_to_meta_victims.clone();
-        for (node, victims) in &args.node_name_to_victims {
-            proposed.entry(node.clone()).or_insert_with(|| MetaVictims {
+        let mut proposed: BTreeMap<String, MetaVictims> = args.node_name_to_meta_victims;
+        for (node, victims) in args.node_name_to_victims {
+            proposed.entry(node).or_insert_with(|| MetaVictims {
                 pods: victims.pods.iter().map(|pod| MetaPod { uid: pod_key(pod) }).collect(),
                 num_pdb_violations: victims.num_pdb_violations,
             });

@@ -63,7 +63,7 @@ fn respond(json: Result<Vec<u8>, serde_json::Error>) -> Response {
     }
 }
 
-async fn verb<A, R>(State(scheduler): State<Scheduler>, body: Bytes, answer: fn(&Extender, &A) -> R) -> Response
+async fn verb<A, R>(State(scheduler): State<Scheduler>, body: Bytes, answer: fn(&Extender, A) -> R) -> Response
 where
     A: DeserializeOwned,
     R: Answer,
@@ -72,7 +72,7 @@ where
         Ok(args) => args,
         Err(error) => return malformed(error),
     };
-    respond(answer(&scheduler.extender, &args).to_json(body.len()))
+    respond(answer(&scheduler.extender, args).to_json(body.len()))
 }
 
 fn malformed(error: impl std::fmt::Display) -> Response {

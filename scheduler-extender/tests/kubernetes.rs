@@ -52,7 +52,7 @@ async fn client(api: &FakeApi) -> kubernetes::Client {
 
 fn filter(extender: &Extender, pod: Value, nodes: &[&str]) -> ExtenderFilterResult {
     let args: ExtenderArgs = serde_json::from_value(json!({"Pod": pod, "NodeNames": nodes})).unwrap();
-    extender.filter(&args)
+    extender.filter(args)
 }
 
 fn passed(result: &ExtenderFilterResult) -> Vec<&str> {

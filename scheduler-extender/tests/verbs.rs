@@ -79,7 +79,7 @@ fn bind(uid: &str, node: &str) -> ExtenderBindingArgs {
 fn filter_passes_what_fits_and_says_why_the_rest_does_not() {
     let Cluster { extender, .. } = cluster();
     let share = pod("p1", json!({"cpu": "2", "example.com/gpu-milli": "300"}), json!({}));
-    let result = extender.filter(&by_names(share, &["busy", "idle", "spare", "ghost"]));
+    let result = extender.filter(by_names(share, &["busy", "idle", "spare", "ghost"]));
     assert_eq!(result.node_names.as_deref(), Some(&["busy".to_string(), "idle".into(), "spare".into()][..]));
     assert_eq!(
         result.failed_and_unresolvable_nodes["ghost"],
@@ -88,17 +88,17 @@ fn filter_passes_what_fits_and_says_why_the_rest_does_not() {
     assert!(result.nodes.is_none(), "node-cache mode answers names only");
 
     let a100 = pod("p2", json!({"example.com/gpu-milli": "300"}), json!({"ironspider.io/gpu-models": "A100"}));
-    let result = extender.filter(&by_names(a100, &["idle", "spare"]));
+    let result = extender.filter(by_names(a100, &["idle", "spare"]));
     assert_eq!(result.failed_and_unresolvable_nodes["spare"], "GPU: no GPU of model A100 (node has T4)");
 
     let huge = pod("p3", json!({"cpu": "16", "nvidia.com/gpu": "1"}), json!({}));
-    let result = extender.filter(&by_names(huge, &["busy", "idle", "spare"]));
+    let result = extender.filter(by_names(huge, &["busy", "idle", "spare"]));
     assert_eq!(result.node_names, Some(vec![]));
     assert_eq!(result.failed_and_unresolvable_nodes.len(), 3);
     assert_eq!(result.failed_and_unresolvable_nodes["idle"], "needs 16 CPU, 8 of 8 free even when empty");
 
     let impossible = pod("p4", json!({"nvidia.com/gpu": "1", "example.com/gpu-milli": "300"}), json!({}));
-    let result = extender.filter(&by_names(impossible, &["idle"]));
+    let result = extender.filter(by_names(impossible, &["idle"]));
     assert!(result.error.starts_with("both nvidia.com/gpu and example.com/gpu-milli"), "{}", result.error);
 }
 
@@ -110,7 +110,7 @@ fn full_node_mode_returns_the_node_objects_that_passed() {
         "Nodes": {"items": [{"metadata": {"name": "idle"}}, {"metadata": {"name": "spare"}}]}
     }))
     .unwrap();
-    let result = extender.filter(&args);
+    let result = extender.filter(args);
     let passed: Vec<_> = result.nodes.expect("full mode").items.into_iter().filter_map(|n| n.metadata.name).collect();
     assert_eq!(passed, ["idle"]);
     assert_eq!(result.failed_and_unresolvable_nodes["spare"], "GPU: needs 2 GPU(s), node has 1");
@@ -122,7 +122,7 @@ fn binds_take_shares_once_and_a_full_device_fails_resolvably() {
     let Cluster { extender, .. } = cluster();
     for (uid, milli) in [("a", "600"), ("b", "600"), ("c", "600")] {
         let args = by_names(pod(uid, json!({"example.com/gpu-milli": milli}), json!({})), &["spare"]);
-        let result = extender.filter(&args);
+        let result = extender.filter(args);
         if uid == "a" {
             assert_eq!(result.node_names, Some(vec!["spare".to_string()]));
             assert_eq!(extender.bind(&bind(uid, "spare")).error, "");
@@ -155,7 +155,8 @@ fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
     };
     let expected = |pressure: f64| with_mix(pressure, None);
     let args = by_names(pod("p1", json!({"cpu": "4"}), json!({})), &["busy", "idle", "spare", "ghost"]);
-    let scores: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
+    let scores: BTreeMap<String, i64> =
+        extender.prioritize(args.clone()).into_iter().map(|h| (h.host, h.score)).collect();
     let (busy, idle) = (snapshot.nodes["busy"].pressure.unwrap(), snapshot.nodes["idle"].pressure.unwrap());
     assert_eq!(scores["busy"], expected(busy));
     assert_eq!(scores["idle"], expected(idle));
@@ -163,18 +164,20 @@ fn prioritize_scores_headroom_and_damps_bursts_of_fresh_binds() {
     assert_eq!(scores["ghost"], 0);
     assert!(scores["idle"] > scores["busy"]);
 
-    extender.filter(&args);
+    extender.filter(args.clone());
     assert_eq!(extender.bind(&bind("p1", "idle")).error, "");
     // The mix is now p1's type, CPU only: it can use no GPU, so the fragmentation is every
     // free GPU milli before and after placing p1: Δ = 0, φ = 0.5.
     let expected = |pressure: f64| with_mix(pressure, Some(0.5));
-    let after: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
+    let after: BTreeMap<String, i64> =
+        extender.prioritize(args.clone()).into_iter().map(|h| (h.host, h.score)).collect();
     // 4 fresh cores on 8: CPU 0.1 + 0.5 = 0.6 becomes the scarcest resource (memory 0.2 was):
     // the pressure moves from 0.5 · 0.2 / 0.7 by 0.5 · 0.6 / 0.7 − 0.5 · 0.2 / 0.7, until
     // telemetry shows the pod
     assert_eq!(after["idle"], expected(idle + 0.5 * 0.6 / 0.7 - 0.5 * 0.2 / 0.7));
     book.publish(WINDOW * 5);
-    let later: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
+    let later: BTreeMap<String, i64> =
+        extender.prioritize(args.clone()).into_iter().map(|h| (h.host, h.score)).collect();
     assert_eq!(later["idle"], expected(idle), "the burst is over after burst_windows windows");
 }
 
@@ -183,10 +186,10 @@ fn prioritize_prefers_the_node_where_the_typical_gpu_pods_lose_least() {
     let Cluster { book, extender } = cluster();
     let snapshot = book.snapshot();
     let share = |uid: &str, milli: &str| pod(uid, json!({"example.com/gpu-milli": milli}), json!({}));
-    extender.filter(&by_names(share("a", "600"), &["idle"]));
+    extender.filter(by_names(share("a", "600"), &["idle"]));
     assert_eq!(extender.bind(&bind("a", "idle")).error, "", "a takes 600 of idle's GPU 0: [400, 1000] left");
     let args = by_names(share("b", "400"), &["busy", "idle"]);
-    extender.filter(&args);
+    extender.filter(args.clone());
     // Mix: a's type (600 milli) and b's (400 milli), ½ each; no CPU asked.
     // busy [1000, 1000] → b on GPU 0 → [600, 1000]: both types still fit both devices, F = 0
     //   before and after, φ = 0.5.
@@ -194,7 +197,8 @@ fn prioritize_prefers_the_node_where_the_typical_gpu_pods_lose_least() {
     //   fills GPU 0 exactly → [0, 1000], F = 0; Δ = 200, φ = 1 / (1 + e^−0.2).
     let phi_idle = 1.0 / (1.0 + (-0.2f64).exp());
     let expected = |pressure: f64, phi: f64| (10.0 * (2.0 * (1.0 - pressure) + 0.5 + phi) / 3.5).round() as i64;
-    let scores: BTreeMap<String, i64> = extender.prioritize(&args).into_iter().map(|h| (h.host, h.score)).collect();
+    let scores: BTreeMap<String, i64> =
+        extender.prioritize(args.clone()).into_iter().map(|h| (h.host, h.score)).collect();
     let (busy, idle) = (snapshot.nodes["busy"].pressure.unwrap(), snapshot.nodes["idle"].pressure.unwrap());
     assert_eq!(scores["busy"], expected(busy, 0.5));
     assert_eq!(scores["idle"], expected(idle, phi_idle));
@@ -204,7 +208,7 @@ fn prioritize_prefers_the_node_where_the_typical_gpu_pods_lose_least() {
 fn stale_nodes_are_unresolvable_with_the_reason() {
     let Cluster { book, extender } = cluster();
     book.publish(WINDOW * 4);
-    let result = extender.filter(&by_names(pod("p1", json!({"cpu": "1"}), json!({})), &["idle", "spare"]));
+    let result = extender.filter(by_names(pod("p1", json!({"cpu": "1"}), json!({})), &["idle", "spare"]));
     let reason = &result.failed_and_unresolvable_nodes["idle"];
     assert!(reason.starts_with("node unhealthy: health 0 below 50 (stale: no data for 3 window(s)"), "{reason}");
     assert_eq!(result.node_names, Some(vec!["spare".to_string()]), "inventory nodes have no telemetry to go stale");
@@ -214,7 +218,7 @@ fn stale_nodes_are_unresolvable_with_the_reason() {
 fn preempt_keeps_nodes_where_the_victims_make_room() {
     let Cluster { extender, .. } = cluster();
     let whole = |uid: &str| pod(uid, json!({"nvidia.com/gpu": "1"}), json!({}));
-    extender.filter(&by_names(whole("victim"), &["spare"]));
+    extender.filter(by_names(whole("victim"), &["spare"]));
     assert_eq!(extender.bind(&bind("victim", "spare")).error, "");
     let proposal = |victims: &[&str]| MetaVictims {
         pods: victims.iter().map(|uid| MetaPod { uid: uid.to_string() }).collect(),
@@ -228,13 +232,13 @@ fn preempt_keeps_nodes_where_the_victims_make_room() {
             ("ghost".to_string(), proposal(&[])),
         ]),
     };
-    let result = extender.preempt(&args);
+    let result = extender.preempt(args.clone());
     assert_eq!(result.node_name_to_meta_victims, BTreeMap::from([("spare".to_string(), proposal(&["victim"]))]));
     let without_victims = ExtenderPreemptionArgs {
         node_name_to_meta_victims: BTreeMap::from([("spare".to_string(), proposal(&["someone-else"]))]),
         ..args
     };
-    assert!(extender.preempt(&without_victims).node_name_to_meta_victims.is_empty());
+    assert!(extender.preempt(without_victims).node_name_to_meta_victims.is_empty());
 }
 
 #[test]
@@ -242,7 +246,7 @@ fn held_requests_follow_binds_and_are_freed_when_a_running_pod_leaves() {
     let Cluster { book, extender } = cluster();
     let model = extender.model();
     for (uid, cpu) in [("a", "1.5"), ("b", "2")] {
-        extender.filter(&by_names(pod(uid, json!({"cpu": cpu, "memory": "1Gi"}), json!({})), &["idle"]));
+        extender.filter(by_names(pod(uid, json!({"cpu": cpu, "memory": "1Gi"}), json!({})), &["idle"]));
         assert_eq!(extender.bind(&bind(uid, "idle")).error, "");
     }
     let held = |model: &ClusterModel| model.loads(&model.view()).of("idle");
