@@ -9,7 +9,8 @@
 //! Then a load test over real HTTP: the extender's routes served by axum on loopback, driven
 //! by keep-alive clients for `EXTENDER_SECONDS` (default 5) per verb, size and client count;
 //! prints requests per second and p50/p99 latency. `EXTENDER_CLIENTS` lists the client
-//! counts (default `1,4`; empty for none): one client is kube-scheduler as it runs (it schedules one pod at
+//! counts (default `1,4`; empty for none), `EXTENDER_NAMES` the request sizes (default
+//! `5000,500`): one client is kube-scheduler as it runs (it schedules one pod at
 //! a time and calls the extender in turn), four measure capacity — on the same two vCPUs as
 //! the server, so they also take CPU from it.
 //! Run: `cargo bench --bench extender`.
@@ -128,13 +129,16 @@ async fn load(url: String, body: Vec<u8>, clients: usize, seconds: f64) -> (f64,
     (latencies.len() as f64 / elapsed, at(0.5), at(0.99))
 }
 
+/// The comma list of numbers in environment variable `name`, or `default`.
+fn counts(name: &str, default: &str) -> Vec<usize> {
+    let list = std::env::var(name).unwrap_or_else(|_| default.into());
+    let items = list.split(',').map(str::trim).filter(|item| !item.is_empty());
+    items.map(|item| item.parse().unwrap_or_else(|_| panic!("{name}: a comma list of numbers"))).collect()
+}
+
 fn load_test() {
-    let client_counts: Vec<usize> = std::env::var("EXTENDER_CLIENTS")
-        .unwrap_or_else(|_| "1,4".into())
-        .split(',')
-        .filter(|count| !count.trim().is_empty())
-        .map(|count| count.trim().parse().expect("EXTENDER_CLIENTS: a comma list of client counts"))
-        .collect();
+    let client_counts = counts("EXTENDER_CLIENTS", "1,4");
+    let name_counts = counts("EXTENDER_NAMES", &format!("{NODES},500"));
     let seconds = std::env::var("EXTENDER_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -147,7 +151,7 @@ fn load_test() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         println!("load test: {seconds} s per case, server and clients on this machine");
         for clients in client_counts {
-            for nodes in [NODES, 500] {
+            for &nodes in &name_counts {
                 for verb in ["filter", "prioritize"] {
                     let url = format!("http://{addr}/scheduler/{verb}");
                     let (rps, p50, p99) = load(url, request(nodes), clients, seconds).await;

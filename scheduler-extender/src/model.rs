@@ -101,10 +101,8 @@ pub struct Held {
     pub burst_memory: f64,
 }
 
-/// A scored node: its scores and the ledger slot of its devices.
-type Indexed<'a> = (&'a NodeScore, Option<NodeSlot>);
-
-type NodeIndex<'a> = HashMap<&'a str, Indexed<'a>>;
+/// Each scored node's facts (with the ledger slot of its devices), by name.
+type NodeIndex<'a> = HashMap<&'a str, NodeFacts<'a>>;
 
 self_cell::self_cell!(
     struct IndexedSnapshot {
@@ -114,14 +112,17 @@ self_cell::self_cell!(
     }
 );
 
-/// A score snapshot with its nodes indexed by name, with the ledger slots of their devices,
-/// built once per snapshot: one lookup per node then serves both.
+/// A score snapshot with its nodes' facts indexed by name, with the ledger slots of their
+/// devices, built once per snapshot: one lookup per node then serves the facts, the scores
+/// and the devices, and the capacity is read from the index entry rather than from the far
+/// end of the node's scores.
 pub struct View(IndexedSnapshot);
 
 impl View {
     fn new(snapshot: Arc<ScoresSnapshot>, ledger: &LedgerRead) -> Self {
         View(IndexedSnapshot::new(snapshot, |snapshot| {
-            snapshot.nodes.iter().map(|(name, score)| (name.as_str(), (score, ledger.slot(name)))).collect()
+            let facts = |name, score| NodeFacts { slot: ledger.slot(name), ..NodeFacts::of(score) };
+            snapshot.nodes.iter().map(|(name, score)| (name.as_str(), facts(name, score))).collect()
         }))
     }
 
@@ -137,11 +138,11 @@ impl View {
 
     /// The scores of `node`, when telemetry knows it.
     pub fn score(&self, node: &str) -> Option<&NodeScore> {
-        self.node(node).map(|(score, _)| score)
+        self.facts(node).and_then(|facts| facts.score)
     }
 
-    /// The scores of `node` and the ledger slot of its devices, when telemetry knows it.
-    pub fn node(&self, node: &str) -> Option<Indexed<'_>> {
+    /// What telemetry says of `node` (with the ledger slot of its devices), when it knows it.
+    pub fn facts(&self, node: &str) -> Option<NodeFacts<'_>> {
         self.0.borrow_dependent().get(node).copied()
     }
 }
@@ -423,7 +424,7 @@ impl ClusterModel {
     /// inventory alone, with the Kubernetes API's capacity where those lack it; `None` when
     /// none knows it.
     pub fn facts<'a>(&'a self, view: &'a View, node: &str) -> Option<NodeFacts<'a>> {
-        let known = view.node(node).map(|(score, slot)| NodeFacts { slot, ..NodeFacts::of(score) }).or_else(|| {
+        let known = view.facts(node).or_else(|| {
             self.inventory.get(node).map(|inventory| NodeFacts {
                 vcpus: inventory.vcpus,
                 memory_bytes: inventory.memory_gib.map(|gib| gib * GIB),
