@@ -13,9 +13,12 @@
 //! `5000,500`): one client is kube-scheduler as it runs (it schedules one pod at
 //! a time and calls the extender in turn), four measure capacity — on the same two vCPUs as
 //! the server, so they also take CPU from it.
+//! `EXTENDER_HTTP_CLIENT` is `lean` (default: hyper's bare HTTP/1 connection) or `reqwest`.
 //! Run: `cargo bench --bench extender`.
 
+use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
+use http_body_util::{BodyExt, Full};
 use ironspider_engine::EngineConfig;
 use ironspider_engine::frame::NodeFrame;
 use ironspider_engine::score::ScoreConfig;
@@ -29,6 +32,7 @@ use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
 use ironspider_scheduler::protocol::{ExtenderArgs, decode};
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,28 +100,68 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
-/// Drives `verb` with `body` from `clients` keep-alive clients for `seconds`; returns
+/// The HTTP client of the load test (`EXTENDER_HTTP_CLIENT`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum HttpClient {
+    /// hyper's HTTP/1 connection, one per client: the request built and sent, nothing more
+    /// (no pool, no URL parsing per request), so that the clients take little of the CPU the
+    /// server shares with them. The default.
+    Lean,
+    /// reqwest, as earlier runs measured.
+    Reqwest,
+}
+
+/// One client's requests until `deadline`: their latencies.
+async fn drive(client: HttpClient, addr: SocketAddr, path: String, body: Bytes, deadline: Instant) -> Vec<Duration> {
+    let mut latencies = Vec::new();
+    match client {
+        HttpClient::Lean => {
+            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(connection);
+            while Instant::now() < deadline {
+                let request = hyper::Request::post(path.as_str())
+                    .header(hyper::header::HOST, addr.to_string())
+                    .header(hyper::header::CONTENT_TYPE, "application/json")
+                    .body(Full::new(body.clone()))
+                    .expect("a request");
+                let start = Instant::now();
+                let response = sender.send_request(request).await.expect("request");
+                assert_eq!(response.status(), 200);
+                response.into_body().collect().await.expect("answer");
+                latencies.push(start.elapsed());
+            }
+        }
+        HttpClient::Reqwest => {
+            let (client, url) = (reqwest::Client::new(), format!("http://{addr}{path}"));
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let response = client.post(&url).body(body.clone()).send().await.expect("request");
+                assert_eq!(response.status(), 200);
+                response.bytes().await.expect("answer");
+                latencies.push(start.elapsed());
+            }
+        }
+    }
+    latencies
+}
+
+/// Drives `path` with `body` from `clients` keep-alive clients for `seconds`; returns
 /// (requests per second, p50, p99).
-async fn load(url: String, body: Vec<u8>, clients: usize, seconds: f64) -> (f64, Duration, Duration) {
+async fn load(
+    client: HttpClient,
+    addr: SocketAddr,
+    path: String,
+    body: Vec<u8>,
+    clients: usize,
+    seconds: f64,
+) -> (f64, Duration, Duration) {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let body = bytes::Bytes::from(body);
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let (url, body) = (url.clone(), body.clone());
-            tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let start = Instant::now();
-                    let response = client.post(&url).body(body.clone()).send().await.expect("request");
-                    assert_eq!(response.status(), 200);
-                    response.bytes().await.expect("answer");
-                    latencies.push(start.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
+    let body = Bytes::from(body);
+    let tasks: Vec<_> =
+        (0..clients).map(|_| tokio::spawn(drive(client, addr, path.clone(), body.clone(), deadline))).collect();
     let started = Instant::now();
     let mut latencies = Vec::new();
     for task in tasks {
@@ -140,6 +184,11 @@ fn load_test() {
     let client_counts = counts("EXTENDER_CLIENTS", "1,4");
     let name_counts = counts("EXTENDER_NAMES", &format!("{NODES},500"));
     let seconds = std::env::var("EXTENDER_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5.0);
+    let client = match std::env::var("EXTENDER_HTTP_CLIENT").as_deref() {
+        Ok("reqwest") => HttpClient::Reqwest,
+        Ok("lean") | Err(_) => HttpClient::Lean,
+        Ok(other) => panic!("EXTENDER_HTTP_CLIENT: lean or reqwest, not {other}"),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let extender = extender();
@@ -149,12 +198,12 @@ fn load_test() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        println!("load test: {seconds} s per case, server and clients on this machine");
+        println!("load test: {seconds} s per case, {client:?} clients and server on this machine");
         for clients in client_counts {
             for &nodes in &name_counts {
                 for verb in ["filter", "prioritize"] {
-                    let url = format!("http://{addr}/scheduler/{verb}");
-                    let (rps, p50, p99) = load(url, request(nodes), clients, seconds).await;
+                    let path = format!("/scheduler/{verb}");
+                    let (rps, p50, p99) = load(client, addr, path, request(nodes), clients, seconds).await;
                     println!(
                         "{clients} client(s) {verb:>10} {nodes:>5} names: {rps:>8.0} req/s  p50 {p50:>9.1?}  p99 {p99:>9.1?}"
                     );
