@@ -88,12 +88,9 @@ fn bench(c: &mut Criterion) {
         extender.filter(decode::<ExtenderArgs>(&body).unwrap());
         let mut group = c.benchmark_group(format!("extender_{nodes}_names"));
         group.bench_function("decode_only_baseline", |b| b.iter(|| black_box(decode::<ExtenderArgs>(&body).unwrap())));
-        group.bench_function("filter", |b| {
-            b.iter(|| extender.filter(decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
-        });
-        group.bench_function("prioritize", |b| {
-            b.iter(|| extender.prioritize(decode::<ExtenderArgs>(&body).unwrap()).to_json(body.len()).unwrap())
-        });
+        for verb in ["filter", "prioritize"] {
+            group.bench_function(verb, |b| b.iter(|| call(&extender, verb, &body)));
+        }
         group.finish();
     }
 }
@@ -213,7 +210,44 @@ fn load_test() {
     });
 }
 
+/// One call as kube-scheduler makes it: JSON in, `verb`, JSON out.
+fn call(extender: &Extender, verb: &str, body: &[u8]) -> Vec<u8> {
+    let args = decode::<ExtenderArgs>(body).unwrap();
+    match verb {
+        "filter" => extender.filter(args).to_json(body.len()),
+        "prioritize" => extender.prioritize(args).to_json(body.len()),
+        other => panic!("EXTENDER_INSTRUCTIONS: filter or prioritize, not {other}"),
+    }
+    .unwrap()
+}
+
+/// Exactly `calls` calls, and nothing else, for callgrind to count (see [`instructions`]).
+#[inline(never)]
+fn measured_calls(extender: &Extender, verb: &str, body: &[u8], calls: usize) {
+    for _ in 0..calls {
+        black_box(call(extender, verb, body));
+    }
+}
+
+/// `EXTENDER_INSTRUCTIONS=verb,names,calls` replaces the benchmarks by `calls` calls of
+/// `verb` naming `names` nodes in [`measured_calls`] (after one unmeasured call, so the
+/// snapshot index and the pod mix exist), for
+/// `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_calls*'`:
+/// the instructions counted over `calls` are repeatable where times are not.
+fn instructions(spec: &str) {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [verb, names, calls] = parts[..] else { panic!("EXTENDER_INSTRUCTIONS: verb,names,calls") };
+    let (names, calls) = (names.parse().expect("names"), calls.parse().expect("calls"));
+    let (extender, body) = (extender(), request(names));
+    extender.filter(decode::<ExtenderArgs>(&body).unwrap());
+    call(&extender, verb, &body);
+    measured_calls(&extender, verb, &body, calls);
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("EXTENDER_INSTRUCTIONS") {
+        return instructions(&spec);
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
     load_test();
