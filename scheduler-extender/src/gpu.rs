@@ -26,6 +26,12 @@ pub struct Gpu {
     pub free: u32,
 }
 
+/// The id of a node's `index`-th device when only a count of GPUs is known (inventory, the
+/// Kubernetes API's `nvidia.com/gpu`): `gpu0`, `gpu1`, …
+pub fn placeholder_id(index: usize) -> String {
+    format!("gpu{index}")
+}
+
 /// Shares of a node's devices held by one pod: `(device index, milli)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
@@ -374,7 +380,7 @@ mod tests {
     use super::*;
 
     fn gpus(free: &[u32]) -> Vec<Gpu> {
-        free.iter().enumerate().map(|(i, f)| Gpu { id: format!("gpu{i}"), model: "A100".into(), free: *f }).collect()
+        free.iter().enumerate().map(|(i, f)| Gpu { id: placeholder_id(i), model: "A100".into(), free: *f }).collect()
     }
 
     #[test]

@@ -315,7 +315,7 @@ fn devices(ids: &[String], model: Option<&str>) -> Vec<Gpu> {
 }
 
 fn inventory_devices(inventory: &NodeInventory) -> Vec<Gpu> {
-    let ids: Vec<String> = (0..inventory.gpus.unwrap_or(0)).map(|i| format!("gpu{i}")).collect();
+    let ids: Vec<String> = (0..inventory.gpus.unwrap_or(0)).map(crate::gpu::placeholder_id).collect();
     devices(&ids, inventory.gpu_model.as_deref())
 }
 

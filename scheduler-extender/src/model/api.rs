@@ -61,7 +61,7 @@ impl ClusterModel {
         let model = node.gpu_model.clone().unwrap_or_default();
         let missing = (node.gpus as usize).saturating_sub(known.len());
         let added: Vec<Gpu> = (0..)
-            .map(|i| format!("gpu{i}"))
+            .map(crate::gpu::placeholder_id)
             .filter(|id| !known.iter().any(|gpu| &gpu.id == id))
             .take(missing)
             .map(|id| Gpu { id, model: model.clone(), free: crate::request::WHOLE_GPU })
