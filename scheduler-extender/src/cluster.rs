@@ -118,7 +118,7 @@ impl NodeState {
 
     /// Whether the node's GPU model is accepted by `models` (empty accepts any).
     pub fn model_accepted(&self, models: &[String]) -> bool {
-        models.is_empty() || models.contains(&self.model)
+        gpu::accepts(models, &self.model)
     }
 
     /// Whether `pod` fits now: CPU, memory, GPU model and GPU shares (see the module doc).

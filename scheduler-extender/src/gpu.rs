@@ -26,6 +26,11 @@ pub struct Gpu {
     pub free: u32,
 }
 
+/// Whether a GPU of `model` is among a pod's accepted `models` (none listed: any model).
+pub fn accepts(models: &[String], model: &str) -> bool {
+    models.is_empty() || models.iter().any(|accepted| accepted == model)
+}
+
 /// The id of a node's `index`-th device when only a count of GPUs is known (inventory, the
 /// Kubernetes API's `nvidia.com/gpu`): `gpu0`, `gpu1`, …
 pub fn placeholder_id(index: usize) -> String {
@@ -92,7 +97,7 @@ fn describe(demand: &GpuDemand) -> String {
 /// Whether `demand` fits `gpus`, without choosing the devices: a quick pass that stops at the
 /// first device that will do, and [`plan`] only to say why when it does not fit.
 pub fn check(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<(), Refusal> {
-    let eligible = |gpu: &&Gpu| models.is_empty() || models.contains(&gpu.model);
+    let eligible = |gpu: &&Gpu| accepts(models, &gpu.model);
     let fits = match demand {
         GpuDemand::None => true,
         GpuDemand::Fraction(milli) => gpus.iter().filter(eligible).any(|gpu| gpu.free >= *milli),
@@ -147,7 +152,7 @@ pub fn choose(free: &[u32], eligible: impl Fn(usize) -> bool, demand: &GpuDemand
 /// Chooses the shares a demand would take on `gpus`, without taking them ([`choose`]), or
 /// says why it does not fit.
 pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Shares, Refusal> {
-    let eligible = |gpu: &Gpu| models.is_empty() || models.contains(&gpu.model);
+    let eligible = |gpu: &Gpu| accepts(models, &gpu.model);
     if *demand != GpuDemand::None && !gpus.iter().any(eligible) {
         if models.is_empty() {
             let needed = match demand {

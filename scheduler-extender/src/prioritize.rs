@@ -32,7 +32,7 @@
 
 use crate::cluster::PodSpec;
 use crate::config::Weights;
-use crate::gpu::{Gpu, choose, free_milli};
+use crate::gpu::{Gpu, accepts, choose, free_milli};
 use crate::model::{Held, NodeFacts};
 use crate::policy::fgd::sigmoid;
 use crate::policy::frag::TypicalMix;
@@ -125,7 +125,7 @@ pub fn cost_terms(prices: &[Option<f64>]) -> Vec<f64> {
 /// `None` when the pod's GPUs do not fit the devices.
 pub fn fragmentation_term(mix: &TypicalMix, cpu_free: u64, devices: &[Gpu], pod: &PodSpec) -> Option<f64> {
     let free = free_milli(devices);
-    let eligible = |device: usize| pod.models.is_empty() || pod.models.contains(&devices[device].model);
+    let eligible = |device: usize| accepts(&pod.models, &devices[device].model);
     let shares = choose(&free, eligible, &pod.gpu)?;
     let model = devices.first().map_or("", |gpu| gpu.model.as_str());
     Some(sigmoid(mix.frag_change(cpu_free, &free, model, pod.cpu, &shares)))

@@ -19,6 +19,7 @@
 //! extender's `prioritize` share them.
 
 use crate::cluster::{NodeState, PodSpec};
+use crate::gpu::accepts;
 use std::collections::HashMap;
 
 /// One pod type of the mix.
@@ -38,11 +39,6 @@ impl PodType {
     /// The type of a pod.
     pub fn of(pod: &PodSpec) -> Self {
         PodType { cpu: pod.cpu, milli: pod.gpu_milli_each(), count: pod.gpu_count(), models: pod.models.clone() }
-    }
-
-    /// Whether the type accepts GPUs of `model`.
-    fn accepts(&self, model: &str) -> bool {
-        self.models.is_empty() || self.models.iter().any(|m| m == model)
     }
 
     /// Of devices with `gpus` milli free: how many have enough for one of this type's GPUs,
@@ -101,7 +97,7 @@ impl TypicalMix {
     /// [`TypicalMix::type_frag`] given the node's total free milli `free`, in one pass over
     /// the devices.
     fn type_frag_of(kind: &PodType, cpu_free: u64, gpus: &[u32], model: &str, free: u64) -> f64 {
-        if kind.count == 0 || cpu_free < kind.cpu || !kind.accepts(model) {
+        if kind.count == 0 || cpu_free < kind.cpu || !accepts(&kind.models, model) {
             return free as f64;
         }
         let (fitting, stranded) = kind.fitting_and_stranded(gpus);
@@ -126,7 +122,7 @@ impl TypicalMix {
         let free_after = free_before - shares.iter().map(|&(_, milli)| u64::from(milli)).sum::<u64>();
         let cpu_after = cpu_free.saturating_sub(cpu);
         let change = |kind: &PodType| {
-            if kind.count == 0 || !kind.accepts(model) {
+            if kind.count == 0 || !accepts(&kind.models, model) {
                 return (free_before - free_after) as f64;
             }
             let (mut fitting, mut stranded) = kind.fitting_and_stranded(gpus);
