@@ -1,6 +1,7 @@
 //! The extender over HTTP: `POST /scheduler/{filter,prioritize,bind,preempt}` with the JSON
-//! of [`crate::protocol`] (`bind` also posts the Binding when a [`Binder`] is configured); `GET /api/v1/scheduler/gpus` (every node's devices and every pod's
-//! shares, for people and tests); `GET /api/v1/rebalance/plan` (the newest rebalance plan).
+//! of [`crate::protocol`] (`bind` also posts the Binding when a [`Binder`] is configured);
+//! `GET /api/v1/scheduler/gpus` (every node's devices and every pod's shares, for people and
+//! tests); `GET /api/v1/rebalance/plan` (the newest rebalance plan).
 //!
 //! kube-scheduler treats any status but 200 as an error: a body that is not the verb's JSON
 //! gets 400 with the decoder's message, an oversized body 413. Answers are always 200 with

@@ -60,7 +60,7 @@ impl PodMix {
         }
         if recent.mix.is_none() {
             let counts = recent.counts.iter().map(|(kind, n)| (kind.clone(), *n));
-            let mix = TypicalMix::from_counts(counts.collect::<Vec<_>>(), MIX_COVERAGE);
+            let mix = TypicalMix::from_counts(counts, MIX_COVERAGE);
             recent.mix = Some(Arc::new(mix));
         }
         recent.mix.clone()

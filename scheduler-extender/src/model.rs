@@ -136,11 +136,6 @@ impl View {
         self.snapshot().window_end
     }
 
-    /// The scores of `node`, when telemetry knows it.
-    pub fn score(&self, node: &str) -> Option<&NodeScore> {
-        self.facts(node).and_then(|facts| facts.score)
-    }
-
     /// What telemetry says of `node` (with the ledger slot of its devices), when it knows it.
     pub fn facts(&self, node: &str) -> Option<NodeFacts<'_>> {
         self.0.borrow_dependent().get(node).copied()

@@ -92,11 +92,10 @@ impl ClusterModel {
     /// on only the watch releases it ([`ClusterModel::forget_pod`]).
     pub fn observe_pod(&self, uid: &str, pod: BoundPod) {
         let mut placements = self.placements.write();
-        let on_same_node = placements.by_pod.get(uid).map(|existing| existing.node == pod.node);
-        match (on_same_node, placements.by_pod.get_mut(uid)) {
-            (Some(true), Some(existing)) => existing.watched = true,
-            _ => {
-                if on_same_node.is_some() {
+        match placements.by_pod.get_mut(uid) {
+            Some(existing) if existing.node == pod.node => existing.watched = true,
+            existing => {
+                if existing.is_some() {
                     // Bound elsewhere than this extender reserved: the API is right.
                     placements.remove(uid);
                     self.gpus.release(uid);
