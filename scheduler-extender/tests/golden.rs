@@ -89,6 +89,11 @@ fn malformed_requests_are_errors_not_panics() {
     for body in [&b"{"[..], b"[]", b"{\"Pod\": 5}", b"\xff\xfe"] {
         assert!(decode::<ExtenderArgs>(body).is_err(), "{}", String::from_utf8_lossy(body));
     }
+    // Invalid UTF-8 inside a node name: the body is refused, saying why.
+    let error = decode::<ExtenderArgs>(b"{\"Pod\":{},\"NodeNames\":[\"n\xc3\"]}").unwrap_err();
+    assert!(error.to_string().starts_with("the body is not UTF-8"), "{error}");
+    let names: ExtenderArgs = decode("{\"Pod\":{},\"NodeNames\":[\"nœud-1\",\"n\\u00e9\"]}".as_bytes()).unwrap();
+    assert_eq!(names.node_names.unwrap(), ["nœud-1", "né"], "non-ASCII names, plain and escaped");
     let empty: ExtenderArgs = decode(br#"{"Pod":{}}"#).expect("a pod with nothing set still decodes");
     assert_eq!((empty.nodes, empty.node_names), (None, None));
 }
