@@ -65,9 +65,16 @@ fn reasons(out: &mut Vec<u8>, reasons: &BTreeMap<String, String>) -> Result<(), 
     Ok(())
 }
 
+/// Bytes of one `{"Host":"…","Score":…},` besides the name, with a score of up to 10 (longer
+/// scores only make the buffer grow once more).
+const HOST_PRIORITY_FRAME: usize = r#"{"Host":"","Score":10},"#.len();
+
 impl Answer for HostPriorityList {
     fn to_json(&self, size_hint: usize) -> Result<Vec<u8>, serde_json::Error> {
-        let mut out = Vec::with_capacity(size_hint.max(128));
+        // Each entry is longer than the name the request sent, so the request's size is too
+        // small a start: the buffer would grow (and copy) a few times per answer.
+        let needed = 2 + self.iter().map(|priority| priority.host.len() + HOST_PRIORITY_FRAME).sum::<usize>();
+        let mut out = Vec::with_capacity(size_hint.max(needed));
         let mut score = itoa::Buffer::new();
         out.push(b'[');
         for (i, priority) in self.iter().enumerate() {
