@@ -110,18 +110,25 @@ pub fn check(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<(), 
 /// (inline up to eight devices, so choosing them allocates nothing on common nodes).
 pub type Shares = SmallVec<[(usize, u32); 8]>;
 
+/// Devices whose free milli a [`FreeMilli`] holds inline.
+const FREE_MILLI_INLINE: usize = 16;
+
 /// Milli free per device of one node, in device order (inline up to sixteen devices).
-pub type FreeMilli = SmallVec<[u32; 16]>;
+pub type FreeMilli = SmallVec<[u32; FREE_MILLI_INLINE]>;
 
 /// The milli free on each of `gpus`, in device order.
 pub fn free_milli(gpus: &[Gpu]) -> FreeMilli {
-    // Filled in place: collecting from an iterator pushes one device at a time, several
-    // times slower on the `prioritize` path.
-    let mut free = FreeMilli::from_elem(0, gpus.len());
+    // Filled in a plain array when the devices fit inline: collecting from an iterator pushes
+    // one device at a time, and `from_elem` zeroes through `extend`, each several times
+    // slower on the `prioritize` path than the copy itself.
+    if gpus.len() > FREE_MILLI_INLINE {
+        return gpus.iter().map(|gpu| gpu.free).collect();
+    }
+    let mut free = [0; FREE_MILLI_INLINE];
     for (slot, gpu) in free.iter_mut().zip(gpus) {
         *slot = gpu.free;
     }
-    free
+    FreeMilli::from_buf_and_len(free, gpus.len())
 }
 
 /// The shares `demand` takes on devices with `free` milli each, among those `eligible` (by
@@ -133,10 +140,10 @@ pub fn choose(free: &[u32], eligible: impl Fn(usize) -> bool, demand: &GpuDemand
         GpuDemand::Fraction(milli) => {
             // The tightest fit, the lowest index on ties (a plain loop: `min_by_key` over
             // `(free, index)` costs several times more per device).
-            let mut tightest: Option<usize> = None;
+            let (mut tightest, mut tightest_free) = (None, u32::MAX);
             for (device, &left) in free.iter().enumerate() {
-                if left >= milli && tightest.is_none_or(|best| left < free[best]) && eligible(device) {
-                    tightest = Some(device);
+                if left >= milli && left < tightest_free && eligible(device) {
+                    (tightest, tightest_free) = (Some(device), left);
                 }
             }
             tightest.map(|device| Shares::from_slice(&[(device, milli)]))

@@ -42,11 +42,18 @@ impl PodType {
     }
 
     /// Of devices with `gpus` milli free: how many have enough for one of this type's GPUs,
-    /// and the milli free on the others (stranded for this type).
-    fn fitting_and_stranded(&self, gpus: &[u32]) -> (u32, u64) {
-        gpus.iter().fold((0, 0), |(fitting, stranded), &free| {
-            if free >= self.milli { (fitting + 1, stranded) } else { (fitting, stranded + u64::from(free)) }
-        })
+    /// the milli free on the others (stranded for this type), and the milli free on all.
+    fn tally(&self, gpus: &[u32]) -> (u32, u64, u64) {
+        let (mut fitting, mut stranded, mut free) = (0, 0, 0);
+        for &left in gpus {
+            free += u64::from(left);
+            if left >= self.milli {
+                fitting += 1;
+            } else {
+                stranded += u64::from(left);
+            }
+        }
+        (fitting, stranded, free)
     }
 }
 
@@ -100,7 +107,7 @@ impl TypicalMix {
         if kind.count == 0 || cpu_free < kind.cpu || !accepts(&kind.models, model) {
             return free as f64;
         }
-        let (fitting, stranded) = kind.fitting_and_stranded(gpus);
+        let (fitting, stranded, _) = kind.tally(gpus);
         if fitting < kind.count { free as f64 } else { stranded as f64 }
     }
 
@@ -115,17 +122,19 @@ impl TypicalMix {
 
     /// Δ = Fₙ(M) − Fₙ'(M) in milli, for a node of `model` with `cpu_free` CPU milli and
     /// `gpus` milli free per device, and n' the node once a placement took `cpu` CPU milli and
-    /// `shares` (device, milli). One pass over the devices per type: the counts of frag(n, m)
-    /// for n are moved by the devices the placement changes to give those for n'.
+    /// `shares` (device, milli). One pass over the devices per type that can use them: the
+    /// counts of frag(n, m) for n are moved by the devices the placement changes to give those
+    /// for n'. For a type that can use none, frag is all the free milli, before and after, so
+    /// it falls by the milli taken.
     pub fn frag_change(&self, cpu_free: u64, gpus: &[u32], model: &str, cpu: u64, shares: &[(usize, u32)]) -> f64 {
-        let free_before: u64 = gpus.iter().map(|&f| u64::from(f)).sum();
-        let free_after = free_before - shares.iter().map(|&(_, milli)| u64::from(milli)).sum::<u64>();
+        let taken: u64 = shares.iter().map(|&(_, milli)| u64::from(milli)).sum();
         let cpu_after = cpu_free.saturating_sub(cpu);
         let change = |kind: &PodType| {
             if kind.count == 0 || !accepts(&kind.models, model) {
-                return (free_before - free_after) as f64;
+                return taken as f64;
             }
-            let (mut fitting, mut stranded) = kind.fitting_and_stranded(gpus);
+            let (mut fitting, mut stranded, free_before) = kind.tally(gpus);
+            let free_after = free_before - taken;
             let before = if cpu_free >= kind.cpu && fitting >= kind.count { stranded } else { free_before };
             for &(device, milli) in shares {
                 let (was, now) = (gpus[device], gpus[device] - milli);
