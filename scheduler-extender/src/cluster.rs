@@ -9,7 +9,7 @@
 //! wholly free devices. Which devices a pod takes is the policy's device choice; the default
 //! is [`crate::gpu::plan`]'s best fit.
 
-use crate::gpu::{self, Gpu};
+use crate::gpu;
 use crate::request::{GpuDemand, PodRequest, WHOLE_GPU};
 
 /// The kind of GPU pod a node holds, as GPU clustering counts them: a share of one GPU, or
@@ -135,17 +135,13 @@ impl NodeState {
         }
     }
 
-    /// The devices a fitting `pod` takes by best fit ([`gpu::plan`]): a share on the device
-    /// with the least milli that is still enough (lowest index on ties), whole GPUs on the
-    /// lowest-indexed wholly free devices. Empty when the pod asks for no GPU or does not fit.
+    /// The devices a fitting `pod` takes by best fit ([`gpu::choose`], the rule `bind` uses):
+    /// a share on the device with the least milli that is still enough (lowest index on
+    /// ties), whole GPUs on the lowest-indexed wholly free devices. Empty when the pod asks
+    /// for no GPU or does not fit.
     pub fn best_fit(&self, pod: &PodSpec) -> Vec<(usize, u32)> {
-        let gpus: Vec<Gpu> = self
-            .gpus
-            .iter()
-            .enumerate()
-            .map(|(i, &free)| Gpu { id: i.to_string(), model: self.model.clone(), free })
-            .collect();
-        gpu::plan(&gpus, &pod.gpu, &pod.models).map(|shares| shares.to_vec()).unwrap_or_default()
+        let accepted = self.model_accepted(&pod.models);
+        gpu::choose(&self.gpus, |_| accepted, &pod.gpu).map(|shares| shares.to_vec()).unwrap_or_default()
     }
 
     /// The lowest-indexed wholly free devices, `n` of them (fewer if there are not).
