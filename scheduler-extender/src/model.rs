@@ -40,7 +40,7 @@ pub use self::api::{BoundPod, KubeNode};
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// What the extender knows of one node.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct NodeFacts<'a> {
     /// Logical CPUs, when known.
     pub vcpus: Option<f64>,

@@ -46,8 +46,7 @@ impl ClusterModel {
     pub(super) fn with_kube_capacity<'a>(&'a self, known: Option<NodeFacts<'a>>, node: &str) -> Option<NodeFacts<'a>> {
         let nodes = self.kube_nodes.read();
         let Some(api) = nodes.get(node) else { return known };
-        let mut facts =
-            known.unwrap_or(NodeFacts { vcpus: None, memory_bytes: None, gpu_model: None, score: None, slot: None });
+        let mut facts = known.unwrap_or_default();
         facts.vcpus = facts.vcpus.or(api.vcpus);
         facts.memory_bytes = facts.memory_bytes.or(api.memory_bytes);
         Some(facts)
