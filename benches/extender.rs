@@ -20,9 +20,6 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use http_body_util::{BodyExt, Full};
 use ironspider_engine::EngineConfig;
-use ironspider_engine::frame::NodeFrame;
-use ironspider_engine::score::ScoreConfig;
-use ironspider_engine::scores::{PublishedScores, ScoreBook};
 use ironspider_scheduler::answer::Answer;
 use ironspider_scheduler::config::SchedulerConfig;
 use ironspider_scheduler::extender::Extender;
@@ -31,6 +28,9 @@ use ironspider_scheduler::live_rebalance::LiveRebalancer;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
 use ironspider_scheduler::protocol::{ExtenderArgs, decode};
+use ironspider_scores::NodeFrame;
+use ironspider_scores::ScoreConfig;
+use ironspider_scores::{PublishedScores, ScoreBook};
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,7 +64,7 @@ fn extender() -> Arc<Extender> {
     });
     book.record(engine.window_ns(), frames);
     book.publish(engine.window_ns());
-    let model = ClusterModel::new(SchedulerConfig::default(), &engine, published);
+    let model = ClusterModel::new(SchedulerConfig::default(), &engine.scores, engine.window_ns(), published);
     Arc::new(Extender::new(model, Arc::new(NoForecast)))
 }
 

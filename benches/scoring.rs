@@ -7,10 +7,10 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use ironspider_engine::aggregate::{NumberColumns, SeriesAggregate, aggregate_numbers};
 use ironspider_engine::frame::node_frames;
-use ironspider_engine::score::ScoreConfig;
-use ironspider_engine::scores::{PublishedScores, ScoreBook};
 use ironspider_engine::tables::node_scores_batch;
 use ironspider_engine::{SeriesInfo, SeriesInterner, SeriesKind};
+use ironspider_scores::ScoreConfig;
+use ironspider_scores::{PublishedScores, ScoreBook};
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -16,9 +16,10 @@
 //! `cargo test` it runs a short smoke version.
 
 use ironspider::payload::{PayloadShape, PayloadSpec, Template, templates};
-use ironspider_engine::{Engine, EngineConfig, ManualClock, NodeScore, ScoresSnapshot};
+use ironspider_engine::{Engine, EngineConfig, ManualClock};
 use ironspider_ingest::metrics::Transport;
 use ironspider_ingest::{IngestConfig, Ingestor};
+use ironspider_scores::{NodeScore, ScoresSnapshot};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -63,10 +63,10 @@ fn json_response(value: &impl serde::Serialize) -> Response {
 }
 
 /// Every node's latest scores: a JSON array, one object per node (see
-/// [`ironspider_engine::NodeScore`]).
+/// [`ironspider_scores::NodeScore`]).
 async fn nodes(State(state): State<ApiState>) -> Response {
     let snapshot = state.engine.scores();
-    let nodes: Vec<&ironspider_engine::NodeScore> = snapshot.nodes.values().collect();
+    let nodes: Vec<&ironspider_scores::NodeScore> = snapshot.nodes.values().collect();
     json_response(&nodes)
 }
 
@@ -79,7 +79,7 @@ async fn node(State(state): State<ApiState>, Path(name): Path<String>) -> Respon
 }
 
 /// Every pod's cost in the newest window with pod metrics: a JSON array (see
-/// [`ironspider_engine::pods::PodCost`]).
+/// [`ironspider_scores::PodCost`]).
 async fn pods(State(state): State<ApiState>) -> Response {
     json_response(&state.engine.scores().pods)
 }

@@ -54,6 +54,15 @@ impl Config {
         figment.extract().context("invalid configuration")
     }
 
+    /// Refuses settings no part can run with. Called once the configuration is complete
+    /// (defaults, the file, `IRONSPIDER_*` variables and the command line's flags), so that a
+    /// value is judged the same whichever layer set it.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.engine.validate()?;
+        self.scheduler.kubernetes.validate()?;
+        Ok(())
+    }
+
     /// The default configuration as TOML.
     pub fn default_toml() -> anyhow::Result<String> {
         Ok(toml::to_string_pretty(&Config::default())?)

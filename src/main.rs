@@ -126,7 +126,6 @@ impl ServeArgs {
             config.engine.data_dir = dir.clone();
         }
         if let Some(window) = self.window {
-            anyhow::ensure!(window > 0, "--window must be at least 1 second");
             config.engine.window_seconds = window;
         }
         if let Some(lateness) = self.lateness {
@@ -142,7 +141,7 @@ impl ServeArgs {
         kubernetes.in_cluster |= self.in_cluster;
         kubernetes.bind |= self.kube_bind;
         kubernetes.evict |= self.evict;
-        kubernetes.validate().map_err(anyhow::Error::msg)?;
+        config.validate()?;
         Ok(config)
     }
 }
@@ -217,7 +216,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             let text = if print_default {
                 Config::default_toml()?
             } else {
-                toml::to_string_pretty(&Config::load(config.as_deref())?)?
+                let config = Config::load(config.as_deref())?;
+                config.validate()?;
+                toml::to_string_pretty(&config)?
             };
             print!("{text}");
             Ok(())

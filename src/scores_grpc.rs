@@ -3,11 +3,12 @@
 //! `Watch` streams each new one. Both only take the snapshot (an `Arc` clone), so neither
 //! ever waits for ingest. `serve` mounts the service on the OTLP/gRPC port.
 
-use ironspider_engine::score::cost::PerResource;
-use ironspider_engine::score::health::Factor;
-use ironspider_engine::{Engine, NodeScore, ScoresSnapshot};
+use ironspider_engine::Engine;
 use ironspider_proto::v1;
 use ironspider_proto::v1::scores_server::{Scores, ScoresServer};
+use ironspider_scores::cost::PerResource;
+use ironspider_scores::health::Factor;
+use ironspider_scores::{NODE_QUANTITIES, NodeScore, ScoresSnapshot};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,8 +74,13 @@ pub fn cluster_scores(snapshot: &ScoresSnapshot, wanted: Option<&BTreeSet<String
     v1::ClusterScores { window_end_unix_nano: snapshot.window_end, nodes, cluster_health: snapshot.cluster_health }
 }
 
-/// One node's scores as a message.
+/// One node's scores as a message: the typed fields, and every published quantity in
+/// `values` by name (known ones only).
 pub fn node_score(score: &NodeScore) -> v1::NodeScore {
+    let values = NODE_QUANTITIES
+        .iter()
+        .filter_map(|quantity| (quantity.value)(score).map(|value| (quantity.name.to_string(), value)))
+        .collect();
     v1::NodeScore {
         node: score.node.clone(),
         cpu: score.cpu,
@@ -85,11 +91,12 @@ pub fn node_score(score: &NodeScore) -> v1::NodeScore {
         health: score.health,
         cost_per_hour: score.cost_per_hour,
         idle_cost_per_hour: score.idle_cost_per_hour,
-        updated_at_unix_nano: unix_nanos(&score.updated_at),
+        updated_at_unix_nano: score.updated_at,
         factors: score.factors.iter().map(health_factor).collect(),
         cost: Some(resource_cost(&score.cost.cost)),
         idle_cost: Some(resource_cost(&score.cost.idle)),
         reported: score.reported,
+        values,
     }
 }
 
@@ -101,12 +108,6 @@ fn health_factor(factor: &Factor) -> v1::HealthFactor {
 /// Per-resource prices as a message.
 fn resource_cost(parts: &PerResource) -> v1::ResourceCost {
     v1::ResourceCost { cpu: parts.cpu, memory: parts.memory, gpu: parts.gpu }
-}
-
-/// An RFC 3339 time (as the engine writes `updated_at`) in ns since the epoch; 0 if it does
-/// not parse or is out of the `i64` range, which the engine never produces.
-fn unix_nanos(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().and_then(|time| time.timestamp_nanos_opt()).unwrap_or(0)
 }
 
 /// What a watch sends next: the snapshot, when its window differs from the last one sent and
@@ -199,7 +200,7 @@ mod tests {
             health: 80.0,
             cost_per_hour: 1.0,
             idle_cost_per_hour: 0.5,
-            updated_at: "2024-05-06T07:08:09Z".to_string(),
+            updated_at: 1_714_979_289_000_000_000,
             factors: vec![Factor { factor: "stale", penalty: 20.0, detail: "1 window".to_string() }],
             reported: true,
             ..NodeScore::default()

@@ -16,7 +16,7 @@ use ironspider_scheduler::kubernetes::evict::Evictor;
 use ironspider_scheduler::live_rebalance::LiveRebalancer;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
-use ironspider_scheduler::source::ScoreSource;
+use ironspider_scores::ScoreSource;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -103,7 +103,7 @@ fn scheduler(
     cluster: Option<&kubernetes::Client>,
 ) -> anyhow::Result<(Scheduler, Option<Evictor>)> {
     let source: Arc<dyn ScoreSource> = Arc::clone(engine) as Arc<dyn ScoreSource>;
-    let model = ClusterModel::new(config.scheduler.clone(), &config.engine, source);
+    let model = ClusterModel::new(config.scheduler.clone(), &config.engine.scores, config.engine.window_ns(), source);
     let settings = &config.scheduler.kubernetes;
     let rebalance = config.scheduler.rebalance.clone();
     let mut rebalancer = LiveRebalancer::new(rebalance, &model, config.engine.window_ns(), registry)?;

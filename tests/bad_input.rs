@@ -1,9 +1,7 @@
 //! Bad input against the real server: each kind gets its documented answer, the good points
 //! of the same request are kept, and the server goes on serving.
 
-mod common;
-
-use common::{Server, attr, encode, gauge_point, gauge_request, now_ns};
+use crate::common::{Server, attr, encode, gauge_point, gauge_request, now_ns};
 use ironspider_ingest::http::RpcStatus;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;

@@ -48,3 +48,19 @@ fn binding_or_evicting_without_a_cluster_is_refused_before_anything_starts() {
         assert!(stderr.contains(&format!("{setting} = true needs a cluster (kubeconfig or in_cluster)")), "{stderr}");
     }
 }
+
+#[test]
+fn a_zero_window_is_refused_from_the_file_the_environment_and_the_flag_alike() {
+    let expected = "engine.window_seconds = 0: a window lasts at least 1 second";
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("ironspider.toml");
+    std::fs::write(&file, "[engine]\nwindow_seconds = 0\n").expect("write config");
+    let (ok, _, stderr) = resolved(&[], Some(&file));
+    assert!(!ok && stderr.contains(expected), "from the file: {stderr}");
+    let (ok, _, stderr) = resolved(&[("IRONSPIDER_ENGINE__WINDOW_SECONDS", "0")], None);
+    assert!(!ok && stderr.contains(expected), "from the environment: {stderr}");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_ironspider")).args(["serve", "--window", "0"]).output().expect("run serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains(expected), "from the flag: {stderr}");
+}

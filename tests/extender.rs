@@ -4,9 +4,7 @@
 //! expects; and 1,000 concurrent filter + bind calls for fractional-GPU pods that never
 //! allocate a GPU share twice nor lose one.
 
-mod common;
-
-use common::{Server, encode, hostmetrics, now_ns};
+use crate::common::{Server, encode, hostmetrics, now_ns};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -60,7 +58,7 @@ async fn telemetry_server(nodes: &[(&str, f64)]) -> (Arc<Server>, tokio::task::J
         })
     };
     let deadline = Instant::now() + Duration::from_secs(20);
-    while common::nodes(&server).await.iter().filter(|n| n["pressure"].is_number()).count() < nodes.len() {
+    while crate::common::nodes(&server).await.iter().filter(|n| n["pressure"].is_number()).count() < nodes.len() {
         assert!(Instant::now() < deadline, "nodes not scored in time");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -309,12 +307,14 @@ fn pod_usage(
     pod: &str,
     cpu: f64,
 ) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
-    let mut request = common::node_request(
+    let mut request = crate::common::node_request(
         node,
-        vec![common::gauge_metric("k8s.pod.cpu.usage", vec![common::gauge_point(now_ns(), cpu, vec![])])],
+        vec![crate::common::gauge_metric("k8s.pod.cpu.usage", vec![crate::common::gauge_point(now_ns(), cpu, vec![])])],
     );
     let resource = request.resource_metrics[0].resource.as_mut().unwrap();
-    resource.attributes.extend([common::attr("k8s.namespace.name", "shop"), common::attr("k8s.pod.name", pod)]);
+    resource
+        .attributes
+        .extend([crate::common::attr("k8s.namespace.name", "shop"), crate::common::attr("k8s.pod.name", pod)]);
     request
 }
 

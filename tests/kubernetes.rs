@@ -2,12 +2,8 @@
 //! server the scheduler crate's tests use (no real kube-apiserver runs here): the watch feeds
 //! the extender behind the HTTP API, and `POST /scheduler/bind` posts the pod's Binding.
 
-mod common;
-#[path = "../scheduler-extender/tests/fake_api/mod.rs"]
-mod fake_api;
-
-use common::Server;
-use fake_api::{FakeApi, eventually, node, pod};
+use crate::common::Server;
+use ironspider_kube_fake::{FakeApi, eventually, node, pod};
 use serde_json::{Value, json};
 
 async fn post(server: &Server, verb: &str, body: &Value) -> Value {

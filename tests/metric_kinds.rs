@@ -5,9 +5,7 @@
 //! buckets, summaries with their quantiles. Then the closed windows, the Parquet history,
 //! and `ironspider query`.
 
-mod common;
-
-use common::{Server, attr, encode, now_ns};
+use crate::common::{Server, attr, encode, now_ns};
 use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::metrics::v1::{
     AggregationTemporality, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,

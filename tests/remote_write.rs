@@ -2,9 +2,7 @@
 //! scored node (values checked against hand-worked ones), staleness markers are skipped,
 //! and bad requests get the status Prometheus' retry logic expects.
 
-mod common;
-
-use common::{Server, close, nodes, now_ns, post_remote_write};
+use crate::common::{Server, close, nodes, now_ns, post_remote_write};
 use ironspider_ingest::remote_write::proto::{Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest};
 use prost::Message;
 use std::time::{Duration, Instant};

@@ -3,9 +3,7 @@
 //! docs/scoring.md), and the real Bitbrains and Alibaba GenAI traces (every row accounted
 //! for).
 
-mod common;
-
-use common::close;
+use crate::common::close;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use std::path::Path;
@@ -108,9 +106,7 @@ fn a_small_trace_with_quirks_gives_hand_worked_scores_and_costs() {
 
 /// A dataset folder of `../shared/datasets`, which lies beside the repository.
 fn shared_dataset(path: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets").join(path);
-    assert!(dir.is_dir(), "the shared datasets are expected at {}", dir.display());
-    dir
+    ironspider_datasets::shared::dataset(path)
 }
 
 /// Data lines (not blank, not the header) of the CSV files of `dir` whose names start with

@@ -2,9 +2,7 @@
 //! formulas of docs/scoring.md checked against hand-worked values, `/api/v1/nodes`, the
 //! score gauges on `/metrics`, and a node that stops reporting losing its health.
 
-mod common;
-
-use common::{GIB, Server, attr, close, encode, gauge_metric, gauge_point, hostmetrics, nodes, now_ns};
+use crate::common::{GIB, Server, attr, close, encode, gauge_metric, gauge_point, hostmetrics, nodes, now_ns};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use opentelemetry_proto::tonic::resource::v1::Resource;

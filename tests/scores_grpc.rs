@@ -3,9 +3,7 @@
 //! unknown nodes are NOT_FOUND, `Watch` streams each new window while data flows, and an open
 //! watch does not hold up a clean shutdown.
 
-mod common;
-
-use common::{Server, attr, encode, gauge_point, gauge_request, nodes, now_ns};
+use crate::common::{Server, attr, encode, gauge_point, gauge_request, nodes, now_ns};
 use ironspider_proto::v1::scores_client::ScoresClient;
 use ironspider_proto::v1::{ClusterScores, GetScoresRequest, NodeScore, WatchScoresRequest};
 use serde_json::Value;

@@ -1,20 +1,18 @@
 //! `ironspider simulate` on the Alibaba GPU trace 2023 in `../shared/datasets`: a cut of the
 //! default trace through the real binary (outputs, every pod accounted for, FGD below
 //! Random), bad input, and the full acceptance run of issue 4 (ignored by default: run it
-//! with `cargo test --release --test simulate -- --ignored`).
+//! with `cargo test --release --test integration -- --ignored simulate::`).
 
 use ironspider::simulate::{self, SimulateArgs, node_state, pod_spec};
 use ironspider_datasets::openb;
-use ironspider_scheduler::policy::PolicyKind;
-use ironspider_scheduler::sim::{Experiment, discretise};
+use ironspider_placement::policy::PolicyKind;
+use ironspider_placement::sim::{Experiment, discretise};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The trace's CSV folder, beside the repository.
 fn trace_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/alibaba-gpu-v2023/csv");
-    assert!(dir.is_dir(), "the shared datasets are expected at {}", dir.display());
-    dir
+    ironspider_datasets::shared::dataset("alibaba-gpu-v2023/csv")
 }
 
 /// Every `step`-th data row of a trace file (header kept), written into `dir`.
@@ -150,7 +148,7 @@ const REFERENCE: [(PolicyKind, f64); 6] = [
 ];
 
 #[test]
-#[ignore = "minutes in release: cargo test --release --test simulate -- --ignored"]
+#[ignore = "minutes in release: cargo test --release --test integration -- --ignored simulate::"]
 fn acceptance_the_baselines_match_the_paper_and_ironspider_stays_at_most_4_3_percent() {
     let dir = tempfile::tempdir().unwrap();
     let args = SimulateArgs {

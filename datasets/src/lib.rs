@@ -1,7 +1,8 @@
 //! # ironspider-datasets
 //!
 //! Loaders for the real public datasets that `ironspider replay` runs through the engine.
-//! Each loader reads a dataset where it lies (`../shared/datasets/…`, never copied),
+//! Each loader reads a dataset where it lies (`../shared/datasets/…`, never copied; tests
+//! and benchmarks find it through [`shared::dataset`]),
 //! regularises it (one row per node and step, in time order), counts every row it could not
 //! use by reason ([`LoadReport`]), and yields a [`Trace`]: rows of canonical readings per node
 //! and timestamp. [`otlp::requests`] turns a trace into OTLP export requests in event-time
@@ -17,6 +18,7 @@ pub mod genai;
 pub mod openb;
 pub mod otlp;
 pub mod report;
+pub mod shared;
 pub mod trace;
 
 pub use report::LoadReport;

@@ -29,7 +29,7 @@ pub struct EngineConfig {
     /// Write closed windows to Parquet (default true).
     pub history: bool,
     /// Scoring: pressure, health and cost settings (`[engine.scores]`).
-    pub scores: crate::score::ScoreConfig,
+    pub scores: ironspider_scores::ScoreConfig,
 }
 
 impl Default for EngineConfig {
@@ -42,12 +42,39 @@ impl Default for EngineConfig {
             max_series: 1_000_000,
             data_dir: PathBuf::from("data"),
             history: true,
-            scores: crate::score::ScoreConfig::default(),
+            scores: ironspider_scores::ScoreConfig::default(),
         }
     }
 }
 
+/// An engine setting out of range.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineConfigError {
+    /// `window_seconds = 0`.
+    #[error("engine.window_seconds = 0: a window lasts at least 1 second")]
+    ZeroWindow,
+    /// `max_series = 0`.
+    #[error("engine.max_series = 0: the engine must hold at least one series")]
+    NoSeries,
+    /// A score setting.
+    #[error(transparent)]
+    Scores(#[from] ironspider_scores::ScoreConfigError),
+}
+
 impl EngineConfig {
+    /// Refuses settings the engine cannot run with. Call it once the configuration is
+    /// complete (defaults, file, environment and flags), so that a value is judged the same
+    /// whichever layer set it.
+    pub fn validate(&self) -> Result<(), EngineConfigError> {
+        if self.window_seconds == 0 {
+            return Err(EngineConfigError::ZeroWindow);
+        }
+        if self.max_series == 0 {
+            return Err(EngineConfigError::NoSeries);
+        }
+        Ok(self.scores.validate()?)
+    }
+
     /// Window length in nanoseconds (at least one nanosecond).
     pub fn window_ns(&self) -> i64 {
         seconds_to_ns(self.window_seconds).max(1)
@@ -71,4 +98,22 @@ impl EngineConfig {
 
 fn seconds_to_ns(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX).saturating_mul(1_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_window_is_refused_and_score_settings_are_checked_too() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+        let zero = EngineConfig { window_seconds: 0, ..EngineConfig::default() };
+        assert_eq!(
+            zero.validate().unwrap_err().to_string(),
+            "engine.window_seconds = 0: a window lasts at least 1 second"
+        );
+        let mut cold = EngineConfig::default();
+        cold.scores.health.stale_windows = 0;
+        assert!(matches!(cold.validate(), Err(EngineConfigError::Scores(_))));
+    }
 }

@@ -10,7 +10,6 @@ use crate::history::HistoryWriter;
 use crate::pods::pod_costs;
 use crate::score_log::NodeScoreLog;
 use crate::score_metrics::ScoresCollector;
-use crate::scores::{PublishedScores, ScoreBook, ScoresSnapshot};
 use crate::series::{SeriesInterner, SeriesKind};
 use crate::sql::{self, TablesSnapshot};
 use crate::store::{ClosedWindow, WindowStore};
@@ -18,6 +17,7 @@ use crate::tables;
 use crate::telemetry::EngineMetrics;
 use arrow::array::{Array, RecordBatch};
 use arrow::array::{Float64Array, TimestampNanosecondArray, UInt32Array};
+use ironspider_scores::{PublishedScores, ScoreBook, ScoreSource, ScoresSnapshot};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -186,5 +186,11 @@ impl Engine {
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
         let data_dir = self.config.history.then_some(self.config.data_dir.as_path());
         sql::run(self.snapshot(), data_dir, query).await
+    }
+}
+
+impl ScoreSource for Engine {
+    fn snapshot(&self) -> Arc<ScoresSnapshot> {
+        self.scores()
     }
 }

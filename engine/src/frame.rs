@@ -20,7 +20,7 @@
 //! | GPU model | the `modelName` (DCGM), `hw.model` or `gpu.model` attribute of a `hw.gpu.*` series |
 //! | network, disk throughput | Σ of the rates of `system.network.io` and `system.disk.io` (bytes/s, all devices and directions) |
 //!
-//! The node inventory of the configuration ([`crate::score::inventory`]) overrides capacity
+//! The node inventory of the configuration ([`ironspider_scores::inventory`]) overrides capacity
 //! and type where it names the node.
 //!
 //! Gauges are read by their window mean; counters by their window sum (seconds in the
@@ -29,63 +29,9 @@
 use crate::aggregate::SeriesAggregate;
 use crate::series::{SeriesInfo, SeriesTable};
 use hashbrown::HashMap;
+use ironspider_scores::NodeFrame;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
-
-/// What one node reported in one window.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct NodeFrame {
-    /// Node name.
-    pub node: String,
-    /// CPU utilisation in [0, 1].
-    pub cpu: Option<f64>,
-    /// Memory utilisation in [0, 1].
-    pub memory: Option<f64>,
-    /// Utilisation of each GPU, by device, in [0, 1].
-    pub gpu: BTreeMap<String, f64>,
-    /// Memory utilisation of each GPU, by device, in [0, 1].
-    pub gpu_memory: BTreeMap<String, f64>,
-    /// Pressure stall "some" shares.
-    pub stall: crate::score::pressure::Stall,
-    /// Logical CPUs.
-    pub vcpus: Option<f64>,
-    /// Memory capacity in bytes.
-    pub memory_bytes: Option<f64>,
-    /// Number of GPUs seen.
-    pub gpus: usize,
-    /// Largest XID error value reported (DCGM reports the last XID code; 0 means none).
-    pub gpu_xid_errors: f64,
-    /// Largest uncorrectable ECC error count reported.
-    pub gpu_ecc_errors: f64,
-    /// Hottest GPU in °C.
-    pub gpu_max_temperature: Option<f64>,
-    /// Instance type, from the first of the node's series that names one.
-    pub instance_type: Option<String>,
-    /// GPU model, from the first GPU series that names one.
-    pub gpu_model: Option<String>,
-    /// Network traffic, bytes per second in both directions over all interfaces.
-    pub network_bytes_per_second: Option<f64>,
-    /// Disk traffic, bytes per second read and written over all disks.
-    pub disk_bytes_per_second: Option<f64>,
-}
-
-impl NodeFrame {
-    /// Mean over the node's GPUs of `values`, `None` without GPUs.
-    pub fn mean(values: &BTreeMap<String, f64>) -> Option<f64> {
-        Self::mean_of(values.values())
-    }
-
-    /// Mean of `values`, `None` when there are none.
-    pub fn mean_of<'v>(values: impl ExactSizeIterator<Item = &'v f64>) -> Option<f64> {
-        let n = values.len();
-        (n > 0).then(|| values.sum::<f64>() / n as f64)
-    }
-
-    /// Largest of `values`, `None` without GPUs.
-    pub fn max(values: &BTreeMap<String, f64>) -> Option<f64> {
-        values.values().copied().reduce(f64::max)
-    }
-}
 
 /// The value of point attribute `key` of a series (from its sorted `key=value,…` text).
 pub fn attribute<'i>(info: &'i SeriesInfo, key: &str) -> Option<&'i str> {
@@ -466,7 +412,7 @@ mod tests {
         // CPU: 1 − 30 / 50 = 0.4; memory: 3 / 12 = 0.25, capacity the allocatable memory
         assert_eq!((frame.cpu, frame.memory, frame.memory_bytes), (Some(0.4), Some(0.25), Some(12.0 * GIB)));
         assert_eq!((frame.gpus, NodeFrame::mean(&frame.gpu)), (0, None), "no GPU");
-        assert_eq!(frame.stall, crate::score::pressure::Stall::default(), "no PSI");
+        assert_eq!(frame.stall, ironspider_scores::pressure::Stall::default(), "no PSI");
     }
 
     #[test]

@@ -2,14 +2,14 @@
 //!
 //! The engine sits between ingest and every reader. **In:** [`IngestBatch`]es of columnar
 //! rows for series that ingest interned in the [`SeriesInterner`] (every input path — OTLP,
-//! remote write, Kafka, replay — ends in [`Engine::apply`]). **Inside:** tumbling windows by
+//! remote write, replay; a Kafka consumer will too — ends in [`Engine::apply`]). **Inside:** tumbling windows by
 //! event time with an allowed lateness ([`store`]), cumulative sums turned into deltas
 //! ([`cumulative`]), per-series aggregates of each closed window ([`aggregate`]), and the
 //! Parquet history of those aggregates ([`history`]). **Out:** Arrow snapshots and SQL over the
 //! tables `series`, `samples`, `windows`, `histograms` and `history` ([`sql`]), and the
 //! engine's own metrics ([`telemetry`]). Each closed window's aggregates also make one
-//! [`frame::NodeFrame`] per node, which the formulas of [`score`] (pressure, health, cost)
-//! read; forecasts and alerts will read the closed windows from here too.
+//! [`ironspider_scores::NodeFrame`] per node, which the score book of
+//! [`ironspider_scores`] (pressure, health, cost) turns into the published snapshot.
 //!
 //! The engine knows no transport and no protobuf.
 
@@ -24,10 +24,8 @@ pub mod frame;
 pub mod history;
 pub mod pods;
 pub mod schema;
-pub mod score;
 pub mod score_log;
 pub mod score_metrics;
-pub mod scores;
 pub mod series;
 pub mod sql;
 pub mod store;
@@ -36,8 +34,7 @@ pub mod telemetry;
 
 pub use batch::{ApplyReport, HistogramRow, IngestBatch, RejectCounts, RejectReason};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::EngineConfig;
+pub use config::{EngineConfig, EngineConfigError};
 pub use engine::Engine;
 pub use error::EngineError;
-pub use scores::{Hardware, NodeScore, ScoresSnapshot};
 pub use series::{SeriesInfo, SeriesInterner, SeriesKind, SeriesTable};

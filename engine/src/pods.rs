@@ -1,6 +1,6 @@
 //! Pod costs, allocated as OpenCost does: per pod and window, the CPU and memory it requested
 //! and used, and an hourly cost of `max(request, usage) × unit price` per resource (see
-//! [`crate::score::cost::pod_resource_cost`]). The unit prices are the configured
+//! [`ironspider_scores::cost::pod_resource_cost`]). The unit prices are the configured
 //! `cpu_hour` and `ram_gib_hour`.
 //!
 //! | quantity | metrics, read by their window mean (pod from `k8s.pod.name`, namespace from `k8s.namespace.name`) |
@@ -13,35 +13,12 @@
 //! A pod with neither usage nor request of a resource pays nothing for it.
 
 use crate::aggregate::SeriesAggregate;
-use crate::score::cost::{CostConfig, PerResource, pod_resource_cost};
 use crate::series::SeriesTable;
-use serde::Serialize;
+use ironspider_scores::PodCost;
+use ironspider_scores::cost::{CostConfig, PerResource, pod_resource_cost};
 use std::collections::BTreeMap;
 
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-/// One pod's resources and hourly cost in a window.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct PodCost {
-    /// Namespace (empty when unknown).
-    pub namespace: String,
-    /// Pod name.
-    pub pod: String,
-    /// Node the pod's series name, when any does.
-    pub node: Option<String>,
-    /// CPU cores requested.
-    pub cpu_request: Option<f64>,
-    /// CPU cores used.
-    pub cpu_usage: Option<f64>,
-    /// Memory bytes requested.
-    pub memory_request: Option<f64>,
-    /// Memory bytes used.
-    pub memory_usage: Option<f64>,
-    /// Hourly cost by resource (no GPU part yet).
-    pub cost: PerResource,
-    /// Total hourly cost.
-    pub cost_per_hour: f64,
-}
 
 /// What one pod's series said, before pricing.
 #[derive(Debug, Default)]

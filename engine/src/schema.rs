@@ -2,6 +2,7 @@
 //! `histograms`, `node_scores`, and the denormalised rows of the Parquet history.
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use ironspider_scores::{NODE_QUANTITIES, Presence};
 use std::sync::{Arc, LazyLock};
 
 /// Timestamps are nanoseconds since the Unix epoch, in UTC.
@@ -102,21 +103,14 @@ pub static HISTORY: LazyLock<SchemaRef> = LazyLock::new(|| {
 });
 
 /// `node_scores(window_end, node, cpu, memory, gpu, gpu_memory, pressure, health,
-/// cost_per_hour, idle_cost_per_hour)`: each node's scores as of the end of each window.
-/// Utilisation and pressure are null when the node reported nothing in that window (health
-/// and cost are still given: a silent node exists, costs money and loses health).
+/// cost_per_hour, idle_cost_per_hour)`: each node's scores as of the end of each window, a
+/// column per [`ironspider_scores::NODE_QUANTITIES`] entry in its order. Utilisation and
+/// pressure are null when the node reported nothing in that window (health and cost are still
+/// given: a silent node exists, costs money and loses health).
 pub static NODE_SCORES: LazyLock<SchemaRef> = LazyLock::new(|| {
-    let ratio = |name| Field::new(name, DataType::Float64, true);
-    Arc::new(Schema::new(vec![
-        Field::new("window_end", timestamp_type(), false),
-        Field::new("node", DataType::Utf8, false),
-        ratio("cpu"),
-        ratio("memory"),
-        ratio("gpu"),
-        ratio("gpu_memory"),
-        ratio("pressure"),
-        Field::new("health", DataType::Float64, false),
-        Field::new("cost_per_hour", DataType::Float64, false),
-        Field::new("idle_cost_per_hour", DataType::Float64, false),
-    ]))
+    let mut fields = vec![Field::new("window_end", timestamp_type(), false), Field::new("node", DataType::Utf8, false)];
+    fields.extend(
+        NODE_QUANTITIES.iter().map(|q| Field::new(q.name, DataType::Float64, q.presence == Presence::Reported)),
+    );
+    Arc::new(Schema::new(fields))
 });

@@ -1,9 +1,9 @@
 //! The `node_scores` table: every published score snapshot as Arrow rows, kept for the live
 //! retention. Readers copy the list of batches (cheap: batches are reference-counted).
 
-use crate::scores::ScoresSnapshot;
 use crate::tables::node_scores_batch;
 use arrow::array::RecordBatch;
+use ironspider_scores::ScoresSnapshot;
 use parking_lot::RwLock;
 use std::collections::VecDeque;
 
@@ -44,7 +44,7 @@ impl NodeScoreLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NodeScore;
+    use ironspider_scores::NodeScore;
 
     fn snapshot(window_end: i64, reported: bool) -> ScoresSnapshot {
         let score = NodeScore {
@@ -57,7 +57,7 @@ mod tests {
             health: 90.0,
             cost_per_hour: 1.0,
             idle_cost_per_hour: 0.5,
-            updated_at: String::new(),
+            updated_at: 0,
             factors: Vec::new(),
             reported,
             ..NodeScore::default()

@@ -2,64 +2,28 @@
 //! when scraped. Nothing is written per window, and a scrape sees one snapshot whole (never
 //! half-replaced gauges).
 //!
-//! Families: `ironspider_node_pressure{node}`, `ironspider_node_health{node}`,
+//! Families: one per [`Family`] of the published quantities
+//! ([`ironspider_scores::NODE_QUANTITIES`]: `ironspider_node_utilization_ratio{node,resource}`,
+//! `ironspider_node_pressure{node}`, `ironspider_node_health{node}`,
 //! `ironspider_node_cost_per_hour{node,resource}` and
-//! `ironspider_node_idle_cost_per_hour{node,resource}` (resource cpu, memory, gpu),
-//! `ironspider_node_utilization_ratio{node,resource}` (cpu, memory, gpu, gpu_memory, where
-//! known), `ironspider_node_io_bytes_per_second{node,resource}` (network, disk, where
-//! reported), `ironspider_cluster_health` (100 while no node is known) and
+//! `ironspider_node_idle_cost_per_hour{node,resource}`), a sample where the value is known;
+//! besides them the node's traffic as reported, `ironspider_node_io_bytes_per_second{node,resource}`
+//! (network, disk: telemetry passed through, not a score, so not a quantity),
+//! `ironspider_cluster_health` (100 while no node is known) and
 //! `ironspider_pod_cost_per_hour{namespace,pod,resource}` (cpu, memory).
 
-use crate::scores::{NodeScore, PublishedScores};
+use ironspider_scores::quantity::Family;
+use ironspider_scores::{NODE_QUANTITIES, NodeScore, PublishedScores};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Gauge, LabelPair, Metric, MetricFamily, MetricType};
 use std::sync::Arc;
 
-/// One sample of a node: the `resource` label (for families that have it) and the value,
-/// `None` when unknown (no sample is written).
-type Sample = (Option<&'static str>, Option<f64>);
-
-/// One gauge family: its description and how each node's samples are read.
-struct Family {
-    desc: Desc,
-    samples: fn(&NodeScore) -> Vec<Sample>,
-}
-
-fn pressure(score: &NodeScore) -> Vec<Sample> {
-    vec![(None, score.pressure)]
-}
-
-fn health(score: &NodeScore) -> Vec<Sample> {
-    vec![(None, Some(score.health))]
-}
-
-fn cost(score: &NodeScore) -> Vec<Sample> {
-    let cost = &score.cost.cost;
-    vec![(Some("cpu"), Some(cost.cpu)), (Some("memory"), Some(cost.memory)), (Some("gpu"), Some(cost.gpu))]
-}
-
-fn idle_cost(score: &NodeScore) -> Vec<Sample> {
-    let idle = &score.cost.idle;
-    vec![(Some("cpu"), Some(idle.cpu)), (Some("memory"), Some(idle.memory)), (Some("gpu"), Some(idle.gpu))]
-}
-
-fn io(score: &NodeScore) -> Vec<Sample> {
-    vec![(Some("network"), score.io.network), (Some("disk"), score.io.disk)]
-}
-
-fn utilisation(score: &NodeScore) -> Vec<Sample> {
-    vec![
-        (Some("cpu"), score.cpu),
-        (Some("memory"), score.memory),
-        (Some("gpu"), score.gpu),
-        (Some("gpu_memory"), score.gpu_memory),
-    ]
-}
-
 /// Renders the published scores at scrape time.
 pub struct ScoresCollector {
     published: Arc<PublishedScores>,
-    families: Vec<Family>,
+    /// The quantities' families, each once, in the order of their first quantity.
+    families: Vec<(&'static Family, Desc)>,
+    io: Desc,
     cluster_health: Desc,
     pod_cost: Desc,
 }
@@ -98,97 +62,89 @@ fn family(desc: &Desc, metrics: Vec<Metric>) -> MetricFamily {
     family
 }
 
+/// A node's sample, labelled `resource` when given.
+fn node_gauge(node: &str, resource: Option<&str>, value: f64) -> Metric {
+    let mut labels = vec![label("node", node)];
+    labels.extend(resource.map(|r| label("resource", r)));
+    gauge(labels, value)
+}
+
+/// Every node's samples of the quantities whose gauges write to `target`.
+fn quantity_samples(target: &Family, score: &NodeScore) -> impl Iterator<Item = Metric> {
+    NODE_QUANTITIES.iter().filter(move |q| std::ptr::eq(q.gauge.family(), target)).flat_map(move |quantity| {
+        let samples = quantity.gauge.samples(score, (quantity.value)(score));
+        samples.into_iter().map(|(resource, value)| node_gauge(&score.node, resource, value))
+    })
+}
+
+/// The node's traffic samples, where reported.
+fn io_samples(score: &NodeScore) -> impl Iterator<Item = Metric> {
+    [("network", score.io.network), ("disk", score.io.disk)]
+        .into_iter()
+        .filter_map(|(resource, value)| value.map(|v| node_gauge(&score.node, Some(resource), v)))
+}
+
 impl ScoresCollector {
     /// A collector of the snapshots published into `published`.
     pub fn new(published: Arc<PublishedScores>) -> Result<Self, prometheus::Error> {
-        let node = &["node"][..];
-        let by_resource = &["node", "resource"][..];
-        let families = vec![
-            Family { desc: desc("ironspider_node_pressure", "Node pressure, 0 to 1.", node)?, samples: pressure },
-            Family { desc: desc("ironspider_node_health", "Node health index, 0 to 100.", node)?, samples: health },
-            Family {
-                desc: desc("ironspider_node_cost_per_hour", "Hourly price of the node, by resource.", by_resource)?,
-                samples: cost,
-            },
-            Family {
-                desc: desc(
-                    "ironspider_node_idle_cost_per_hour",
-                    "Idle part of the node's hourly price, by resource.",
-                    by_resource,
-                )?,
-                samples: idle_cost,
-            },
-            Family {
-                desc: desc(
-                    "ironspider_node_utilization_ratio",
-                    "Node resource utilisation in the newest window, 0 to 1.",
-                    by_resource,
-                )?,
-                samples: utilisation,
-            },
-            Family {
-                desc: desc(
-                    "ironspider_node_io_bytes_per_second",
-                    "Node network and disk traffic in the newest window, bytes per second.",
-                    by_resource,
-                )?,
-                samples: io,
-            },
-        ];
+        let mut families: Vec<(&'static Family, Desc)> = Vec::new();
+        for quantity in &NODE_QUANTITIES {
+            let target = quantity.gauge.family();
+            if !families.iter().any(|(known, _)| std::ptr::eq(*known, target)) {
+                let labels: &[&str] = if target.by_resource { &["node", "resource"] } else { &["node"] };
+                families.push((target, desc(target.name, target.help, labels)?));
+            }
+        }
+        let io = desc(
+            "ironspider_node_io_bytes_per_second",
+            "Node network and disk traffic in the newest window, bytes per second.",
+            &["node", "resource"],
+        )?;
         let cluster_health = desc("ironspider_cluster_health", "vCPU-weighted mean of node health, 0 to 100.", &[])?;
         let pod_cost = desc(
             "ironspider_pod_cost_per_hour",
             "Hourly cost of a pod by resource: max(request, usage) at unit prices.",
             &["namespace", "pod", "resource"],
         )?;
-        Ok(Self { published, families, cluster_health, pod_cost })
+        Ok(Self { published, families, io, cluster_health, pod_cost })
+    }
+
+    fn pod_costs(&self, snapshot: &ironspider_scores::ScoresSnapshot) -> Option<MetricFamily> {
+        if snapshot.pods.is_empty() {
+            return None;
+        }
+        let metrics = snapshot
+            .pods
+            .iter()
+            .flat_map(|pod| {
+                [("cpu", pod.cost.cpu), ("memory", pod.cost.memory)].map(|(resource, value)| {
+                    let labels =
+                        vec![label("namespace", &pod.namespace), label("pod", &pod.pod), label("resource", resource)];
+                    gauge(labels, value)
+                })
+            })
+            .collect();
+        Some(family(&self.pod_cost, metrics))
     }
 }
 
 impl Collector for ScoresCollector {
     fn desc(&self) -> Vec<&Desc> {
-        self.families.iter().map(|f| &f.desc).chain([&self.cluster_health, &self.pod_cost]).collect()
+        self.families.iter().map(|(_, d)| d).chain([&self.io, &self.cluster_health, &self.pod_cost]).collect()
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
         let snapshot = self.published.get();
+        let scores = || snapshot.nodes.values();
         let mut families: Vec<MetricFamily> = self
             .families
             .iter()
-            .map(|f| {
-                let metrics = snapshot
-                    .nodes
-                    .iter()
-                    .flat_map(|(node, score)| {
-                        (f.samples)(score).into_iter().filter_map(move |(resource, value)| {
-                            let mut labels = vec![label("node", node)];
-                            labels.extend(resource.map(|r| label("resource", r)));
-                            value.map(|v| gauge(labels, v))
-                        })
-                    })
-                    .collect();
-                family(&f.desc, metrics)
-            })
+            .map(|(target, desc)| family(desc, scores().flat_map(|s| quantity_samples(target, s)).collect()))
+            .chain([family(&self.io, scores().flat_map(io_samples).collect())])
             .filter(|family| !family.get_metric().is_empty())
             .collect();
         families.push(family(&self.cluster_health, vec![gauge(Vec::new(), snapshot.cluster_health.unwrap_or(100.0))]));
-        if !snapshot.pods.is_empty() {
-            let metrics = snapshot
-                .pods
-                .iter()
-                .flat_map(|pod| {
-                    [("cpu", pod.cost.cpu), ("memory", pod.cost.memory)].map(|(resource, value)| {
-                        let labels = vec![
-                            label("namespace", &pod.namespace),
-                            label("pod", &pod.pod),
-                            label("resource", resource),
-                        ];
-                        gauge(labels, value)
-                    })
-                })
-                .collect();
-            families.push(family(&self.pod_cost, metrics));
-        }
+        families.extend(self.pod_costs(&snapshot));
         families
     }
 }

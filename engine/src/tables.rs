@@ -3,7 +3,6 @@
 
 use crate::aggregate::SeriesAggregate;
 use crate::schema;
-use crate::scores::ScoresSnapshot;
 use crate::series::{SeriesInfo, SeriesTable};
 use crate::store::batch;
 use arrow::array::{
@@ -11,6 +10,8 @@ use arrow::array::{
     UInt64Array,
 };
 use arrow::datatypes::Int32Type;
+use ironspider_scores::ScoresSnapshot;
+use ironspider_scores::{NODE_QUANTITIES, Presence};
 use std::sync::Arc;
 
 /// The descriptive columns (`node` … `attributes`) for a sequence of series.
@@ -98,26 +99,21 @@ pub fn history_batch(start: i64, end: i64, aggregates: &[SeriesAggregate], table
     batch(&schema::HISTORY, columns)
 }
 
-/// The `node_scores` rows of one snapshot: one per node, at the snapshot's window end.
+/// The `node_scores` rows of one snapshot: one per node, at the snapshot's window end, a
+/// column per [`NODE_QUANTITIES`] entry.
 pub fn node_scores_batch(snapshot: &ScoresSnapshot) -> RecordBatch {
     let scores: Vec<_> = snapshot.nodes.values().collect();
-    let reported = |value: fn(&crate::NodeScore) -> Option<f64>| -> ArrayRef {
-        Arc::new(Float64Array::from_iter(scores.iter().map(|s| if s.reported { value(s) } else { None })))
-    };
-    let always = |value: fn(&crate::NodeScore) -> f64| -> ArrayRef {
-        Arc::new(Float64Array::from_iter_values(scores.iter().map(|s| value(s))))
-    };
-    let columns: Vec<ArrayRef> = vec![
+    let mut columns: Vec<ArrayRef> = vec![
         constant_timestamps(snapshot.window_end, scores.len()),
         Arc::new(StringArray::from_iter_values(scores.iter().map(|s| s.node.as_str()))),
-        reported(|s| s.cpu),
-        reported(|s| s.memory),
-        reported(|s| s.gpu),
-        reported(|s| s.gpu_memory),
-        reported(|s| s.pressure),
-        always(|s| s.health),
-        always(|s| s.cost_per_hour),
-        always(|s| s.idle_cost_per_hour),
     ];
+    columns.extend(NODE_QUANTITIES.iter().map(|quantity| -> ArrayRef {
+        let values = scores.iter().map(|s| quantity.in_window(s));
+        match quantity.presence {
+            Presence::Reported => Arc::new(Float64Array::from_iter(values)),
+            // Always known; NaN stands for a value the formula could not give.
+            Presence::Always => Arc::new(Float64Array::from_iter_values(values.map(|v| v.unwrap_or(f64::NAN)))),
+        }
+    }));
     batch(&schema::NODE_SCORES, columns)
 }

@@ -148,6 +148,8 @@ impl<'a> Reader<'a> {
 /// The bytes as UTF-8. Attribute keys and values are nearly always ASCII, which a word-wide
 /// scan confirms faster than the general validator.
 #[inline]
+// Allowed here alone: on the decoding hot path, ASCII needs no second validation.
+#[allow(unsafe_code)]
 pub fn utf8(bytes: &[u8]) -> Result<&str, WireError> {
     if bytes.is_ascii() {
         // SAFETY: ASCII is valid UTF-8.

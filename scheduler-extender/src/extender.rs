@@ -10,7 +10,6 @@
 //! - `preempt` keeps the nodes where evicting the proposed victims makes room for the pod,
 //!   with the same victims, and drops the others.
 
-use crate::cluster::PodSpec;
 use crate::filter::{Judge, Verdict, health_refusal};
 use crate::model::{ClusterModel, PendingPod, short_of};
 use crate::prioritize::{
@@ -20,8 +19,9 @@ use crate::protocol::{
     ExtenderArgs, ExtenderBindingArgs, ExtenderBindingResult, ExtenderFilterResult, ExtenderPreemptionArgs,
     ExtenderPreemptionResult, HostPriority, HostPriorityList, MetaPod, MetaVictims, NodeList,
 };
-use crate::request::PodRequest;
+use crate::request;
 use hashbrown::HashSet;
+use ironspider_placement::cluster::PodSpec;
 use k8s_openapi::api::core::v1::Pod;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -80,9 +80,11 @@ impl Extender {
 
     /// `filter`.
     pub fn filter(&self, mut args: ExtenderArgs) -> ExtenderFilterResult {
-        let request = match PodRequest::read(&args.pod) {
+        let request = match request::read(&args.pod) {
             Ok(request) => request,
-            Err(problem) => return ExtenderFilterResult { error: problem, ..ExtenderFilterResult::default() },
+            Err(problem) => {
+                return ExtenderFilterResult { error: problem.to_string(), ..ExtenderFilterResult::default() };
+            }
         };
         let meta = &args.pod.metadata;
         let pending = PendingPod {
@@ -128,7 +130,7 @@ impl Extender {
         let view = self.model.view();
         let loads = self.model.loads(&view);
         let gpus = self.model.gpus().read();
-        let (mix, pod) = (self.model.mix().current(), PodSpec::from_request(&PodRequest::of(&args.pod)));
+        let (mix, pod) = (self.model.mix().current(), PodSpec::from_request(&request::of(&args.pod)));
         let facts: Vec<_> = names.iter().map(|name| self.model.facts(&view, name)).collect();
         let prices: Vec<Option<f64>> = facts.iter().map(|f| f.as_ref().and_then(price_per_vcpu)).collect();
         let costs = cost_terms(&prices);
@@ -167,7 +169,7 @@ impl Extender {
 
     /// `preempt`: the proposed nodes where the pod fits once their victims are gone.
     pub fn preempt(&self, args: ExtenderPreemptionArgs) -> ExtenderPreemptionResult {
-        let request = PodRequest::of(&args.pod);
+        let request = request::of(&args.pod);
         let mut proposed: BTreeMap<String, MetaVictims> = args.node_name_to_meta_victims;
         for (node, victims) in args.node_name_to_victims {
             proposed.entry(node).or_insert_with(|| MetaVictims {

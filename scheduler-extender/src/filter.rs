@@ -7,9 +7,9 @@
 //! total, or for a GPU model the node lacks. It is refused as *failed* (`FailedNodes`:
 //! preempting pods might help) when the room is there but taken.
 
-use crate::gpu::LedgerRead;
 use crate::model::{ClusterModel, Loads, NodeFacts, View, short_of};
-use crate::request::PodRequest;
+use ironspider_placement::demand::PodRequest;
+use ironspider_placement::gpu::LedgerRead;
 
 /// The outcome for one node.
 #[derive(Debug, Clone, PartialEq)]

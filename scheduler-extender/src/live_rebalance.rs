@@ -6,7 +6,7 @@
 
 use crate::model::ClusterModel;
 use crate::rebalance::{Move, NodeLoad, Plan, PodLoad, RebalanceConfig, Rebalancer};
-use ironspider_engine::scores::ScoresSnapshot;
+use ironspider_scores::ScoresSnapshot;
 use parking_lot::{Mutex, RwLock};
 use prometheus::{IntCounter, IntGauge, Registry};
 use std::sync::Arc;

@@ -19,17 +19,17 @@
 //! With a cluster configured, the Kubernetes watch adds nodes (allocatable capacity, GPUs)
 //! and every pod bound to a node, whoever bound it (the methods are in `model/api.rs`).
 
-use crate::cluster::PodSpec;
 use crate::config::SchedulerConfig;
-use crate::gpu::{Allocation, Gpu, GpuLedger, LedgerRead, NodeSlot, Refusal};
-use crate::mix::PodMix;
-use crate::request::PodRequest;
-use crate::source::ScoreSource;
 use hashbrown::{HashMap, HashSet};
-use ironspider_engine::score::inventory::NodeInventory;
-use ironspider_engine::score::pressure::PressureConfig;
-use ironspider_engine::scores::ScoresSnapshot;
-use ironspider_engine::{EngineConfig, NodeScore};
+use ironspider_placement::cluster::PodSpec;
+use ironspider_placement::demand::PodRequest;
+use ironspider_placement::gpu::{Allocation, Gpu, GpuLedger, LedgerRead, NodeSlot, Refusal};
+use ironspider_placement::mix::PodMix;
+use ironspider_scores::ScoreSource;
+use ironspider_scores::ScoresSnapshot;
+use ironspider_scores::inventory::NodeInventory;
+use ironspider_scores::pressure::PressureConfig;
+use ironspider_scores::{NodeScore, ScoreConfig};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -306,19 +306,21 @@ impl std::fmt::Debug for ClusterModel {
 
 fn devices(ids: &[String], model: Option<&str>) -> Vec<Gpu> {
     let model = model.unwrap_or_default();
-    ids.iter().map(|id| Gpu { id: id.clone(), model: model.to_string(), free: crate::request::WHOLE_GPU }).collect()
+    ids.iter()
+        .map(|id| Gpu { id: id.clone(), model: model.to_string(), free: ironspider_placement::demand::WHOLE_GPU })
+        .collect()
 }
 
 fn inventory_devices(inventory: &NodeInventory) -> Vec<Gpu> {
-    let ids: Vec<String> = (0..inventory.gpus.unwrap_or(0)).map(crate::gpu::placeholder_id).collect();
+    let ids: Vec<String> = (0..inventory.gpus.unwrap_or(0)).map(ironspider_placement::gpu::placeholder_id).collect();
     devices(&ids, inventory.gpu_model.as_deref())
 }
 
 impl ClusterModel {
-    /// A model over `source`'s snapshots, with the engine's window length, pressure
-    /// settings and node inventory.
-    pub fn new(config: SchedulerConfig, engine: &EngineConfig, source: Arc<dyn ScoreSource>) -> Self {
-        let inventory: HashMap<String, NodeInventory> = engine.scores.inventory.clone().into_iter().collect();
+    /// A model over `source`'s snapshots, with the engine's score settings (pressure and
+    /// node inventory) and window length in ns.
+    pub fn new(config: SchedulerConfig, scores: &ScoreConfig, window_ns: i64, source: Arc<dyn ScoreSource>) -> Self {
+        let inventory: HashMap<String, NodeInventory> = scores.inventory.clone().into_iter().collect();
         let gpus = GpuLedger::default();
         for (name, node) in &inventory {
             gpus.sync_node(name, &inventory_devices(node));
@@ -326,8 +328,8 @@ impl ClusterModel {
         let mix = PodMix::new(config.mix_pods);
         Self {
             config,
-            pressure: engine.scores.pressure.clone(),
-            window_ns: engine.window_ns().max(1),
+            pressure: scores.pressure.clone(),
+            window_ns: window_ns.max(1),
             inventory,
             source,
             gpus,

@@ -16,9 +16,9 @@
 //!   among the candidates (1 for every candidate when all prices are equal): cheaper headroom
 //!   first. Nodes whose price is unknown get 0.5.
 //! - **Fragmentation** `φ_n = sigmoid(Δ_n / 1000)`, once a typical pod mix M is known
-//!   ([`crate::mix`]): the FGD idea (Weng et al., USENIX ATC '23) of placing where the
+//!   ([`ironspider_placement::mix`]): the FGD idea (Weng et al., USENIX ATC '23) of placing where the
 //!   expected GPU capacity the typical pods cannot use grows least. `Δ_n = F_n(M) − F_n'(M)`
-//!   in GPU milli, with F the node fragmentation of [`crate::policy::frag`], n the node as it
+//!   in GPU milli, with F the node fragmentation of [`ironspider_placement::policy::frag`], n the node as it
 //!   is (CPU left = its vCPUs less the requests held there, GPUs as the ledger has them) and
 //!   n' the node with the pod's CPU and the very GPU shares `bind` would take ([`choose`]).
 //!   0.5 when the placement changes nothing (a node without GPUs), above when it lowers
@@ -30,17 +30,21 @@
 //! extender moves a node by up to 500 points: enough to decide between nodes the default
 //! plugins rate alike, not enough to override a strong affinity.
 
-use crate::cluster::PodSpec;
 use crate::config::Weights;
-use crate::gpu::{Gpu, accepts, choose, free_milli};
 use crate::model::{Held, NodeFacts};
-use crate::policy::fgd::sigmoid;
-use crate::policy::frag::TypicalMix;
 use crate::protocol::MAX_EXTENDER_PRIORITY;
-use ironspider_engine::NodeScore;
-use ironspider_engine::score::pressure::{PressureConfig, ResourceLoad, resource_pressure};
+use ironspider_placement::cluster::PodSpec;
+use ironspider_placement::gpu::{Gpu, accepts, choose, free_milli};
+use ironspider_placement::policy::fgd::sigmoid;
+use ironspider_placement::policy::frag::TypicalMix;
+use ironspider_scores::NodeScore;
+use ironspider_scores::pressure::{PressureConfig, ResourceLoad, resource_pressure};
 
 /// A forecast of a node's pressure: the seam through which forecasting feeds placement.
+///
+/// Nothing forecasts yet (the `ironspider-models` crate is empty), so `serve` wires
+/// [`NoForecast`] and the predicted pressure is `max(p_n, p'_n)`. A forecaster plugs in here
+/// (docs/architecture.md, "Add a forecaster").
 pub trait PressureForecast: Send + Sync {
     /// The pressure expected over the next windows, when there is a forecast for the node.
     fn pressure(&self, node: &str, now: &NodeScore) -> Option<f64>;
@@ -194,8 +198,8 @@ mod tests {
 
     #[test]
     fn fragmentation_favours_the_node_where_the_typical_pods_lose_least_gpu() {
-        use crate::policy::frag::PodType;
-        use crate::request::GpuDemand;
+        use ironspider_placement::demand::GpuDemand;
+        use ironspider_placement::policy::frag::PodType;
         let share = |milli: u32| PodType { cpu: 1000, milli, count: 1, models: vec![] };
         let mix = TypicalMix { types: vec![(share(500), 1.0)] };
         let devices = |free: [u32; 2]| -> Vec<Gpu> {

@@ -3,7 +3,7 @@
 //!
 //! The Go types carry no JSON tags, so their fields travel under the Go names (`NodeNames`,
 //! `FailedAndUnresolvableNodes`, `NumPDBViolations`), written in that exact case and read in
-//! any case, as Go's decoder does ([`crate::go_json`]). Inside them, the Kubernetes objects
+//! any case, as Go's decoder does ([`mod@crate::go_json`]). Inside them, the Kubernetes objects
 //! (`Pod`, `Nodes`) and the keys of maps (node names) are read as they are. `Pod`, `Node` and
 //! `NodeList` are the Kubernetes types of `k8s-openapi`.
 
@@ -158,7 +158,7 @@ pub fn encode<T: Serialize>(answer: &T, size_hint: usize) -> Result<Vec<u8>, ser
     Ok(body)
 }
 
-/// Decodes an extender request or answer as Go's `encoding/json` would (see [`crate::go_json`]).
+/// Decodes an extender request or answer as Go's `encoding/json` would (see [`mod@crate::go_json`]).
 ///
 /// JSON is UTF-8 (RFC 8259 §8.1), so the whole body is checked as UTF-8 once, in one fast
 /// pass over long runs of ASCII; serde_json then reads the strings inside without checking

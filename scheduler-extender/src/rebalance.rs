@@ -24,10 +24,13 @@
 use crate::config::Weights;
 use crate::model::NodeFacts;
 use crate::prioritize::{Terms, combine, cost_terms, shifted_pressure};
-use ironspider_engine::NodeScore;
-use ironspider_engine::score::pressure::PressureConfig;
+use ironspider_scores::NodeScore;
+use ironspider_scores::pressure::PressureConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+
+/// Why a hot node's pod is held back when no node can take it.
+pub const NO_TARGET: &str = "no node would take it below the threshold and score strictly better";
 
 /// `[scheduler.rebalance]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,7 +258,7 @@ impl Rebalancer {
                     continue;
                 }
                 match self.best_target(source, pod, nodes, &shift, &streak) {
-                    Ok(chosen) => {
+                    Some(chosen) => {
                         for (node, sign) in [(&chosen.from, -1.0), (&chosen.to, 1.0)] {
                             let entry = shift.entry(node.clone()).or_default();
                             entry.0 += sign * pod.cpu;
@@ -265,7 +268,7 @@ impl Rebalancer {
                         plan.moves.push(Move { from_pressure_after: after, ..chosen });
                         evicted_here += 1;
                     }
-                    Err(reason) => plan.held_back.push(held(reason)),
+                    None => plan.held_back.push(held(NO_TARGET.to_string())),
                 }
             }
         }
@@ -273,7 +276,7 @@ impl Rebalancer {
     }
 
     /// The node that scores best for `pod`, if it is cool enough and strictly better than
-    /// the source.
+    /// the source; `None` holds the pod back ([`NO_TARGET`]).
     fn best_target(
         &self,
         source: &NodeLoad,
@@ -281,7 +284,7 @@ impl Rebalancer {
         nodes: &[NodeLoad],
         shift: &Shift,
         streak: &dyn Fn(&str) -> u32,
-    ) -> Result<Move, String> {
+    ) -> Option<Move> {
         let mut best: Option<Move> = None;
         for target in nodes.iter().filter(|n| n.name != source.name && n.healthy && streak(&n.name) == 0) {
             let (from_score, to_score, to_pressure) = self.scores(source, target, shift, pod);
@@ -302,7 +305,7 @@ impl Rebalancer {
                 });
             }
         }
-        best.ok_or_else(|| "no node would take it below the threshold and score strictly better".to_string())
+        best
     }
 
     /// Records that `moves` were carried out in the window ending at `window_end`: their
@@ -317,7 +320,7 @@ impl Rebalancer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ironspider_engine::scores::Hardware;
+    use ironspider_scores::Hardware;
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 

@@ -1,4 +1,5 @@
-//! What a pod asks for: CPU, memory and GPUs, read from its containers' resource requests
+//! What a pod asks for ([`PodRequest`], placement's terms), read from a Kubernetes pod: CPU,
+//! memory and GPUs from its containers' resource requests
 //! (a container without requests counts its limits, as Kubernetes defaults them), summed
 //! over containers; init containers count by their largest request, as the scheduler does.
 //!
@@ -10,56 +11,28 @@
 //!   the node selector `nvidia.com/gpu.product`.
 
 use crate::quantity;
+use ironspider_placement::demand::{GpuDemand, PodRequest, WHOLE_GPU};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use std::collections::BTreeMap;
+use thiserror::Error;
 
-/// One GPU in milli.
-pub const WHOLE_GPU: u32 = 1000;
-
-/// A pod's GPU demand.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum GpuDemand {
-    /// No GPU.
-    #[default]
-    None,
-    /// A share of one GPU, 1..1000 milli.
-    Fraction(u32),
-    /// Whole GPUs, each wholly free.
-    Whole(u32),
-}
-
-impl GpuDemand {
-    /// The demand from the trace's two numbers: `gpu_milli` below 1000 on one GPU is a
-    /// share, otherwise `num_gpu` whole GPUs.
-    pub fn from_trace(num_gpu: u32, gpu_milli: u32) -> Self {
-        match (num_gpu, gpu_milli) {
-            (0, _) | (_, 0) => GpuDemand::None,
-            (1, milli) if milli < WHOLE_GPU => GpuDemand::Fraction(milli),
-            (n, _) => GpuDemand::Whole(n),
-        }
-    }
-
-    /// Total milli asked for.
-    pub fn milli(&self) -> u32 {
-        match self {
-            GpuDemand::None => 0,
-            GpuDemand::Fraction(milli) => *milli,
-            GpuDemand::Whole(n) => n.saturating_mul(WHOLE_GPU),
-        }
-    }
-}
-
-/// What a pod asks for.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PodRequest {
-    /// CPU cores.
-    pub cpu: f64,
-    /// Memory bytes.
-    pub memory: f64,
-    /// GPUs.
-    pub gpu: GpuDemand,
-    /// GPU models the pod accepts; empty for any.
-    pub gpu_models: Vec<String>,
+/// A GPU request no node could honour.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum GpuRequestError {
+    /// `nvidia.com/gpu` is negative or not a whole number.
+    #[error("nvidia.com/gpu must be a whole number of GPUs, not {0}")]
+    NotWhole(f64),
+    /// A share of more than one GPU (or a negative one).
+    #[error("{resource} asks for {milli} milli of one GPU; a share is 0 to 1000 milli")]
+    ShareOutOfRange {
+        /// The extended resource's name.
+        resource: String,
+        /// The milli asked for.
+        milli: f64,
+    },
+    /// Whole GPUs and a share at once.
+    #[error("both nvidia.com/gpu and {0}: ask for whole GPUs or a share of one, not both")]
+    WholeAndShare(String),
 }
 
 /// The annotation listing accepted GPU models.
@@ -104,10 +77,10 @@ fn gpu_demand(amounts: &BTreeMap<String, f64>) -> GpuDemand {
 
 /// Why a GPU request cannot be honoured, when it cannot: a non-integer or negative count of
 /// whole GPUs, a share of more than one GPU, or whole GPUs and a share at once.
-fn gpu_problem(amounts: &BTreeMap<String, f64>) -> Option<String> {
+fn gpu_problem(amounts: &BTreeMap<String, f64>) -> Option<GpuRequestError> {
     let whole = amounts.get("nvidia.com/gpu").copied().unwrap_or(0.0);
     if whole < 0.0 || whole.fract() != 0.0 {
-        return Some(format!("nvidia.com/gpu must be a whole number of GPUs, not {whole}"));
+        return Some(GpuRequestError::NotWhole(whole));
     }
     for (name, amount) in amounts {
         let milli = if name.ends_with("/gpu-milli") {
@@ -118,10 +91,10 @@ fn gpu_problem(amounts: &BTreeMap<String, f64>) -> Option<String> {
             continue;
         };
         if !(0.0..=f64::from(WHOLE_GPU)).contains(&milli) {
-            return Some(format!("{name} asks for {milli} milli of one GPU; a share is 0 to 1000 milli"));
+            return Some(GpuRequestError::ShareOutOfRange { resource: name.clone(), milli });
         }
         if whole > 0.0 && milli > 0.0 {
-            return Some(format!("both nvidia.com/gpu and {name}: ask for whole GPUs or a share of one, not both"));
+            return Some(GpuRequestError::WholeAndShare(name.clone()));
         }
     }
     None
@@ -145,32 +118,30 @@ fn totals(pod: &Pod) -> BTreeMap<String, f64> {
     total
 }
 
-impl PodRequest {
-    /// Reads a pod's demand (see the module doc), leniently: an impossible GPU request is
-    /// read as best it can be (see [`PodRequest::read`] for the strict reading).
-    pub fn of(pod: &Pod) -> Self {
-        let total = totals(pod);
-        let spec = pod.spec.as_ref();
-        let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(GPU_MODELS_ANNOTATION));
-        let selected = spec.and_then(|s| s.node_selector.as_ref()).and_then(|s| s.get(GPU_PRODUCT_LABEL));
-        let gpu_models = annotated
-            .or(selected)
-            .map(|text| text.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
-            .unwrap_or_default();
-        PodRequest {
-            cpu: total.get("cpu").copied().unwrap_or(0.0),
-            memory: total.get("memory").copied().unwrap_or(0.0),
-            gpu: gpu_demand(&total),
-            gpu_models,
-        }
+/// Reads a pod's demand (see the module doc), leniently: an impossible GPU request is read
+/// as best it can be (see [`read`] for the strict reading).
+pub fn of(pod: &Pod) -> PodRequest {
+    let total = totals(pod);
+    let spec = pod.spec.as_ref();
+    let annotated = pod.metadata.annotations.as_ref().and_then(|a| a.get(GPU_MODELS_ANNOTATION));
+    let selected = spec.and_then(|s| s.node_selector.as_ref()).and_then(|s| s.get(GPU_PRODUCT_LABEL));
+    let gpu_models = annotated
+        .or(selected)
+        .map(|text| text.split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect())
+        .unwrap_or_default();
+    PodRequest {
+        cpu: total.get("cpu").copied().unwrap_or(0.0),
+        memory: total.get("memory").copied().unwrap_or(0.0),
+        gpu: gpu_demand(&total),
+        gpu_models,
     }
+}
 
-    /// Reads a pod's demand, refusing a GPU request no node could honour (with the reason).
-    pub fn read(pod: &Pod) -> Result<Self, String> {
-        match gpu_problem(&totals(pod)) {
-            Some(problem) => Err(problem),
-            None => Ok(Self::of(pod)),
-        }
+/// Reads a pod's demand, refusing a GPU request no node could honour (with the reason).
+pub fn read(pod: &Pod) -> Result<PodRequest, GpuRequestError> {
+    match gpu_problem(&totals(pod)) {
+        Some(problem) => Err(problem),
+        None => Ok(of(pod)),
     }
 }
 
@@ -194,7 +165,7 @@ mod tests {
                 "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "3"}}}]
             }
         }));
-        let request = PodRequest::of(&pod);
+        let request = of(&pod);
         // CPU: max(0.5 + 1, 3) = 3; memory 1 GiB + 512 MiB
         assert_eq!((request.cpu, request.memory), (3.0, 1.5 * 1024.0 * 1024.0 * 1024.0));
         assert_eq!(request.gpu, GpuDemand::Whole(2));
@@ -207,7 +178,7 @@ mod tests {
             "metadata": {"name": "p", "annotations": {"ironspider.io/gpu-models": "A100, H100"}},
             "spec": {"containers": [{"name": "a", "resources": {"requests": {"example.com/gpu-milli": "250"}}}]}
         }));
-        let request = PodRequest::of(&milli);
+        let request = of(&milli);
         assert_eq!(request.gpu, GpuDemand::Fraction(250));
         assert_eq!(request.gpu_models, ["A100", "H100"]);
         let fraction = pod(serde_json::json!({
@@ -217,7 +188,7 @@ mod tests {
                 "containers": [{"name": "a", "resources": {"requests": {"x.io/gpu-fraction": "0.5"}}}]
             }
         }));
-        let request = PodRequest::of(&fraction);
+        let request = of(&fraction);
         assert_eq!((request.gpu.clone(), request.gpu.milli()), (GpuDemand::Fraction(500), 500));
         assert_eq!(request.gpu_models, ["Tesla-T4"]);
     }
@@ -225,26 +196,17 @@ mod tests {
     #[test]
     fn impossible_gpu_requests_are_refused_with_the_reason() {
         let asking = |resources: serde_json::Value| {
-            PodRequest::read(&pod(serde_json::json!({
+            read(&pod(serde_json::json!({
                 "metadata": {"name": "p"},
                 "spec": {"containers": [{"name": "a", "resources": {"requests": resources}}]}
             })))
         };
         let half = asking(serde_json::json!({"nvidia.com/gpu": "500m"})).unwrap_err();
-        assert_eq!(half, "nvidia.com/gpu must be a whole number of GPUs, not 0.5");
-        let over = asking(serde_json::json!({"x.io/gpu-fraction": "1.5"})).unwrap_err();
+        assert_eq!(half.to_string(), "nvidia.com/gpu must be a whole number of GPUs, not 0.5");
+        let over = asking(serde_json::json!({"x.io/gpu-fraction": "1.5"})).unwrap_err().to_string();
         assert!(over.contains("1500 milli"), "{over}");
-        let both = asking(serde_json::json!({"nvidia.com/gpu": "1", "x.io/gpu-milli": "300"})).unwrap_err();
+        let both = asking(serde_json::json!({"nvidia.com/gpu": "1", "x.io/gpu-milli": "300"})).unwrap_err().to_string();
         assert!(both.starts_with("both nvidia.com/gpu and x.io/gpu-milli"), "{both}");
         assert_eq!(asking(serde_json::json!({"x.io/gpu-milli": "300"})).unwrap().gpu, GpuDemand::Fraction(300));
-    }
-
-    #[test]
-    fn trace_numbers_map_to_demands() {
-        assert_eq!(GpuDemand::from_trace(1, 300), GpuDemand::Fraction(300));
-        assert_eq!(GpuDemand::from_trace(1, 1000), GpuDemand::Whole(1));
-        assert_eq!(GpuDemand::from_trace(4, 1000), GpuDemand::Whole(4));
-        assert_eq!(GpuDemand::from_trace(0, 0), GpuDemand::None);
-        assert_eq!(GpuDemand::Whole(4).milli(), 4000);
     }
 }

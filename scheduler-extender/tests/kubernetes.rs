@@ -1,17 +1,11 @@
-//! The Kubernetes client against a protocol fake of the API server (`fake_api`; no real
+//! The Kubernetes client against a protocol fake of the API server (`ironspider-kube-fake`; no real
 //! kube-apiserver can run where these tests run), reached through a kubeconfig file: the
 //! watch feeds the model with pods bound by anyone and releases them when they finish, are
 //! deleted, or vanish while the watch was down (410 Gone, relist); `bind` posts the exact
 //! Binding and rolls back when it is refused; evictions happen only when enabled, once per
 //! plan, and a PodDisruptionBudget's 429 is counted and skipped.
 
-mod fake_api;
-
-use fake_api::{FakeApi, Kind, eventually, node, pod};
-use ironspider_engine::EngineConfig;
-use ironspider_engine::NodeScore;
-use ironspider_engine::pods::PodCost;
-use ironspider_engine::scores::{Hardware, ScoresSnapshot};
+use ironspider_kube_fake::{FakeApi, Kind, eventually, node, pod};
 use ironspider_scheduler::config::SchedulerConfig;
 use ironspider_scheduler::extender::Extender;
 use ironspider_scheduler::kubernetes::bind::Binder;
@@ -22,7 +16,11 @@ use ironspider_scheduler::model::{ClusterModel, KubeNode};
 use ironspider_scheduler::prioritize::NoForecast;
 use ironspider_scheduler::protocol::{ExtenderArgs, ExtenderBindingArgs, ExtenderFilterResult};
 use ironspider_scheduler::rebalance::RebalanceConfig;
-use ironspider_scheduler::source::ScoreSource;
+use ironspider_scores::NodeScore;
+use ironspider_scores::PodCost;
+use ironspider_scores::ScoreConfig;
+use ironspider_scores::ScoreSource;
+use ironspider_scores::{Hardware, ScoresSnapshot};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -41,8 +39,11 @@ impl ScoreSource for Telemetry {
 }
 
 fn extender(telemetry: Arc<Telemetry>, config: SchedulerConfig) -> Arc<Extender> {
-    let engine = EngineConfig { window_seconds: 10, ..EngineConfig::default() };
-    Arc::new(Extender::new(ClusterModel::new(config, &engine, telemetry), Arc::new(NoForecast)))
+    let window_ns = 10_000_000_000;
+    Arc::new(Extender::new(
+        ClusterModel::new(config, &ScoreConfig::default(), window_ns, telemetry),
+        Arc::new(NoForecast),
+    ))
 }
 
 async fn client(api: &FakeApi) -> kubernetes::Client {

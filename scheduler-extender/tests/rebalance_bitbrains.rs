@@ -7,13 +7,12 @@
 //! again (least of all back) within its cooldown.
 
 use ironspider_datasets::bitbrains;
-use ironspider_engine::NodeScore;
-use ironspider_engine::score::pressure::{PressureConfig, ResourceLoad, node_pressure, spread};
-use ironspider_engine::scores::Hardware;
 use ironspider_scheduler::config::Weights;
 use ironspider_scheduler::rebalance::{NodeLoad, PodLoad, RebalanceConfig, Rebalancer};
+use ironspider_scores::Hardware;
+use ironspider_scores::NodeScore;
+use ironspider_scores::pressure::{PressureConfig, ResourceLoad, node_pressure, spread};
 use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 
 const NODES: usize = 6;
 /// Nodes that join empty (the VMs start on the others).
@@ -22,9 +21,7 @@ const WINDOW_NS: i64 = 300_000_000_000;
 
 /// Per window: each VM's (CPU cores, memory bytes) in use, VMs by trace index.
 fn vm_usage() -> Vec<Vec<(f64, f64)>> {
-    // `../shared/datasets` lies beside the repository, one level above this crate's.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/bitbrains-rnd/2013-7");
-    assert!(dir.is_dir(), "the shared datasets are expected at {}", dir.display());
+    let dir = ironspider_datasets::shared::dataset("bitbrains-rnd/2013-7");
     let (trace, _) = bitbrains::load(&dir).expect("the Bitbrains trace beside the repository");
     let column = |metric: &str, state: Option<&str>| {
         trace.columns.iter().position(|c| c.metric == metric && c.attribute.map(|a| a.1) == state).expect("column")

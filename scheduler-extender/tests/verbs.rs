@@ -2,17 +2,16 @@
 //! pass and why the others do not, scores worked out from the documented formula, binds
 //! that take GPU shares once, burst damping, staleness and preemption.
 
-use ironspider_engine::EngineConfig;
-use ironspider_engine::frame::NodeFrame;
-use ironspider_engine::pods::PodCost;
-use ironspider_engine::score::ScoreConfig;
-use ironspider_engine::score::inventory::NodeInventory;
-use ironspider_engine::scores::{PublishedScores, ScoreBook};
 use ironspider_scheduler::config::SchedulerConfig;
 use ironspider_scheduler::extender::Extender;
 use ironspider_scheduler::model::ClusterModel;
 use ironspider_scheduler::prioritize::NoForecast;
 use ironspider_scheduler::protocol::{ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs, MetaPod, MetaVictims};
+use ironspider_scores::NodeFrame;
+use ironspider_scores::PodCost;
+use ironspider_scores::ScoreConfig;
+use ironspider_scores::inventory::NodeInventory;
+use ironspider_scores::{PublishedScores, ScoreBook};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,10 +52,8 @@ fn cluster() -> Cluster {
         gpu_model: Some("T4".into()),
         ..NodeInventory::default()
     };
-    let mut engine = EngineConfig::default();
-    engine.scores.inventory = BTreeMap::from([("spare".to_string(), spare)]);
-    engine.window_seconds = 10;
-    let model = ClusterModel::new(SchedulerConfig::default(), &engine, published);
+    let scores = ScoreConfig { inventory: BTreeMap::from([("spare".to_string(), spare)]), ..ScoreConfig::default() };
+    let model = ClusterModel::new(SchedulerConfig::default(), &scores, WINDOW, published);
     Cluster { book, extender: Extender::new(model, Arc::new(NoForecast)) }
 }
 

@@ -1,6 +1,6 @@
 //! `ironspider simulate`: replays a node list and a pod list of the Alibaba GPU trace 2023
 //! through the placement policies of `ironspider-scheduler`, with the FGD paper's protocol
-//! ([`ironspider_scheduler::sim`]): for each seed 42 … 41+N and each policy, one run; the
+//! ([`ironspider_placement::sim`]): for each seed 42 … 41+N and each policy, one run; the
 //! curves of unallocated GPU and fragmentation over arrived GPU demand are averaged over
 //! seeds and written to `OUT/summary.csv`, `OUT/fragmentation.csv` and `OUT/summary.png`
 //! ([`summary`], [`plot`]), with a table at 100 % and 130 % on the terminal.
@@ -14,10 +14,10 @@ use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use ironspider_datasets::LoadReport;
 use ironspider_datasets::openb::{self, OpenbNode, OpenbPod};
-use ironspider_scheduler::cluster::{NodeState, PodSpec};
-use ironspider_scheduler::policy::PolicyKind;
-use ironspider_scheduler::request::GpuDemand;
-use ironspider_scheduler::sim::{Experiment, Workload, discretise};
+use ironspider_placement::cluster::{NodeState, PodSpec};
+use ironspider_placement::demand::GpuDemand;
+use ironspider_placement::policy::PolicyKind;
+use ironspider_placement::sim::{Experiment, Workload, discretise};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,7 +5,7 @@
 
 use super::summary::Summary;
 use anyhow::Context;
-use ironspider_scheduler::policy::PolicyKind;
+use ironspider_placement::policy::PolicyKind;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;

@@ -1,5 +1,5 @@
 //! The simulation report: per policy, the mean over seeds of each run's discretised curves
-//! ([`ironspider_scheduler::sim::discretise`]), written as `summary.csv`
+//! ([`ironspider_placement::sim::discretise`]), written as `summary.csv`
 //! (`policy,arrived_pct,unallocated_gpu_pct`) and `fragmentation.csv`
 //! (`policy,arrived_pct,fragmentation_pct`), and rendered as a table at 100 % and 130 %.
 //!
@@ -9,8 +9,8 @@
 use super::SimulateArgs;
 use anyhow::Context;
 use ironspider_datasets::LoadReport;
-use ironspider_scheduler::policy::PolicyKind;
-use ironspider_scheduler::sim::{Curve, Experiment, MAX_PCT};
+use ironspider_placement::policy::PolicyKind;
+use ironspider_placement::sim::{Curve, Experiment, MAX_PCT};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;

@@ -58,23 +58,53 @@ impl Binder {
             Err(refusal) => {
                 extender.model().unbind(&uid, &args.node);
                 tracing::warn!(pod = %format!("{}/{}", args.pod_namespace, args.pod_name), node = %args.node, %refusal, "Binding refused");
-                ExtenderBindingResult { error: refusal }
+                ExtenderBindingResult { error: refusal.to_string() }
             }
         }
     }
 
-    /// Posts the Binding; the API's refusal in words.
-    async fn post(&self, args: &ExtenderBindingArgs) -> Result<(), String> {
+    /// Posts the Binding.
+    async fn post(&self, args: &ExtenderBindingArgs) -> Result<(), BindError> {
         let namespace = if args.pod_namespace.is_empty() { "default" } else { &args.pod_namespace };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let body = binding(args);
+        let pod = format!("{namespace}/{}", args.pod_name);
+        let node = args.node.clone();
         match pods.create_subresource::<_, Status>("binding", &args.pod_name, &PostParams::default(), &body).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) => Err(format!(
-                "binding pod {namespace}/{} to node {} refused by the API server: {} {}: {}",
-                args.pod_name, args.node, status.code, status.reason, status.message
-            )),
-            Err(error) => Err(format!("binding pod {namespace}/{} to node {}: {error}", args.pod_name, args.node)),
+            Err(kube::Error::Api(status)) => {
+                Err(BindError::Refused { pod, node, code: status.code, reason: status.reason, message: status.message })
+            }
+            Err(source) => Err(BindError::Request { pod, node, source }),
         }
     }
+}
+
+/// Why a Binding was not made; its text is the bind call's error.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The API server answered with a refusal.
+    #[error("binding pod {pod} to node {node} refused by the API server: {code} {reason}: {message}")]
+    Refused {
+        /// `namespace/name`.
+        pod: String,
+        /// The target node.
+        node: String,
+        /// HTTP status.
+        code: u16,
+        /// The Status reason.
+        reason: String,
+        /// The Status message.
+        message: String,
+    },
+    /// The request failed before an answer.
+    #[error("binding pod {pod} to node {node}: {source}")]
+    Request {
+        /// `namespace/name`.
+        pod: String,
+        /// The target node.
+        node: String,
+        /// What failed.
+        source: kube::Error,
+    },
 }

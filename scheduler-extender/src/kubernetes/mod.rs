@@ -54,20 +54,34 @@ impl KubernetesConfig {
 
     /// Refuses contradictory settings: two ways to reach the cluster, or binding or evicting
     /// without one.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), KubernetesConfigError> {
         if self.kubeconfig.is_some() && self.in_cluster {
-            return Err("scheduler.kubernetes: set kubeconfig or in_cluster, not both".into());
+            return Err(KubernetesConfigError::TwoWays);
         }
         if self.context.is_some() && self.kubeconfig.is_none() {
-            return Err("scheduler.kubernetes: context needs a kubeconfig".into());
+            return Err(KubernetesConfigError::ContextWithoutKubeconfig);
         }
-        for (flag, set) in [("bind", self.bind), ("evict", self.evict)] {
+        for (setting, set) in [("bind", self.bind), ("evict", self.evict)] {
             if set && !self.enabled() {
-                return Err(format!("scheduler.kubernetes: {flag} = true needs a cluster (kubeconfig or in_cluster)"));
+                return Err(KubernetesConfigError::NoCluster(setting));
             }
         }
         Ok(())
     }
+}
+
+/// Settings of `[scheduler.kubernetes]` that contradict each other.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KubernetesConfigError {
+    /// Both `kubeconfig` and `in_cluster`.
+    #[error("scheduler.kubernetes: set kubeconfig or in_cluster, not both")]
+    TwoWays,
+    /// `context` without `kubeconfig`.
+    #[error("scheduler.kubernetes: context needs a kubeconfig")]
+    ContextWithoutKubeconfig,
+    /// `bind` or `evict` (named) without a cluster.
+    #[error("scheduler.kubernetes: {0} = true needs a cluster (kubeconfig or in_cluster)")]
+    NoCluster(&'static str),
 }
 
 /// Why the client could not be built.
@@ -75,7 +89,7 @@ impl KubernetesConfig {
 pub enum ConnectError {
     /// The settings contradict each other.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] KubernetesConfigError),
     /// The kubeconfig could not be read or used.
     #[error("kubeconfig {path}: {source}")]
     Kubeconfig {
@@ -96,7 +110,7 @@ pub enum ConnectError {
 /// client only: nothing is sent until the watch starts or a verb needs the API. Requests
 /// are not retried inside the client (see the body).
 pub async fn connect(config: &KubernetesConfig) -> Result<Option<kube::Client>, ConnectError> {
-    config.validate().map_err(ConnectError::Invalid)?;
+    config.validate()?;
     let mut settings = if let Some(path) = &config.kubeconfig {
         let kubeconfig_error = |source| ConnectError::Kubeconfig { path: path.clone(), source };
         let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
@@ -128,9 +142,9 @@ mod tests {
         assert_eq!(KubernetesConfig::default().validate(), Ok(()));
         assert!(!KubernetesConfig::default().enabled());
         let evict_alone = KubernetesConfig { evict: true, ..KubernetesConfig::default() };
-        assert!(evict_alone.validate().unwrap_err().contains("evict = true needs a cluster"));
+        assert!(evict_alone.validate().unwrap_err().to_string().contains("evict = true needs a cluster"));
         let both = KubernetesConfig { kubeconfig: Some("k".into()), in_cluster: true, ..KubernetesConfig::default() };
-        assert!(both.validate().unwrap_err().contains("not both"));
+        assert!(both.validate().unwrap_err().to_string().contains("not both"));
         let in_cluster = KubernetesConfig { in_cluster: true, bind: true, evict: true, ..KubernetesConfig::default() };
         assert_eq!(in_cluster.validate(), Ok(()));
         assert_eq!(split_pod("ns/p"), ("ns", "p"));

@@ -10,7 +10,7 @@
 use crate::extender::{Extender, pod_key};
 use crate::model::{BoundPod, ClusterModel, KubeNode};
 use crate::quantity;
-use crate::request::{GPU_PRODUCT_LABEL, PodRequest};
+use crate::request::{self, GPU_PRODUCT_LABEL};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -85,7 +85,7 @@ pub fn bound_pod(pod: &Pod) -> Option<BoundPod> {
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         name: pod.metadata.name.clone().unwrap_or_default(),
         node,
-        request: PodRequest::of(pod),
+        request: request::of(pod),
     })
 }
 

@@ -9,8 +9,8 @@
 //!   longer contains it.
 
 use super::{ClusterModel, NodeFacts, PendingPod, Placement};
-use crate::gpu::Gpu;
-use crate::request::{GpuDemand, PodRequest};
+use ironspider_placement::demand::{GpuDemand, PodRequest};
+use ironspider_placement::gpu::Gpu;
 use std::collections::HashSet;
 
 /// A node as the Kubernetes API describes it.
@@ -60,10 +60,10 @@ impl ClusterModel {
         let model = node.gpu_model.clone().unwrap_or_default();
         let missing = (node.gpus as usize).saturating_sub(known.len());
         let added: Vec<Gpu> = (0..)
-            .map(crate::gpu::placeholder_id)
+            .map(ironspider_placement::gpu::placeholder_id)
             .filter(|id| !known.iter().any(|gpu| &gpu.id == id))
             .take(missing)
-            .map(|id| Gpu { id, model: model.clone(), free: crate::request::WHOLE_GPU })
+            .map(|id| Gpu { id, model: model.clone(), free: ironspider_placement::demand::WHOLE_GPU })
             .collect();
         self.gpus.sync_node(name, &added);
         self.kube_nodes.write().insert(name.to_string(), node);
@@ -197,12 +197,11 @@ impl ClusterModel {
 mod tests {
     use super::*;
     use crate::config::SchedulerConfig;
-    use ironspider_engine::EngineConfig;
-    use ironspider_engine::scores::PublishedScores;
+    use ironspider_scores::{PublishedScores, ScoreConfig};
     use std::sync::Arc;
 
     fn model() -> ClusterModel {
-        ClusterModel::new(SchedulerConfig::default(), &EngineConfig::default(), Arc::new(PublishedScores::default()))
+        ClusterModel::new(SchedulerConfig::default(), &ScoreConfig::default(), 1, Arc::new(PublishedScores::default()))
     }
 
     fn request(cpu: f64, gpu: GpuDemand) -> PodRequest {

@@ -70,6 +70,17 @@ impl Stall {
 }
 
 /// `pressure_r` of one resource (see the module doc).
+///
+/// ```
+/// use ironspider_scores::pressure::{PressureConfig, ResourceLoad, resource_pressure};
+/// let config = PressureConfig::default(); // t = 0.7, ν = 1
+/// // u = 0.35, σ = 0.07: risk 0.42 ≤ t, so 0.5 · 0.42 / 0.7 = 0.3
+/// let calm = resource_pressure(ResourceLoad { utilisation: 0.35, spread: 0.07 }, &config);
+/// assert!((calm - 0.3).abs() < 1e-12);
+/// // u = 0.85, σ = 0: risk 0.85 > t, so 0.5 + 0.5 · 0.15 / 0.3 = 0.75
+/// let hot = resource_pressure(ResourceLoad { utilisation: 0.85, spread: 0.0 }, &config);
+/// assert!((hot - 0.75).abs() < 1e-12);
+/// ```
 pub fn resource_pressure(load: ResourceLoad, config: &PressureConfig) -> f64 {
     let target = config.target.clamp(1e-6, 1.0 - 1e-6);
     let risk = (load.utilisation.max(0.0) + config.variability_margin * load.spread.max(0.0)).min(1.0);

@@ -8,112 +8,16 @@
 //! that end to the engine's watermark, so it grows even when no window closes because
 //! nobody reports.
 
+use crate::config::ScoreConfig;
+use crate::cost::{Capacity, Usage, node_cost};
 use crate::frame::NodeFrame;
-use crate::pods::PodCost;
-use crate::score::ScoreConfig;
-use crate::score::cost::{Capacity, NodeCost, Usage, node_cost};
-use crate::score::health::{Factor, HealthInputs, cluster_health, node_health};
-use crate::score::pressure::{ResourceLoad, node_pressure, spread};
+use crate::health::{HealthInputs, cluster_health, node_health};
+use crate::pressure::{ResourceLoad, node_pressure, spread};
+use crate::snapshot::{Hardware, Io, NodeScore, PodCost, PublishedScores, ScoresSnapshot};
 use parking_lot::RwLock;
-use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// One node's scores as served by `/api/v1/nodes`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct NodeScore {
-    /// Node name.
-    pub node: String,
-    /// CPU utilisation in the newest window it reported.
-    pub cpu: Option<f64>,
-    /// Memory utilisation.
-    pub memory: Option<f64>,
-    /// Mean GPU utilisation.
-    pub gpu: Option<f64>,
-    /// Mean GPU memory utilisation.
-    pub gpu_memory: Option<f64>,
-    /// Pressure in [0, 1].
-    pub pressure: Option<f64>,
-    /// Health in [0, 100].
-    pub health: f64,
-    /// Hourly price.
-    pub cost_per_hour: f64,
-    /// Idle part of the hourly price.
-    pub idle_cost_per_hour: f64,
-    /// End of the newest window with data, RFC 3339.
-    pub updated_at: String,
-    /// What lowered the health.
-    pub factors: Vec<Factor>,
-    /// Whether the node reported in the snapshot's window (its utilisation is from that
-    /// window rather than an older one).
-    #[serde(skip)]
-    pub reported: bool,
-    /// Hourly price by resource.
-    #[serde(skip)]
-    pub cost: NodeCost,
-    /// Network and disk traffic in bytes per second, when reported.
-    #[serde(skip)]
-    pub io: Io,
-    /// Capacity and GPU devices (inventory overrides applied), for the scheduler.
-    #[serde(skip)]
-    pub hardware: Hardware,
-}
-
-/// A node's capacity as telemetry and the inventory give it.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Hardware {
-    /// Logical CPUs.
-    pub vcpus: Option<f64>,
-    /// Memory bytes.
-    pub memory_bytes: Option<f64>,
-    /// GPU device ids with a utilisation or memory reading, sorted; devices the inventory
-    /// adds beyond those reported are named `gpu<i>`.
-    pub gpu_ids: Vec<String>,
-    /// GPU model, when known.
-    pub gpu_model: Option<String>,
-}
-
-impl Hardware {
-    /// The capacity of `frame`: its reported devices, padded with named placeholders up to
-    /// the device count (which the inventory may have raised).
-    pub fn of(frame: &NodeFrame) -> Self {
-        let mut gpu_ids: Vec<String> = frame.gpu.keys().chain(frame.gpu_memory.keys()).cloned().collect();
-        gpu_ids.sort_unstable();
-        gpu_ids.dedup();
-        let mut index = 0;
-        while gpu_ids.len() < frame.gpus {
-            let id = format!("gpu{index}");
-            if !gpu_ids.contains(&id) {
-                gpu_ids.push(id);
-            }
-            index += 1;
-        }
-        Self { vcpus: frame.vcpus, memory_bytes: frame.memory_bytes, gpu_ids, gpu_model: frame.gpu_model.clone() }
-    }
-}
-
-/// A node's traffic in its newest window.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Io {
-    /// Network bytes per second, both directions.
-    pub network: Option<f64>,
-    /// Disk bytes per second, read and written.
-    pub disk: Option<f64>,
-}
-
-/// Everything readers see, replaced whole after each window.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScoresSnapshot {
-    /// End of the newest window scored (ns since the epoch).
-    pub window_end: i64,
-    /// Scores by node name.
-    pub nodes: BTreeMap<String, NodeScore>,
-    /// vCPU-weighted mean of node health.
-    pub cluster_health: Option<f64>,
-    /// Pod costs of the newest window with pod metrics, by namespace and pod.
-    pub pods: Vec<PodCost>,
-}
 
 #[derive(Debug, Default)]
 struct NodeHistory {
@@ -137,48 +41,10 @@ pub struct ScoreBook {
     snapshot: Arc<PublishedScores>,
 }
 
-/// The newest published snapshot, shared by the score book (which replaces it) and its
-/// readers (the `/metrics` collector, the API).
-#[derive(Debug, Default)]
-pub struct PublishedScores(RwLock<Arc<ScoresSnapshot>>);
-
-impl PublishedScores {
-    /// The current snapshot (an `Arc` clone).
-    pub fn get(&self) -> Arc<ScoresSnapshot> {
-        Arc::clone(&self.0.read())
-    }
-
-    fn set(&self, snapshot: ScoresSnapshot) {
-        *self.0.write() = Arc::new(snapshot);
-    }
-}
-
 fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, bound: usize) {
     queue.push_back(value);
     while queue.len() > bound.max(1) {
         queue.pop_front();
-    }
-}
-
-fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// RFC 3339 text of the newest window ends, formatted once per distinct time: most nodes
-/// of a snapshot share their last window.
-#[derive(Debug, Default)]
-struct UpdatedAt(Option<(i64, String)>);
-
-impl UpdatedAt {
-    fn text(&mut self, ns: i64) -> String {
-        match &self.0 {
-            Some((cached, text)) if *cached == ns => text.clone(),
-            _ => {
-                let text = rfc3339(ns);
-                self.0 = Some((ns, text.clone()));
-                text
-            }
-        }
     }
 }
 
@@ -257,11 +123,8 @@ impl ScoreBook {
             return false;
         }
         let nodes = self.nodes.read();
-        let mut updated_at = UpdatedAt::default();
-        let scores: BTreeMap<String, NodeScore> = nodes
-            .iter()
-            .map(|(name, history)| (name.clone(), self.score(name, history, watermark, &mut updated_at)))
-            .collect();
+        let scores: BTreeMap<String, NodeScore> =
+            nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
         // Both maps are keyed and ordered by node name.
         let cluster = cluster_health(scores.values().zip(nodes.values()).map(|(s, h)| (s.health, h.frame.vcpus)));
         let pods = self.pods.read().clone();
@@ -269,7 +132,7 @@ impl ScoreBook {
         true
     }
 
-    fn score(&self, name: &str, history: &NodeHistory, watermark: i64, updated_at: &mut UpdatedAt) -> NodeScore {
+    fn score(&self, name: &str, history: &NodeHistory, watermark: i64) -> NodeScore {
         let frame = &history.frame;
         let missed = ((watermark - history.last_seen_end).max(0) / self.window_ns).min(i64::from(u32::MAX)) as u32;
         let pressure = history.latest_pressure;
@@ -303,7 +166,7 @@ impl ScoreBook {
             health: health.health,
             cost_per_hour: cost.cost.total(),
             idle_cost_per_hour: cost.idle.total(),
-            updated_at: updated_at.text(history.last_seen_end),
+            updated_at: history.last_seen_end,
             factors: health.factors,
             reported: history.last_seen_end == watermark,
             io: Io { network: frame.network_bytes_per_second, disk: frame.disk_bytes_per_second },
@@ -316,8 +179,8 @@ impl ScoreBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::score::cost::CostConfig;
-    use crate::score::inventory::NodeInventory;
+    use crate::cost::CostConfig;
+    use crate::inventory::NodeInventory;
 
     const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 

@@ -160,7 +160,7 @@ impl TypicalMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::GpuDemand;
+    use crate::demand::GpuDemand;
 
     fn pod(cpu: u64, gpu: GpuDemand) -> PodSpec {
         PodSpec { cpu, gpu, ..PodSpec::default() }

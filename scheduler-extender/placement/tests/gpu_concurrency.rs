@@ -3,8 +3,8 @@
 //! ledger says pods hold on it is exactly one GPU: no share was given twice and none was lost.
 //! Releasing everything, again concurrently, frees every device.
 
-use ironspider_scheduler::gpu::{Gpu, GpuLedger};
-use ironspider_scheduler::request::{GpuDemand, WHOLE_GPU};
+use ironspider_placement::demand::{GpuDemand, WHOLE_GPU};
+use ironspider_placement::gpu::{Gpu, GpuLedger};
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

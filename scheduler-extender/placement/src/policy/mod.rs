@@ -23,7 +23,7 @@ pub mod packing;
 pub mod random;
 
 use crate::cluster::{NodeState, PodSpec};
-use crate::request::GpuDemand;
+use crate::demand::GpuDemand;
 use crate::rng::Rng;
 use frag::TypicalMix;
 use std::str::FromStr;
@@ -196,7 +196,7 @@ pub fn truncate(x: f64) -> i64 {
 #[cfg(test)]
 pub(crate) mod testing {
     use crate::cluster::{GpuTag, NodeState, PodSpec};
-    use crate::request::GpuDemand;
+    use crate::demand::GpuDemand;
 
     /// A T4 node with `cpu` milli free, 1 TiB of memory and devices with `gpus` milli free.
     pub fn node(cpu: u64, gpus: &[u32]) -> NodeState {

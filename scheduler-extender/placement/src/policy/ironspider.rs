@@ -94,9 +94,9 @@ impl Policy for IronSpider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::GpuDemand;
     use crate::policy::frag::PodType;
     use crate::policy::testing::{node, pod};
-    use crate::request::GpuDemand;
 
     /// M = {(8000 CPU, 500 milli, 1 GPU): 0.5, (8000 CPU, 1000 milli, 1 GPU): 0.5}:
     /// 8000 / 750 CPU milli per GPU milli, ρ = 0.8 · 10.67 = 8.53.

@@ -26,8 +26,8 @@ impl Policy for DotProd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::GpuDemand;
     use crate::policy::testing::{node, pod};
-    use crate::request::GpuDemand;
 
     #[test]
     fn the_smaller_dot_product_wins_as_worked_by_hand() {

@@ -33,8 +33,8 @@ impl Policy for BestFit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::GpuDemand;
     use crate::policy::testing::{node, pod};
-    use crate::request::GpuDemand;
 
     #[test]
     fn scores_and_normalisation_match_the_hand_worked_case() {

@@ -12,8 +12,8 @@
 use super::frag::TypicalMix;
 use super::{DeviceChoice, Policy, PolicyKind, Score, truncate};
 use crate::cluster::{NodeState, PodSpec};
+use crate::demand::{GpuDemand, WHOLE_GPU};
 use crate::gpu::Shares;
-use crate::request::{GpuDemand, WHOLE_GPU};
 
 /// Calls `visit(device, Δ)` for each way `pod` can go on `node`: one call with `None` for a
 /// pod without GPU or with whole GPUs, one per fitting device (in index order) for a share,

@@ -37,8 +37,8 @@ impl Policy for Clustering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::GpuDemand;
     use crate::policy::testing::{pod, tagged};
-    use crate::request::GpuDemand;
 
     #[test]
     fn pods_go_where_their_kind_already_is() {

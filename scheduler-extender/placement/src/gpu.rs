@@ -10,7 +10,7 @@
 //!
 //! Devices whose model is not among the pod's accepted models are not considered.
 
-use crate::request::{GpuDemand, WHOLE_GPU};
+use crate::demand::{GpuDemand, WHOLE_GPU};
 use hashbrown::HashMap;
 use parking_lot::{RwLock, RwLockReadGuard};
 use smallvec::SmallVec;

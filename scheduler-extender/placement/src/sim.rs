@@ -240,8 +240,8 @@ pub fn discretise(records: &[Record], capacity: u64) -> Curve {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::GpuDemand;
     use crate::policy::PolicyKind;
-    use crate::request::GpuDemand;
 
     fn pod(cpu: u64, gpu: GpuDemand) -> PodSpec {
         PodSpec { cpu, memory: 1 << 30, gpu, models: Vec::new() }

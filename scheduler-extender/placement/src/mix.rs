@@ -70,7 +70,7 @@ impl PodMix {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::GpuDemand;
+    use crate::demand::GpuDemand;
 
     fn pod(milli: u32) -> PodSpec {
         PodSpec { cpu: 1000, gpu: GpuDemand::Fraction(milli), ..PodSpec::default() }

@@ -9,8 +9,8 @@
 //! wholly free devices. Which devices a pod takes is the policy's device choice; the default
 //! is [`crate::gpu::plan`]'s best fit.
 
+use crate::demand::{GpuDemand, PodRequest, WHOLE_GPU};
 use crate::gpu;
-use crate::request::{GpuDemand, PodRequest, WHOLE_GPU};
 
 /// The kind of GPU pod a node holds, as GPU clustering counts them: a share of one GPU, or
 /// N whole GPUs.

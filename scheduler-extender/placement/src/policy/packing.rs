@@ -12,7 +12,7 @@
 
 use super::{Policy, PolicyKind, Score};
 use crate::cluster::{NodeState, PodSpec};
-use crate::request::WHOLE_GPU;
+use crate::demand::WHOLE_GPU;
 
 /// The Packing policy.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,8 +47,8 @@ impl Policy for Packing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demand::GpuDemand;
     use crate::policy::testing::{node, pod};
-    use crate::request::GpuDemand;
 
     #[test]
     fn shared_devices_beat_fresh_devices_of_used_nodes_which_beat_untouched_nodes() {

@@ -1,4 +1,7 @@
-//! A protocol fake of the Kubernetes API server, for exactly the endpoints the extender uses
+//! # ironspider-kube-fake
+//!
+//! A protocol fake of the Kubernetes API server (a dev-only crate: the scheduler crate's
+//! tests and the binary's share it), for exactly the endpoints the extender uses
 //! (no real kube-apiserver can run on the machine these tests run on):
 //!
 //! - `GET /api/v1/{nodes,pods}`: a list with the store's `resourceVersion`;
@@ -12,8 +15,6 @@
 //!   (201), or answers 429 for a pod a "PodDisruptionBudget" protects, 404 for a missing pod.
 //!
 //! Every object gets the store's next `resourceVersion` when it changes.
-
-#![allow(dead_code)] // each test binary uses its own part of the fake
 
 use axum::Router;
 use axum::body::Body;

@@ -1,0 +1,21 @@
+//! The binary's integration tests, linked into one test binary (each file below is a
+//! module; `common` holds what they share). Most start the real `ironspider` binary on free
+//! loopback ports; those that read `../shared/datasets` find it through
+//! `ironspider_datasets::shared`.
+//!
+//! Run one group with its module name as the filter, for example
+//! `cargo test --test integration -- simulate::`.
+
+mod common;
+
+mod bad_input;
+mod config;
+mod extender;
+mod kubernetes;
+mod metric_kinds;
+mod quantities;
+mod remote_write;
+mod replay;
+mod scores;
+mod scores_grpc;
+mod simulate;
