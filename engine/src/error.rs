@@ -1,4 +1,5 @@
-//! Typed errors of the engine.
+//! Typed errors of the engine. Each message names its cause, which is therefore not also a
+//! `source()`: a chain of causes (as `main` prints it) shows every cause once.
 
 use thiserror::Error;
 
@@ -13,22 +14,56 @@ pub enum EngineError {
     },
     /// An Arrow kernel or batch construction failed.
     #[error("arrow: {0}")]
-    Arrow(#[from] arrow::error::ArrowError),
+    Arrow(arrow::error::ArrowError),
     /// A SQL query failed to plan or run.
     #[error("{0}")]
-    Sql(#[from] datafusion::error::DataFusionError),
+    Sql(datafusion::error::DataFusionError),
     /// Writing the Parquet history failed.
     #[error("parquet history: {0}")]
-    Parquet(#[from] parquet::errors::ParquetError),
+    Parquet(parquet::errors::ParquetError),
     /// The engine's metrics could not be registered (a name already taken in the registry).
     #[error("registering metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
+    Metrics(prometheus::Error),
     /// A filesystem operation failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
+}
+
+/// `From` for the `?` operator, without making the wrapped error a `source()`.
+macro_rules! wraps {
+    ($($variant:ident($inner:ty)),* $(,)?) => {$(
+        impl From<$inner> for EngineError {
+            fn from(error: $inner) -> Self {
+                Self::$variant(error)
+            }
+        }
+    )*};
+}
+
+wraps!(
+    Arrow(arrow::error::ArrowError),
+    Sql(datafusion::error::DataFusionError),
+    Parquet(parquet::errors::ParquetError),
+    Metrics(prometheus::Error),
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_cause_is_named_once_in_the_message_and_not_again_as_a_source() {
+        let error = EngineError::from(arrow::error::ArrowError::ComputeError("overflow".into()));
+        assert_eq!(error.to_string(), "arrow: Compute error: overflow");
+        assert!(error.source().is_none());
+        let io = EngineError::Io { context: "creating data".into(), error: std::io::ErrorKind::NotFound.into() };
+        assert_eq!(io.to_string(), "creating data: entity not found");
+        assert!(io.source().is_none());
+    }
 }

@@ -35,12 +35,12 @@ impl HistoryWriter {
     pub fn start(data_dir: &Path, metrics: EngineMetrics) -> Result<Self, EngineError> {
         let dir = windows_dir(data_dir);
         std::fs::create_dir_all(&dir)
-            .map_err(|source| EngineError::Io { context: format!("creating {}", dir.display()), source })?;
+            .map_err(|error| EngineError::Io { context: format!("creating {}", dir.display()), error })?;
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("ironspider-history".into())
             .spawn(move || write_loop(&dir, &receiver, &metrics))
-            .map_err(|source| EngineError::Io { context: "starting the history writer".into(), source })?;
+            .map_err(|error| EngineError::Io { context: "starting the history writer".into(), error })?;
         Ok(Self { sender: Some(sender), thread: Some(thread) })
     }
 
@@ -90,10 +90,10 @@ pub fn write_window(dir: &Path, start: i64, rows: &RecordBatch) -> Result<PathBu
     let day = chrono::DateTime::from_timestamp_nanos(start).format("%Y-%m-%d");
     let partition = dir.join(format!("date={day}"));
     std::fs::create_dir_all(&partition)
-        .map_err(|source| EngineError::Io { context: format!("creating {}", partition.display()), source })?;
+        .map_err(|error| EngineError::Io { context: format!("creating {}", partition.display()), error })?;
     let path = partition.join(format!("{start}.parquet"));
     let temporary = partition.join(format!(".{start}.parquet.tmp"));
-    let io = |source| EngineError::Io { context: format!("writing {}", temporary.display()), source };
+    let io = |error| EngineError::Io { context: format!("writing {}", temporary.display()), error };
     let file = std::fs::File::create(&temporary).map_err(io)?;
     let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
     let mut writer = ArrowWriter::try_new(file, rows.schema(), Some(properties))?;

@@ -75,7 +75,7 @@ impl Binder {
             Err(kube::Error::Api(status)) => {
                 Err(BindError::Refused { pod, node, code: status.code, reason: status.reason, message: status.message })
             }
-            Err(source) => Err(BindError::Request { pod, node, source }),
+            Err(error) => Err(BindError::Request { pod, node, error }),
         }
     }
 }
@@ -98,13 +98,13 @@ pub enum BindError {
         message: String,
     },
     /// The request failed before an answer.
-    #[error("binding pod {pod} to node {node}: {source}")]
+    #[error("binding pod {pod} to node {node}: {error}")]
     Request {
         /// `namespace/name`.
         pod: String,
         /// The target node.
         node: String,
-        /// What failed.
-        source: kube::Error,
+        /// What failed (named in the message, so not a `source()`).
+        error: kube::Error,
     },
 }

@@ -84,26 +84,39 @@ pub enum KubernetesConfigError {
     NoCluster(&'static str),
 }
 
-/// Why the client could not be built.
+/// Why the client could not be built. Each message names its cause, which is therefore not
+/// also a `source()` (so a chain of causes prints it once).
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The settings contradict each other.
-    #[error("{0}")]
+    #[error(transparent)]
     Invalid(#[from] KubernetesConfigError),
     /// The kubeconfig could not be read or used.
-    #[error("kubeconfig {path}: {source}")]
+    #[error("kubeconfig {path}: {error}")]
     Kubeconfig {
         /// The file.
         path: PathBuf,
         /// What went wrong.
-        source: kube::config::KubeconfigError,
+        error: kube::config::KubeconfigError,
     },
     /// Not running in a pod, or its service account is missing.
     #[error("in-cluster configuration: {0}")]
-    InCluster(#[from] kube::config::InClusterError),
+    InCluster(kube::config::InClusterError),
     /// The HTTP client could not be built (TLS settings, say).
     #[error("Kubernetes client: {0}")]
-    Client(#[from] kube::Error),
+    Client(kube::Error),
+}
+
+impl From<kube::config::InClusterError> for ConnectError {
+    fn from(error: kube::config::InClusterError) -> Self {
+        Self::InCluster(error)
+    }
+}
+
+impl From<kube::Error> for ConnectError {
+    fn from(error: kube::Error) -> Self {
+        Self::Client(error)
+    }
 }
 
 /// A client for the configured cluster; `None` when no cluster is configured. Builds the
@@ -112,7 +125,7 @@ pub enum ConnectError {
 pub async fn connect(config: &KubernetesConfig) -> Result<Option<kube::Client>, ConnectError> {
     config.validate()?;
     let mut settings = if let Some(path) = &config.kubeconfig {
-        let kubeconfig_error = |source| ConnectError::Kubeconfig { path: path.clone(), source };
+        let kubeconfig_error = |error| ConnectError::Kubeconfig { path: path.clone(), error };
         let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
         let options = kube::config::KubeConfigOptions { context: config.context.clone(), ..Default::default() };
         kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.map_err(kubeconfig_error)?
