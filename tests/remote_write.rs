@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Server, close, nodes, now_ns, post_remote_write};
-use ironspider_ingest::remote_write::proto::{Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest};
+use ironspider_ingest::format::remote_write::proto::{Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest};
 use prost::Message;
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,11 @@
 //! on `Content-Length`, while reading, and after decompression); 415 for other content
 //! types or encodings; 429 with `Retry-After` when the engine cannot keep up.
 
-use crate::grpc::outcome_of;
+use crate::admission::Overloaded;
+use crate::error::IngestError;
+use crate::format::Encoded;
 use crate::metrics::Transport;
-use crate::pipeline::{ExportOutcome, IngestError, Ingestor};
+use crate::pipeline::{ExportOutcome, Ingestor};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -32,6 +34,13 @@ pub enum Format {
 }
 
 impl Format {
+    fn format(self) -> crate::format::Format {
+        match self {
+            Format::Protobuf => crate::format::Format::OtlpProtobuf,
+            Format::Json => crate::format::Format::OtlpJson,
+        }
+    }
+
     fn content_type(self) -> &'static str {
         match self {
             Format::Protobuf => "application/x-protobuf",
@@ -59,7 +68,7 @@ pub(crate) fn content_type_essence(headers: &HeaderMap) -> &str {
 
 /// Adds `Retry-After` (whole seconds, at least 1) to the answer of an overloaded request.
 pub(crate) fn set_retry_after(response: &mut Response, error: &IngestError) {
-    if let IngestError::Overloaded { retry_after, .. } = error
+    if let IngestError::Overloaded(Overloaded { retry_after, .. }) = error
         && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
     {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -89,7 +98,7 @@ async fn export(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body
         );
         return error_response(&ingestor, Format::Json, &error);
     };
-    let result = match ingestor.admit() {
+    let result = match ingestor.try_admit() {
         Ok(_admission) => receive(&ingestor, &headers, body, format).await,
         Err(error) => Err(error),
     };
@@ -107,10 +116,7 @@ async fn receive(
 ) -> Result<ExportOutcome, IngestError> {
     let raw = read_body(ingestor, headers, body, Transport::Http).await?;
     let body = decompress(headers, raw, ingestor.config().max_request_bytes)?;
-    match format {
-        Format::Protobuf => ingestor.export_protobuf(&body, Transport::Http),
-        Format::Json => ingestor.export_json(&body, Transport::Http),
-    }
+    ingestor.submit(Transport::Http, &Encoded::new(format.format(), body))
 }
 
 /// Reads a request body of at most `ingest.max_request_bytes` (checked on `Content-Length`
@@ -189,12 +195,12 @@ fn success_response(ingestor: &Ingestor, format: Format, outcome: &ExportOutcome
 }
 
 fn error_response(ingestor: &Ingestor, format: Format, error: &IngestError) -> Response {
-    ingestor.metrics().request(Transport::Http, outcome_of(error));
+    ingestor.metrics().request(Transport::Http, error.outcome());
     let (status, code) = match error {
         IngestError::Decode(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
         IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted),
         IngestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
-        IngestError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
+        IngestError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
     };
     let rpc_status = RpcStatus { code: code as i32, message: error.to_string() };
     let body = match format {

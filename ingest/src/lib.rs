@@ -15,16 +15,18 @@
 //!
 //! Ingest knows no scores.
 
+mod admission;
 pub mod attrs;
 pub mod builder;
 pub mod canonical;
 pub mod config;
+mod error;
 pub mod exponential;
 pub mod fast;
+pub mod format;
 pub mod grpc;
 pub mod http;
 pub mod identity;
-pub mod json;
 pub mod metrics;
 pub mod pipeline;
 pub mod reference;
@@ -32,5 +34,8 @@ pub mod remote_write;
 pub mod visitor;
 pub mod wire;
 
+pub use admission::{Admission, Overloaded};
 pub use config::{DecoderKind, IngestConfig};
-pub use pipeline::{ExportOutcome, IngestError, Ingestor};
+pub use error::IngestError;
+pub use format::{Encoded, Format};
+pub use pipeline::{ExportOutcome, Ingestor};
