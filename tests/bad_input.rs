@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Server, attr, encode, gauge_point, gauge_request, now_ns};
-use ironspider_ingest::http::RpcStatus;
+use ironspider_ingest::source::http::RpcStatus;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use std::io::Write;

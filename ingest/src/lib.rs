@@ -1,19 +1,23 @@
 //! # ironspider-ingest
 //!
-//! Receivers and decoders. **In:** OTLP metrics export requests over gRPC
-//! (`MetricsService/Export`, [`grpc`]) and HTTP (`POST /v1/metrics`, protobuf or JSON,
-//! [`http`], JSON through [`json`]), and Prometheus remote write (`POST /api/v1/write`,
-//! [`remote_write`]). **Out:** [`ironspider_engine::IngestBatch`]es handed to
-//! [`ironspider_engine::Engine::apply`], and OTLP answers (full or partial success, or an
-//! error the exporter knows how to retry or drop).
+//! Sources and decoders. **In:** batches of metrics from the [`source`]s — OTLP export
+//! requests over gRPC (`MetricsService/Export`, [`source::grpc`]) and HTTP
+//! (`POST /v1/metrics`, protobuf or JSON, [`source::http`]), and Prometheus remote write
+//! (`POST /api/v1/write`, [`source::remote_write`]). **Out:**
+//! [`ironspider_engine::IngestBatch`]es handed to [`ironspider_engine::Engine::apply`], and
+//! answers (full or partial success, or an error the client knows how to retry or drop).
 //!
-//! Two decoders produce the same events for a [`visitor::MetricsVisitor`]: [`fast`] reads
-//! the protobuf bytes in place (the hot path), [`reference`] walks prost-decoded structs (JSON
-//! and correctness checks). [`builder`] validates points, interns series by hash before any
-//! allocation, and builds the batch. [`pipeline::Ingestor`] ties decoding, limits,
-//! back-pressure and the engine together for the receivers.
+//! Every source hands its batches to one entry point, [`Ingestor::submit`], as an
+//! [`Encoded`] batch of a [`Format`]; [`format`] holds what each format needs to become OTLP
+//! points. Two decoders produce the same events for a [`visitor::MetricsVisitor`]: [`fast`]
+//! reads OTLP protobuf bytes in place (the hot path), [`reference`] walks prost-decoded
+//! structs (OTLP/JSON, remote write converted to OTLP, and correctness checks). [`builder`]
+//! validates points, interns series by hash before any allocation, and builds the batch.
+//! Back-pressure is an [`Admission`] a source takes first: [`Ingestor::try_admit`] answers
+//! now ([`Overloaded`] with a retry delay), [`Ingestor::admit`] waits for room.
 //!
-//! Ingest knows no scores.
+//! Ingest knows no scores, and serves nothing itself: the binary mounts the sources' tower
+//! service and routers on its own servers, next to its other APIs.
 
 mod admission;
 pub mod attrs;
@@ -24,13 +28,11 @@ mod error;
 pub mod exponential;
 pub mod fast;
 pub mod format;
-pub mod grpc;
-pub mod http;
 pub mod identity;
 pub mod metrics;
-pub mod pipeline;
+mod pipeline;
 pub mod reference;
-pub mod remote_write;
+pub mod source;
 pub mod visitor;
 pub mod wire;
 

@@ -15,9 +15,9 @@
 //! - `503 Service Unavailable` with `Retry-After` when the engine cannot keep up: Prometheus
 //!   retries 5xx answers with back-off (a 429 is only retried with `retry_on_http_429`).
 
+use super::http_body::{content_type_essence, read_body, set_retry_after};
 use crate::error::IngestError;
 use crate::format::{Encoded, Format};
-use crate::http::{content_type_essence, read_body, set_retry_after};
 use crate::metrics::Transport;
 use crate::pipeline::{ExportOutcome, Ingestor};
 use axum::Router;

@@ -6,11 +6,14 @@
 //! retryable); an oversized one RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE for that, as
 //! its own convention; we answer as grpc-go and the OTLP spec expect); throttling is
 //! RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail, which OTLP exporters honour.
+//!
+//! [`MetricsService`] is a tower service for a tonic server: the binary mounts it, next to
+//! its own gRPC services, on the server it runs. Ingest serves nothing itself.
 
-use crate::metrics::{IngestMetrics, Outcome, Transport};
 use crate::admission::Overloaded;
 use crate::error::IngestError;
 use crate::format::{Encoded, Format};
+use crate::metrics::{IngestMetrics, Outcome, Transport};
 use crate::pipeline::{Ingestor, encode_response};
 use bytes::{Buf, BufMut, Bytes};
 use http_body::Body as HttpBody;
@@ -170,21 +173,4 @@ fn oversize_as_resource_exhausted(
         }
         _ => response,
     }
-}
-
-/// Serves the receiver on `listener` until `shutdown` resolves, together with the gRPC
-/// services of `routes` (`tonic::service::Routes::default()` for none), so that other APIs
-/// can share the OTLP port without ingest knowing them. The per-connection concurrency
-/// limit applies to every service; OTLP's codec, compression and size limit stay its own.
-pub async fn serve(
-    ingestor: Ingestor,
-    listener: tokio::net::TcpListener,
-    routes: tonic::service::Routes,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
-        .add_routes(routes.add_service(MetricsService::new(ingestor)))
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
-        .await
 }
