@@ -18,6 +18,24 @@
 //!
 //! Ingest knows no scores, and serves nothing itself: the binary mounts the sources' tower
 //! service and routers on its own servers, next to its other APIs.
+//!
+//! ## Adding an input source
+//!
+//! 1. Receive a batch in a module of [`source`], undo what the transport added (compression,
+//!    framing) and wrap the bytes as [`Encoded`] with their [`Format`]; a new encoding gets a
+//!    [`Format`] variant and its decoding in [`format::decode`], not in the source.
+//! 2. Take a place before the work: a **push** source (the client waits for the answer)
+//!    calls [`Ingestor::try_admit`] and, on [`IngestError::Overloaded`], answers its
+//!    protocol's retryable status with [`Overloaded::retry_after`] (gRPC RESOURCE_EXHAUSTED
+//!    with RetryInfo, HTTP 429 or 503 with `Retry-After`). A **pull** source (it fetches,
+//!    as a Kafka consumer does) awaits [`Ingestor::admit`] before fetching the next batch:
+//!    it pauses until there is room and never refuses for load.
+//! 3. Keep the [`Admission`] while calling [`Ingestor::submit`] with a [`metrics::Transport`]
+//!    of its own (add a variant: it labels the metrics), then answer the [`ExportOutcome`]
+//!    (its `rejected` points are refused for good: not to be sent again) or the
+//!    [`IngestError`], and count it with [`metrics::IngestMetrics::request`]. A pull source
+//!    commits its position once the batch is submitted, whatever the outcome: retrying a
+//!    decode error or a refused point would refuse it again.
 
 mod admission;
 pub mod attrs;
