@@ -32,7 +32,9 @@ pub struct Overloaded {
     pub retry_after: Duration,
 }
 
-/// Holds a batch's place among those processed at once; released on drop.
+/// Holds a batch's place among those processed at once; released on drop. A push source
+/// gets one from [`crate::Ingestor::try_admit`], or refuses the batch with a retry delay; a
+/// pull source awaits one from [`crate::Ingestor::admit`], pausing until there is room.
 #[derive(Debug)]
 pub struct Admission {
     _permit: OwnedSemaphorePermit,

@@ -8,9 +8,9 @@
 //! answers (full or partial success, or an error the client knows how to retry or drop).
 //!
 //! Every source hands its batches to one entry point, [`Ingestor::submit`], as an
-//! [`Encoded`] batch of a [`Format`]; [`format`] holds what each format needs to become OTLP
+//! [`Encoded`] batch of a [`Format`]; [`format`](mod@format) holds what each format needs to become OTLP
 //! points. Two decoders produce the same events for a [`visitor::MetricsVisitor`]: [`fast`]
-//! reads OTLP protobuf bytes in place (the hot path), [`reference`] walks prost-decoded
+//! reads OTLP protobuf bytes in place (the hot path), [`reference`](mod@reference) walks prost-decoded
 //! structs (OTLP/JSON, remote write converted to OTLP, and correctness checks). [`builder`]
 //! validates points, interns series by hash before any allocation, and builds the batch.
 //! Back-pressure is an [`Admission`] a source takes first: [`Ingestor::try_admit`] answers

@@ -86,13 +86,13 @@ impl Ingestor {
 
     /// For a push source: takes a place for one batch now, or says to retry later
     /// ([`IngestError::Overloaded`]) when too many are being processed or the engine holds as
-    /// many points as it may. See [`crate::admission`].
+    /// many points as it may. See [`Admission`].
     pub fn try_admit(&self) -> Result<Admission, IngestError> {
         Ok(self.gate.try_admit()?)
     }
 
     /// For a pull source: waits until there is room for one batch (the source pauses
-    /// meanwhile). See [`crate::admission`].
+    /// meanwhile). See [`Admission`].
     pub async fn admit(&self) -> Admission {
         self.gate.admit().await
     }

@@ -2,7 +2,7 @@
 //! through the one interface every source uses.
 //!
 //! A source, for each batch: takes a place ([`Ingestor::try_admit`] for a push source,
-//! [`Ingestor::admit`] for a pull source, see [`crate::admission`]), undoes what its transport
+//! [`Ingestor::admit`] for a pull source, see [`Admission`]), undoes what its transport
 //! added (compression, framing), calls [`Ingestor::submit`] with an [`Encoded`] batch of
 //! its [`Format`], and answers the [`ExportOutcome`] or [`IngestError`] in its own protocol,
 //! counting the request with [`IngestMetrics::request`]. Sources know the pipeline; the
@@ -15,6 +15,7 @@
 //! [`Ingestor::try_admit`]: crate::Ingestor::try_admit
 //! [`Ingestor::admit`]: crate::Ingestor::admit
 //! [`Ingestor::submit`]: crate::Ingestor::submit
+//! [`Admission`]: crate::Admission
 //! [`Encoded`]: crate::Encoded
 //! [`Format`]: crate::Format
 //! [`ExportOutcome`]: crate::ExportOutcome
