@@ -18,7 +18,7 @@
 use ironspider::payload::{PayloadShape, PayloadSpec, Template, templates};
 use ironspider_engine::{Engine, EngineConfig, ManualClock};
 use ironspider_ingest::metrics::Transport;
-use ironspider_ingest::{IngestConfig, Ingestor};
+use ironspider_ingest::{Encoded, Format, IngestConfig, Ingestor};
 use ironspider_scores::{NodeScore, ScoresSnapshot};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,7 +61,7 @@ impl Feeder {
         }
         let body = self.templates[self.step % round].stamped(ts as u64);
         self.step += 1;
-        self.ingestor.export_protobuf(&body, Transport::Grpc).expect("accepted").accepted
+        self.ingestor.submit(Transport::Grpc, &Encoded::new(Format::OtlpProtobuf, body)).expect("accepted").accepted
     }
 
     /// Ingests for `duration`; returns points per second.

@@ -1,7 +1,7 @@
 //! The HTTP API on the `http.listen` address: `/metrics` (Prometheus text exposition of
 //! the process's own metrics and node scores), `/healthz`, `/readyz`, `POST /api/v1/sql`, and
 //! `GET /api/v1/nodes[/{name}]`, `GET /api/v1/pods`. `serve` adds the Prometheus remote-write receiver
-//! (`POST /api/v1/write`, see [`ironspider_ingest::remote_write`]) on the same address.
+//! (`POST /api/v1/write`, see [`ironspider_ingest::source::remote_write`]) on the same address.
 
 use axum::Router;
 use axum::extract::{Path, State};

@@ -6,7 +6,7 @@
 use crate::payload::{PayloadShape, PayloadSpec, Template, templates};
 use anyhow::Context;
 use bytes::Bytes;
-use ironspider_ingest::grpc::{EXPORT_PATH, RawBytesCodec};
+use ironspider_ingest::source::grpc::{EXPORT_PATH, RawBytesCodec};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use std::sync::Arc;

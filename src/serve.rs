@@ -1,6 +1,6 @@
-//! `ironspider serve`: the engine, both OTLP receivers, the HTTP API (with the kube-scheduler
-//! extender) and the gRPC scores API (`ironspider.v1.Scores`, on the OTLP/gRPC port) in one
-//! process.
+//! `ironspider serve`: the engine, the ingest sources, the HTTP API (with the kube-scheduler
+//! extender and the remote-write route) and the gRPC scores API (`ironspider.v1.Scores`,
+//! mounted here next to ingest's OTLP service on the OTLP/gRPC port) in one process.
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
@@ -8,6 +8,9 @@ use crate::scores_grpc::ScoresService;
 use anyhow::Context;
 use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
+use ironspider_ingest::source::grpc::MetricsService;
+use ironspider_ingest::source::{http as otlp_http, remote_write};
+use ironspider_proto::v1::scores_server::ScoresServer;
 use ironspider_scheduler::extender::Extender;
 use ironspider_scheduler::http::Scheduler;
 use ironspider_scheduler::kubernetes;
@@ -60,16 +63,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let grpc_routes = tonic::service::Routes::new(scores);
-    let grpc = tokio::spawn(ironspider_ingest::grpc::serve(ingestor.clone(), grpc_listener, grpc_routes, stopped()));
-    let remote_write = ironspider_ingest::remote_write::router(ingestor.clone());
+    let grpc = tokio::spawn(serve_grpc(ingestor.clone(), scores, grpc_listener, stopped()));
+    let remote_write = remote_write::router(ingestor.clone());
     let cluster = kubernetes::connect(&config.scheduler.kubernetes).await.context("the Kubernetes client")?;
     let (scheduler, evictor) = scheduler(&config, &engine, &registry, cluster.as_ref())?;
     // The watches run until they are dropped, at the end of this function.
     let _watches = cluster.map(|client| kubernetes::watch::spawn(client, Arc::clone(&scheduler.extender)));
     let period = closer_period(config.engine.window_seconds);
     let rebalancing = tokio::spawn(rebalance(scheduler.clone(), evictor, period, stopped()));
-    let http = tokio::spawn(ironspider_ingest::http::serve(ingestor, http_listener, stopped()));
+    let http_server = axum::serve(http_listener, otlp_http::router(ingestor)).with_graceful_shutdown(stopped());
+    let http = tokio::spawn(async move { http_server.await });
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
     let api_server = axum::serve(
         api_listener,
@@ -92,6 +95,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     rebalancing.await?;
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     Ok(())
+}
+
+/// The OTLP/gRPC port: ingest's metrics service and the scores API on one tonic server until
+/// `shutdown` resolves. The per-connection concurrency limit (`ingest.max_inflight_requests`)
+/// applies to both; OTLP's codec, compression and size limit stay its own.
+async fn serve_grpc(
+    ingestor: Ingestor,
+    scores: ScoresServer<ScoresService>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
+        .add_service(MetricsService::new(ingestor))
+        .add_service(scores)
+        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        .await
 }
 
 /// The kube-scheduler extender and the rebalancer, over the engine's scores and the node

@@ -2,7 +2,7 @@
 //! of the same request are kept, and the server goes on serving.
 
 use crate::common::{Server, attr, encode, gauge_point, gauge_request, now_ns};
-use ironspider_ingest::http::RpcStatus;
+use ironspider_ingest::source::http::RpcStatus;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use std::io::Write;

@@ -3,7 +3,7 @@
 //! and bad requests get the status Prometheus' retry logic expects.
 
 use crate::common::{Server, close, nodes, now_ns, post_remote_write};
-use ironspider_ingest::remote_write::proto::{Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest};
+use ironspider_ingest::format::remote_write::proto::{Label, STALE_NAN_BITS, Sample, TimeSeries, WriteRequest};
 use prost::Message;
 use std::time::{Duration, Instant};
 

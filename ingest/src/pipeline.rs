@@ -1,49 +1,21 @@
-//! One export request from body bytes to the engine's answer, shared by both receivers:
-//! admission (back-pressure), decoding, batch building, applying, counting.
+//! One encoded batch from its bytes to the engine's answer, shared by every source:
+//! admission (back-pressure, see [`crate::admission`]), then [`Ingestor::submit`]: decoding
+//! by format, batch building, applying, counting. The pipeline knows formats, not sources.
 
+use crate::admission::{Admission, Gate};
 use crate::builder::BatchBuilder;
 use crate::canonical::CanonicalMap;
 use crate::config::{DecoderKind, IngestConfig};
+use crate::error::IngestError;
+use crate::format::{self, Encoded, Format};
 use crate::metrics::{IngestMetrics, Outcome, Transport};
-use crate::remote_write::proto::WriteRequest;
-use crate::{fast, json, reference, remote_write};
+use crate::{fast, reference};
 
 use ironspider_engine::{Engine, RejectCounts};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use prost::Message;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use thiserror::Error;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// Why a request was refused as a whole.
-#[derive(Debug, Error)]
-pub enum IngestError {
-    /// The body is not a valid export request (protobuf or JSON). Not retryable.
-    #[error("cannot decode the export request: {0}")]
-    Decode(String),
-    /// The body is over the size limit. Not retryable.
-    #[error("request body of {size} bytes exceeds the limit of {limit} bytes (ingest.max_request_bytes)")]
-    TooLarge {
-        /// Size seen (at least; reading stops past the limit).
-        size: usize,
-        /// The configured limit.
-        limit: usize,
-    },
-    /// The engine cannot keep up; retry after the delay.
-    #[error("server overloaded: {reason}; retry after {retry_after:?}")]
-    Overloaded {
-        /// What is full.
-        reason: &'static str,
-        /// Suggested delay.
-        retry_after: Duration,
-    },
-    /// A content type or encoding the receiver does not speak.
-    #[error("{0}")]
-    Unsupported(String),
-}
+use std::time::Instant;
 
 /// What happened to the points of an accepted request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,20 +53,7 @@ pub struct Ingestor {
     mapping: Arc<CanonicalMap>,
     config: IngestConfig,
     metrics: IngestMetrics,
-    inflight: Arc<Semaphore>,
-}
-
-/// Holds a request's place among those processed at once; released on drop.
-#[derive(Debug)]
-pub struct Admission {
-    _permit: OwnedSemaphorePermit,
-    queue_depth: prometheus::IntGauge,
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.queue_depth.dec();
-    }
+    gate: Gate,
 }
 
 impl Ingestor {
@@ -104,10 +63,12 @@ impl Ingestor {
         config: IngestConfig,
         registry: &prometheus::Registry,
     ) -> Result<Self, prometheus::Error> {
+        let metrics = IngestMetrics::new(registry)?;
+        let live_points = engine.metrics().live_samples.clone();
         Ok(Self {
             mapping: Arc::new(CanonicalMap::new(&config.metric_mappings)),
-            metrics: IngestMetrics::new(registry)?,
-            inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
+            gate: Gate::new(&config, live_points, metrics.queue_depth.clone()),
+            metrics,
             engine,
             config,
         })
@@ -123,22 +84,17 @@ impl Ingestor {
         &self.metrics
     }
 
-    /// Takes a place for one request, or says to retry later when too many are being
-    /// processed or the engine holds as many points as it may.
-    pub fn admit(&self) -> Result<Admission, IngestError> {
-        let retry_after = Duration::from_secs(self.config.retry_after_seconds);
-        let live = usize::try_from(self.engine.metrics().live_samples.get()).unwrap_or(0);
-        if live >= self.config.max_live_points {
-            return Err(IngestError::Overloaded {
-                reason: "the engine holds ingest.max_live_points points",
-                retry_after,
-            });
-        }
-        let permit = Arc::clone(&self.inflight)
-            .try_acquire_owned()
-            .map_err(|_| IngestError::Overloaded { reason: "too many export requests in flight", retry_after })?;
-        self.metrics.queue_depth.inc();
-        Ok(Admission { _permit: permit, queue_depth: self.metrics.queue_depth.clone() })
+    /// For a push source: takes a place for one batch now, or says to retry later
+    /// ([`IngestError::Overloaded`]) when too many are being processed or the engine holds as
+    /// many points as it may. See [`Admission`].
+    pub fn try_admit(&self) -> Result<Admission, IngestError> {
+        Ok(self.gate.try_admit()?)
+    }
+
+    /// For a pull source: waits until there is room for one batch (the source pauses
+    /// meanwhile). See [`Admission`].
+    pub async fn admit(&self) -> Admission {
+        self.gate.admit().await
     }
 
     /// Fails when `size` is over the request limit.
@@ -147,61 +103,34 @@ impl Ingestor {
         if size > limit { Err(IngestError::TooLarge { size, limit }) } else { Ok(()) }
     }
 
-    /// Ingests a protobuf-encoded request through the configured decoder (the fast one unless
-    /// `ingest.decoder = "prost"`). A decoding error applies nothing.
-    pub fn export_protobuf(&self, body: &[u8], transport: Transport) -> Result<ExportOutcome, IngestError> {
-        self.check_size(body.len())?;
+    /// Ingests one encoded batch: checks its size, decodes it by its format, builds the
+    /// engine batch, applies it and counts what happened. The one entry point of every source,
+    /// which holds an [`Admission`] meanwhile. OTLP protobuf goes through the configured
+    /// decoder (the fast one unless `ingest.decoder = "prost"`), the other formats through
+    /// [`format::decode`]. A decoding error applies nothing.
+    pub fn submit(&self, transport: Transport, encoded: &Encoded) -> Result<ExportOutcome, IngestError> {
+        self.check_size(encoded.bytes.len())?;
         let started = Instant::now();
-        if self.config.decoder == DecoderKind::Prost {
-            let request = ExportMetricsServiceRequest::decode(body).map_err(|e| IngestError::Decode(e.to_string()))?;
-            return self.walk_and_apply(&request, transport, started);
+        if encoded.format == Format::OtlpProtobuf && self.config.decoder == DecoderKind::Fast {
+            let mut builder = self.builder();
+            fast::decode(&encoded.bytes, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
+            return Ok(self.apply(builder, transport, started));
         }
+        let decoded = format::decode(encoded, self.config.max_request_bytes)?;
         let mut builder = self.builder();
-        fast::decode(body, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
-        Ok(self.apply(builder, transport, started))
-    }
-
-    /// Ingests a request decoded by prost (the reference path).
-    pub fn export_request(
-        &self,
-        request: &ExportMetricsServiceRequest,
-        transport: Transport,
-    ) -> Result<ExportOutcome, IngestError> {
-        self.walk_and_apply(request, transport, Instant::now())
-    }
-
-    fn walk_and_apply(
-        &self,
-        request: &ExportMetricsServiceRequest,
-        transport: Transport,
-        started: Instant,
-    ) -> Result<ExportOutcome, IngestError> {
-        let mut builder = self.builder();
-        reference::walk(request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
-        Ok(self.apply(builder, transport, started))
-    }
-
-    /// Ingests a decoded Prometheus remote-write request, converted to OTLP (see
-    /// [`crate::remote_write::convert`]); samples the conversion refuses are counted with the
-    /// points the builder and the engine refuse.
-    pub fn export_remote_write(&self, request: &WriteRequest) -> Result<ExportOutcome, IngestError> {
-        let started = Instant::now();
-        let converted = remote_write::convert::to_otlp(request);
-        let mut outcome = self.walk_and_apply(&converted.request, Transport::RemoteWrite, started)?;
-        let refused = converted.rejected.total();
-        self.engine.metrics().record_rejections(&converted.rejected);
-        self.metrics.points_received.inc_by(refused);
-        outcome.received += refused;
-        outcome.rejected.merge(&converted.rejected);
+        reference::walk(&decoded.request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
+        let mut outcome = self.apply(builder, transport, started);
+        self.count_refused_in_decoding(&decoded.rejected, &mut outcome);
         Ok(outcome)
     }
 
-    /// Ingests an OTLP/JSON request.
-    pub fn export_json(&self, body: &[u8], transport: Transport) -> Result<ExportOutcome, IngestError> {
-        self.check_size(body.len())?;
-        let started = Instant::now();
-        let request = json::decode(body).map_err(IngestError::Decode)?;
-        self.walk_and_apply(&request, transport, started)
+    /// Counts the points a format's conversion refused with those the builder and the engine
+    /// refused.
+    fn count_refused_in_decoding(&self, rejected: &RejectCounts, outcome: &mut ExportOutcome) {
+        self.engine.metrics().record_rejections(rejected);
+        self.metrics.points_received.inc_by(rejected.total());
+        outcome.received += rejected.total();
+        outcome.rejected.merge(rejected);
     }
 
     fn builder<'e, 'b: 'e>(&'e self) -> BatchBuilder<'e, 'b> {

@@ -14,7 +14,7 @@ use anyhow::Context;
 use ironspider_datasets::{LoadReport, Trace, bitbrains, genai, otlp};
 use ironspider_engine::{Engine, EngineConfig, ManualClock, schema};
 use ironspider_ingest::metrics::Transport;
-use ironspider_ingest::{DecoderKind, IngestConfig, Ingestor};
+use ironspider_ingest::{DecoderKind, Encoded, Format, IngestConfig, Ingestor};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -154,7 +154,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
         clock.advance_to(ts);
         engine.close_due_windows();
         sink.drain(&engine)?;
-        let outcome = ingestor.export_protobuf(&request.encode_to_vec(), Transport::Replay)?;
+        let outcome =
+            ingestor.submit(Transport::Replay, &Encoded::new(Format::OtlpProtobuf, request.encode_to_vec()))?;
         points.received += outcome.received;
         points.accepted += outcome.accepted;
         for (reason, n) in outcome.rejected.nonzero() {

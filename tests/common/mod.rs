@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
 use bytes::Bytes;
-use ironspider_ingest::grpc::{EXPORT_PATH, RawBytesCodec};
+use ironspider_ingest::source::grpc::{EXPORT_PATH, RawBytesCodec};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{

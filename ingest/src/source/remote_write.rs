@@ -2,7 +2,8 @@
 //! (block format) `prometheus.WriteRequest`, as remote-write 1.0 specifies, served on the
 //! HTTP API address.
 //!
-//! Series are converted to OTLP ([`convert`]) and take the OTLP path from there. Answers,
+//! Series are converted to OTLP ([`crate::format::remote_write`]) and take the OTLP path
+//! from there. Answers,
 //! as the spec and Prometheus' retry logic expect:
 //! - `204 No Content` when every sample was stored (staleness markers are skipped, not
 //!   refused);
@@ -14,20 +15,17 @@
 //! - `503 Service Unavailable` with `Retry-After` when the engine cannot keep up: Prometheus
 //!   retries 5xx answers with back-off (a 429 is only retried with `retry_on_http_429`).
 
-pub mod convert;
-pub mod proto;
-
-use crate::grpc::outcome_of;
-use crate::http::{content_type_essence, read_body, set_retry_after};
+use super::http_body::{content_type_essence, read_body, set_retry_after};
+use crate::error::IngestError;
+use crate::format::{Encoded, Format};
 use crate::metrics::Transport;
-use crate::pipeline::{ExportOutcome, IngestError, Ingestor};
+use crate::pipeline::{ExportOutcome, Ingestor};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use prost::Message;
 
 /// The path Prometheus' `remote_write.url` points at.
 pub const PATH: &str = "/api/v1/write";
@@ -35,20 +33,6 @@ pub const PATH: &str = "/api/v1/write";
 /// The remote-write route, merged into the HTTP API's router.
 pub fn router(ingestor: Ingestor) -> Router {
     Router::new().route(PATH, post(write)).with_state(ingestor)
-}
-
-/// Decompresses (snappy block format) and decodes a write request body, never producing
-/// more than `limit` bytes.
-pub fn decode(body: &[u8], limit: usize) -> Result<proto::WriteRequest, IngestError> {
-    let size = snap::raw::decompress_len(body).map_err(|e| IngestError::Decode(format!("invalid snappy body: {e}")))?;
-    if size > limit {
-        return Err(IngestError::TooLarge { size, limit });
-    }
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| IngestError::Decode(format!("invalid snappy body: {e}")))?;
-    proto::WriteRequest::decode(raw.as_slice())
-        .map_err(|e| IngestError::Decode(format!("invalid remote-write protobuf: {e}")))
 }
 
 fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
@@ -66,15 +50,14 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
 }
 
 async fn write(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
-    let result = match check_headers(&headers).and_then(|()| ingestor.admit()) {
+    let result = match check_headers(&headers).and_then(|()| ingestor.try_admit()) {
         Ok(_admission) => match read_body(&ingestor, &headers, body, Transport::RemoteWrite).await {
-            Ok(raw) => decode(&raw, ingestor.config().max_request_bytes)
-                .and_then(|request| ingestor.export_remote_write(&request)),
+            Ok(raw) => ingestor.submit(Transport::RemoteWrite, &Encoded::new(Format::RemoteWrite, raw)),
             Err(error) => Err(error),
         },
         Err(error) => Err(error),
     };
-    let outcome = result.as_ref().map_or_else(outcome_of, ExportOutcome::outcome);
+    let outcome = result.as_ref().map_or_else(IngestError::outcome, ExportOutcome::outcome);
     ingestor.metrics().request(Transport::RemoteWrite, outcome);
     match result {
         Ok(outcome) => match outcome.rejected.message() {
@@ -90,7 +73,7 @@ fn error_response(error: &IngestError) -> Response {
         IngestError::Decode(_) => StatusCode::BAD_REQUEST,
         IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        IngestError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        IngestError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     let mut response = (status, format!("{error}\n")).into_response();
     set_retry_after(&mut response, error);

@@ -6,9 +6,15 @@
 //! retryable); an oversized one RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE for that, as
 //! its own convention; we answer as grpc-go and the OTLP spec expect); throttling is
 //! RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail, which OTLP exporters honour.
+//!
+//! [`MetricsService`] is a tower service for a tonic server: the binary mounts it, next to
+//! its own gRPC services, on the server it runs. Ingest serves nothing itself.
 
+use crate::admission::Overloaded;
+use crate::error::IngestError;
+use crate::format::{Encoded, Format};
 use crate::metrics::{IngestMetrics, Outcome, Transport};
-use crate::pipeline::{IngestError, Ingestor, encode_response};
+use crate::pipeline::{Ingestor, encode_response};
 use bytes::{Buf, BufMut, Bytes};
 use http_body::Body as HttpBody;
 use std::convert::Infallible;
@@ -113,7 +119,7 @@ where
                 .max_decoding_message_size(ingestor.config().max_request_bytes);
             let metrics = ingestor.metrics().clone();
             let export = tower::service_fn(move |request: tonic::Request<Bytes>| {
-                let result = export(&ingestor, &request.into_inner());
+                let result = export(&ingestor, request.into_inner());
                 std::future::ready(result.map(tonic::Response::new))
             });
             Ok(oversize_as_resource_exhausted(grpc.unary(export, request).await, &metrics))
@@ -121,28 +127,20 @@ where
     }
 }
 
-fn export(ingestor: &Ingestor, body: &Bytes) -> Result<Bytes, Status> {
+fn export(ingestor: &Ingestor, body: Bytes) -> Result<Bytes, Status> {
     let metrics = ingestor.metrics();
     metrics.bytes(Transport::Grpc, body.len());
-    let result = ingestor.admit().and_then(|_admission| ingestor.export_protobuf(body, Transport::Grpc));
+    let batch = Encoded::new(Format::OtlpProtobuf, body);
+    let result = ingestor.try_admit().and_then(|_admission| ingestor.submit(Transport::Grpc, &batch));
     match result {
         Ok(outcome) => {
             metrics.request(Transport::Grpc, outcome.outcome());
             Ok(Bytes::from(encode_response(&outcome.response())))
         }
         Err(error) => {
-            metrics.request(Transport::Grpc, outcome_of(&error));
+            metrics.request(Transport::Grpc, error.outcome());
             Err(status_of(&error))
         }
-    }
-}
-
-/// The outcome label of a refused request.
-pub fn outcome_of(error: &IngestError) -> Outcome {
-    match error {
-        IngestError::Decode(_) | IngestError::Unsupported(_) => Outcome::Invalid,
-        IngestError::TooLarge { .. } => Outcome::TooLarge,
-        IngestError::Overloaded { .. } => Outcome::Throttled,
     }
 }
 
@@ -152,7 +150,7 @@ pub fn status_of(error: &IngestError) -> Status {
     match error {
         IngestError::Decode(_) | IngestError::Unsupported(_) => Status::invalid_argument(message),
         IngestError::TooLarge { .. } => Status::resource_exhausted(message),
-        IngestError::Overloaded { retry_after, .. } => Status::with_error_details(
+        IngestError::Overloaded(Overloaded { retry_after, .. }) => Status::with_error_details(
             Code::ResourceExhausted,
             message,
             ErrorDetails::with_retry_info(Some(*retry_after)),
@@ -175,21 +173,4 @@ fn oversize_as_resource_exhausted(
         }
         _ => response,
     }
-}
-
-/// Serves the receiver on `listener` until `shutdown` resolves, together with the gRPC
-/// services of `routes` (`tonic::service::Routes::default()` for none), so that other APIs
-/// can share the OTLP port without ingest knowing them. The per-connection concurrency
-/// limit applies to every service; OTLP's codec, compression and size limit stay its own.
-pub async fn serve(
-    ingestor: Ingestor,
-    listener: tokio::net::TcpListener,
-    routes: tonic::service::Routes,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
-        .add_routes(routes.add_service(MetricsService::new(ingestor)))
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
-        .await
 }

@@ -171,7 +171,7 @@ pub fn to_otlp(request: &WriteRequest) -> Converted {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::remote_write::proto::{Label, STALE_NAN_BITS, Sample};
+    use crate::format::remote_write::proto::{Label, STALE_NAN_BITS, Sample};
 
     fn series(labels: &[(&str, &str)], samples: &[(f64, i64)]) -> TimeSeries {
         TimeSeries {

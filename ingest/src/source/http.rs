@@ -7,62 +7,56 @@
 //! on `Content-Length`, while reading, and after decompression); 415 for other content
 //! types or encodings; 429 with `Retry-After` when the engine cannot keep up.
 
-use crate::grpc::outcome_of;
+use super::http_body::{content_type_essence, read_body, set_retry_after};
+use crate::error::IngestError;
+use crate::format::{Encoded, Format};
 use crate::metrics::Transport;
-use crate::pipeline::{ExportOutcome, IngestError, Ingestor};
+use crate::pipeline::{ExportOutcome, Ingestor};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use prost::Message;
 use std::io::Read;
 
-/// The two OTLP/HTTP encodings.
+/// The two OTLP/HTTP media types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub enum MediaType {
     /// `application/x-protobuf`.
     Protobuf,
     /// `application/json`.
     Json,
 }
 
-impl Format {
+impl MediaType {
+    /// The format of a body of this media type.
+    fn format(self) -> Format {
+        match self {
+            MediaType::Protobuf => Format::OtlpProtobuf,
+            MediaType::Json => Format::OtlpJson,
+        }
+    }
+
     fn content_type(self) -> &'static str {
         match self {
-            Format::Protobuf => "application/x-protobuf",
-            Format::Json => "application/json",
+            MediaType::Protobuf => "application/x-protobuf",
+            MediaType::Json => "application/json",
         }
     }
 
     fn of(headers: &HeaderMap) -> Option<Self> {
         let essence = content_type_essence(headers);
         if essence.eq_ignore_ascii_case("application/x-protobuf") {
-            Some(Format::Protobuf)
+            Some(MediaType::Protobuf)
         } else if essence.eq_ignore_ascii_case("application/json") {
-            Some(Format::Json)
+            Some(MediaType::Json)
         } else {
             None
         }
-    }
-}
-
-/// The media type of `Content-Type` without its parameters (empty when absent).
-pub(crate) fn content_type_essence(headers: &HeaderMap) -> &str {
-    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    value.split(';').next().unwrap_or("").trim()
-}
-
-/// Adds `Retry-After` (whole seconds, at least 1) to the answer of an overloaded request.
-pub(crate) fn set_retry_after(response: &mut Response, error: &IngestError) {
-    if let IngestError::Overloaded { retry_after, .. } = error
-        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
 }
 
@@ -83,19 +77,19 @@ pub fn router(ingestor: Ingestor) -> Router {
 }
 
 async fn export(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
-    let Some(format) = Format::of(&headers) else {
+    let Some(media_type) = MediaType::of(&headers) else {
         let error = IngestError::Unsupported(
             "unsupported Content-Type: OTLP/HTTP takes application/x-protobuf or application/json".into(),
         );
-        return error_response(&ingestor, Format::Json, &error);
+        return error_response(&ingestor, MediaType::Json, &error);
     };
-    let result = match ingestor.admit() {
-        Ok(_admission) => receive(&ingestor, &headers, body, format).await,
+    let result = match ingestor.try_admit() {
+        Ok(_admission) => receive(&ingestor, &headers, body, media_type).await,
         Err(error) => Err(error),
     };
     match result {
-        Ok(outcome) => success_response(&ingestor, format, &outcome),
-        Err(error) => error_response(&ingestor, format, &error),
+        Ok(outcome) => success_response(&ingestor, media_type, &outcome),
+        Err(error) => error_response(&ingestor, media_type, &error),
     }
 }
 
@@ -103,39 +97,11 @@ async fn receive(
     ingestor: &Ingestor,
     headers: &HeaderMap,
     body: Body,
-    format: Format,
+    media_type: MediaType,
 ) -> Result<ExportOutcome, IngestError> {
     let raw = read_body(ingestor, headers, body, Transport::Http).await?;
     let body = decompress(headers, raw, ingestor.config().max_request_bytes)?;
-    match format {
-        Format::Protobuf => ingestor.export_protobuf(&body, Transport::Http),
-        Format::Json => ingestor.export_json(&body, Transport::Http),
-    }
-}
-
-/// Reads a request body of at most `ingest.max_request_bytes` (checked on `Content-Length`
-/// first, then while reading) and counts its bytes.
-pub(crate) async fn read_body(
-    ingestor: &Ingestor,
-    headers: &HeaderMap,
-    body: Body,
-    transport: Transport,
-) -> Result<Bytes, IngestError> {
-    let limit = ingestor.config().max_request_bytes;
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    if let Some(size) = declared {
-        ingestor.check_size(size)?;
-    }
-    let raw = Limited::new(body, limit).collect().await.map_err(|error| {
-        if error.is::<http_body_util::LengthLimitError>() {
-            IngestError::TooLarge { size: limit + 1, limit }
-        } else {
-            IngestError::Decode(format!("cannot read the request body: {error}"))
-        }
-    })?;
-    let raw = raw.to_bytes();
-    ingestor.metrics().bytes(transport, raw.len());
-    Ok(raw)
+    ingestor.submit(Transport::Http, &Encoded::new(media_type.format(), body))
 }
 
 /// Undoes `Content-Encoding` (gzip, zstd, identity), never producing more than `limit` bytes.
@@ -167,11 +133,11 @@ fn decompress(headers: &HeaderMap, raw: Bytes, limit: usize) -> Result<Bytes, In
 
 /// The response in the request's encoding. In JSON (the proto3 mapping) a full success is
 /// `{}` and `rejectedDataPoints`, an int64, is a string.
-fn encoded(format: Format, response: &ExportMetricsServiceResponse) -> Vec<u8> {
-    match (format, &response.partial_success) {
-        (Format::Protobuf, _) => response.encode_to_vec(),
-        (Format::Json, None) => b"{}".to_vec(),
-        (Format::Json, Some(partial)) => serde_json::json!({
+fn encoded(media_type: MediaType, response: &ExportMetricsServiceResponse) -> Vec<u8> {
+    match (media_type, &response.partial_success) {
+        (MediaType::Protobuf, _) => response.encode_to_vec(),
+        (MediaType::Json, None) => b"{}".to_vec(),
+        (MediaType::Json, Some(partial)) => serde_json::json!({
             "partialSuccess": {
                 "rejectedDataPoints": partial.rejected_data_points.to_string(),
                 "errorMessage": partial.error_message,
@@ -182,37 +148,28 @@ fn encoded(format: Format, response: &ExportMetricsServiceResponse) -> Vec<u8> {
     }
 }
 
-fn success_response(ingestor: &Ingestor, format: Format, outcome: &ExportOutcome) -> Response {
+fn success_response(ingestor: &Ingestor, media_type: MediaType, outcome: &ExportOutcome) -> Response {
     ingestor.metrics().request(Transport::Http, outcome.outcome());
-    let body = encoded(format, &outcome.response());
-    ([(header::CONTENT_TYPE, format.content_type())], body).into_response()
+    let body = encoded(media_type, &outcome.response());
+    ([(header::CONTENT_TYPE, media_type.content_type())], body).into_response()
 }
 
-fn error_response(ingestor: &Ingestor, format: Format, error: &IngestError) -> Response {
-    ingestor.metrics().request(Transport::Http, outcome_of(error));
+fn error_response(ingestor: &Ingestor, media_type: MediaType, error: &IngestError) -> Response {
+    ingestor.metrics().request(Transport::Http, error.outcome());
     let (status, code) = match error {
         IngestError::Decode(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
         IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted),
         IngestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
-        IngestError::Overloaded { .. } => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
+        IngestError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
     };
     let rpc_status = RpcStatus { code: code as i32, message: error.to_string() };
-    let body = match format {
-        Format::Protobuf => rpc_status.encode_to_vec(),
-        Format::Json => {
+    let body = match media_type {
+        MediaType::Protobuf => rpc_status.encode_to_vec(),
+        MediaType::Json => {
             serde_json::json!({"code": rpc_status.code, "message": rpc_status.message}).to_string().into_bytes()
         }
     };
-    let mut response = (status, [(header::CONTENT_TYPE, format.content_type())], body).into_response();
+    let mut response = (status, [(header::CONTENT_TYPE, media_type.content_type())], body).into_response();
     set_retry_after(&mut response, error);
     response
-}
-
-/// Serves the receiver on `listener` until `shutdown` resolves.
-pub async fn serve(
-    ingestor: Ingestor,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(ingestor)).with_graceful_shutdown(shutdown).await
 }

@@ -1,0 +1,40 @@
+//! Why ingest refused a request as a whole, and the outcome label each refusal counts as.
+//! Every source answers these in its own protocol; see [`crate::source`].
+
+use crate::admission::Overloaded;
+use crate::metrics::Outcome;
+use thiserror::Error;
+
+/// Why a request was refused as a whole.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The body is not a valid export request (protobuf or JSON). Not retryable.
+    #[error("cannot decode the export request: {0}")]
+    Decode(String),
+    /// The body is over the size limit. Not retryable.
+    #[error("request body of {size} bytes exceeds the limit of {limit} bytes (ingest.max_request_bytes)")]
+    TooLarge {
+        /// Size seen (at least; reading stops past the limit).
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The engine cannot keep up; retry after the delay (a push source says so, a pull
+    /// source would have waited instead: see [`crate::Ingestor::admit`]).
+    #[error(transparent)]
+    Overloaded(#[from] Overloaded),
+    /// A content type or encoding the receiver does not speak.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl IngestError {
+    /// The outcome label of the refused request.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            IngestError::Decode(_) | IngestError::Unsupported(_) => Outcome::Invalid,
+            IngestError::TooLarge { .. } => Outcome::TooLarge,
+            IngestError::Overloaded(_) => Outcome::Throttled,
+        }
+    }
+}
