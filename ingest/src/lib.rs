@@ -34,8 +34,10 @@
 //!    of its own (add a variant: it labels the metrics), then answer the [`ExportOutcome`]
 //!    (its `rejected` points are refused for good: not to be sent again) or the
 //!    [`IngestError`], and count it with [`metrics::IngestMetrics::request`]. A pull source
-//!    commits its position once the batch is submitted, whatever the outcome: retrying a
-//!    decode error or a refused point would refuse it again.
+//!    does not fetch a submitted batch again, whatever the outcome (a decode error or a
+//!    refused point would be refused again); when it commits its position is the durability
+//!    it promises (a consumer feeding an engine shard commits only once the windows holding
+//!    the batch are durable).
 
 mod admission;
 pub mod attrs;

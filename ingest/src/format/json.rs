@@ -15,11 +15,29 @@ use serde_json::{Map, Value};
 /// The JSON names of a metric's data field.
 const DATA_FIELDS: [&str; 5] = ["gauge", "sum", "histogram", "exponentialHistogram", "summary"];
 
+/// Why an OTLP/JSON body was refused: what is wrong and where.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonError {
+    /// Not JSON, or not the shape of an export request.
+    #[error("invalid OTLP/JSON: {0}")]
+    Syntax(serde_json::Error),
+    /// A metric names a data field whose content did not decode.
+    #[error(
+        "invalid OTLP/JSON: the data of metric {metric:?} ({path}) does not decode: check its field names and value types"
+    )]
+    MetricData {
+        /// The metric's name.
+        metric: String,
+        /// Where it is: `resourceMetrics[r].scopeMetrics[s].metrics[m]`.
+        path: String,
+    },
+}
+
 /// Decodes an OTLP/JSON export request; the error says what is wrong and where.
-pub fn decode(body: &[u8]) -> Result<ExportMetricsServiceRequest, String> {
-    let mut value: Value = serde_json::from_slice(body).map_err(|e| format!("invalid OTLP/JSON: {e}"))?;
+pub fn decode(body: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
+    let mut value: Value = serde_json::from_slice(body).map_err(JsonError::Syntax)?;
     normalise(&mut value);
-    let request = ExportMetricsServiceRequest::deserialize(&value).map_err(|e| format!("invalid OTLP/JSON: {e}"))?;
+    let request = ExportMetricsServiceRequest::deserialize(&value).map_err(JsonError::Syntax)?;
     check_no_metric_lost(&value, &request)?;
     Ok(request)
 }
@@ -81,7 +99,7 @@ fn items<'v>(value: &'v Value, key: &str) -> &'v [Value] {
 }
 
 /// Fails when a metric's JSON names a data field that did not decode.
-fn check_no_metric_lost(json: &Value, request: &ExportMetricsServiceRequest) -> Result<(), String> {
+fn check_no_metric_lost(json: &Value, request: &ExportMetricsServiceRequest) -> Result<(), JsonError> {
     for (r, (resource_json, resource)) in
         items(json, "resourceMetrics").iter().zip(&request.resource_metrics).enumerate()
     {
@@ -91,11 +109,10 @@ fn check_no_metric_lost(json: &Value, request: &ExportMetricsServiceRequest) -> 
             for (m, (metric_json, metric)) in items(scope_json, "metrics").iter().zip(&scope.metrics).enumerate() {
                 let has_data_field = DATA_FIELDS.iter().any(|field| metric_json.get(field).is_some());
                 if has_data_field && metric.data.is_none() {
-                    return Err(format!(
-                        "invalid OTLP/JSON: the data of metric {:?} (resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}]) \
-                         does not decode: check its field names and value types",
-                        metric.name
-                    ));
+                    return Err(JsonError::MetricData {
+                        metric: metric.name.clone(),
+                        path: format!("resourceMetrics[{r}].scopeMetrics[{s}].metrics[{m}]"),
+                    });
                 }
             }
         }
@@ -135,7 +152,7 @@ mod tests {
     #[test]
     fn a_metric_whose_data_does_not_decode_is_an_error_not_a_silent_drop() {
         let body = sum_request(r#""aggregationTemporality":"NOT_A_TEMPORALITY""#);
-        let error = decode(body.as_bytes()).unwrap_err();
+        let error = decode(body.as_bytes()).unwrap_err().to_string();
         assert!(error.contains(r#"metric "s""#) && error.contains("metrics[0]"), "{error}");
     }
 }

@@ -63,7 +63,7 @@ pub fn decode(encoded: &Encoded, limit: usize) -> Result<Decoded, IngestError> {
         Format::OtlpProtobuf => {
             ExportMetricsServiceRequest::decode(bytes).map_err(|e| IngestError::Decode(e.to_string()))?
         }
-        Format::OtlpJson => json::decode(bytes).map_err(IngestError::Decode)?,
+        Format::OtlpJson => json::decode(bytes).map_err(|e| IngestError::Decode(e.to_string()))?,
         Format::RemoteWrite => {
             let converted = remote_write::convert::to_otlp(&remote_write::decode(bytes, limit)?);
             return Ok(Decoded { request: converted.request, rejected: converted.rejected });
