@@ -58,8 +58,9 @@ impl Config {
     /// (defaults, the file, `IRONSPIDER_*` variables and the command line's flags), so that a
     /// value is judged the same whichever layer set it.
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.ingest.validate()?;
         self.engine.validate()?;
-        self.scheduler.kubernetes.validate()?;
+        self.scheduler.validate()?;
         Ok(())
     }
 
@@ -91,5 +92,20 @@ mod tests {
         std::fs::write(&file, "[engine]\nwindow_secs = 5\n").unwrap();
         let error = format!("{:#}", Config::load(Some(&file)).unwrap_err());
         assert!(error.contains("window_secs"), "{error}");
+    }
+
+    #[test]
+    fn each_part_refuses_what_it_cannot_run_with() {
+        let mut config = Config::default();
+        assert!(config.validate().is_ok());
+        config.ingest.max_inflight_requests = 0;
+        let error = config.validate().unwrap_err().to_string();
+        assert_eq!(error, "ingest.max_inflight_requests = 0: every request would be refused; the limit is at least 1");
+        let mut config = Config::default();
+        config.scheduler.weights.headroom = -1.0;
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "scheduler.weights.headroom = -1: a weight is 0 or more"
+        );
     }
 }

@@ -33,6 +33,26 @@ pub struct IngestConfig {
     pub metric_mappings: Vec<MetricMapping>,
 }
 
+/// An `[ingest]` limit that would refuse everything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ingest.{0} = 0: every request would be refused; the limit is at least 1")]
+pub struct IngestConfigError(pub &'static str);
+
+impl IngestConfig {
+    /// Refuses limits of 0, under which no request could ever be accepted.
+    pub fn validate(&self) -> Result<(), IngestConfigError> {
+        let limits = [
+            ("max_request_bytes", self.max_request_bytes),
+            ("max_inflight_requests", self.max_inflight_requests),
+            ("max_live_points", self.max_live_points),
+        ];
+        match limits.into_iter().find(|(_, limit)| *limit == 0) {
+            Some((key, _)) => Err(IngestConfigError(key)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The two protobuf decoders of OTLP requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

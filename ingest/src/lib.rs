@@ -57,7 +57,7 @@ pub mod visitor;
 pub mod wire;
 
 pub use admission::{Admission, Overloaded};
-pub use config::{DecoderKind, IngestConfig};
+pub use config::{DecoderKind, IngestConfig, IngestConfigError};
 pub use error::IngestError;
 pub use format::{Encoded, Format};
 pub use pipeline::{ExportOutcome, Ingestor};

@@ -61,6 +61,55 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// A `[scheduler]` setting out of range, or contradictory Kubernetes settings.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SchedulerConfigError {
+    /// A number outside its range.
+    #[error("scheduler.{key} = {value}: {rule}")]
+    OutOfRange {
+        /// The setting, below `scheduler`.
+        key: &'static str,
+        /// The value given.
+        value: f64,
+        /// The range it must be in.
+        rule: &'static str,
+    },
+    /// `[scheduler.kubernetes]`.
+    #[error(transparent)]
+    Kubernetes(#[from] crate::kubernetes::KubernetesConfigError),
+}
+
+impl SchedulerConfig {
+    /// Refuses what the verbs are not defined for: a health floor outside 0..=100, a
+    /// negative weight or all weights zero, a rebalance threshold outside (0, 1], and
+    /// contradictory Kubernetes settings.
+    pub fn validate(&self) -> Result<(), SchedulerConfigError> {
+        let w = &self.weights;
+        let checks = [
+            ("min_health", self.min_health, (0.0..=100.0).contains(&self.min_health), "must be in [0, 100]"),
+            ("weights.headroom", w.headroom, w.headroom >= 0.0, "a weight is 0 or more"),
+            ("weights.fragmentation", w.fragmentation, w.fragmentation >= 0.0, "a weight is 0 or more"),
+            ("weights.cost", w.cost, w.cost >= 0.0, "a weight is 0 or more"),
+            (
+                "weights",
+                w.headroom + w.fragmentation + w.cost,
+                w.headroom + w.fragmentation + w.cost > 0.0,
+                "at least one weight above 0",
+            ),
+            (
+                "rebalance.threshold",
+                self.rebalance.threshold,
+                self.rebalance.threshold > 0.0 && self.rebalance.threshold <= 1.0,
+                "must be in (0, 1]",
+            ),
+        ];
+        if let Some((key, value, _, rule)) = checks.into_iter().find(|(_, _, ok, _)| !ok) {
+            return Err(SchedulerConfigError::OutOfRange { key, value, rule });
+        }
+        Ok(self.kubernetes.validate()?)
+    }
+}
+
 /// Relative weights of the terms of `prioritize` (see [`crate::prioritize`]); only their
 /// ratios matter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
