@@ -9,7 +9,8 @@
 //!
 //! Loaders: [`bitbrains`] (GWA-T-12 Rnd VM utilisation), [`genai`] (Alibaba GenAI 2026 pod
 //! GPU series). [`openb`] reads the Alibaba GPU trace 2023's node and pod lists for
-//! `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never fatal; only an unreadable dataset directory
+//! `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never fatal; only an
+//! unreadable dataset, a file whose header lacks a column the loader needs, or nothing usable
 //! is.
 
 pub mod bitbrains;
@@ -32,6 +33,14 @@ pub enum DatasetError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// A file's header lacks a column the loader cannot do without.
+    #[error("{path}: the header has no column `{column}`")]
+    MissingColumn {
+        /// The file.
+        path: String,
+        /// The missing column's name.
+        column: &'static str,
     },
     /// Nothing usable was found.
     #[error("{0}")]
