@@ -119,8 +119,8 @@ fn load_source(text: &str, source: &Source, rows: &mut HashMap<(i64, String), [f
 /// usable row.
 pub fn load(dir: &Path, gpu_memory_bytes: Option<f64>) -> Result<(Trace, LoadReport), DatasetError> {
     if !dir.is_dir() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory");
-        return Err(DatasetError::Io { path: dir.display().to_string(), source });
+        let error = std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory");
+        return Err(DatasetError::Io { path: dir.display().to_string(), error });
     }
     let mut report = LoadReport::default();
     let mut rows: HashMap<(i64, String), [f64; 4]> = HashMap::new();

@@ -10,7 +10,8 @@
 //!
 //! Loaders: [`bitbrains`] (GWA-T-12 Rnd VM utilisation), [`genai`] (Alibaba GenAI 2026 pod
 //! GPU series). [`openb`] reads the Alibaba GPU trace 2023's node and pod lists for
-//! `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never fatal; only an unreadable dataset directory
+//! `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never fatal; only an
+//! unreadable dataset, a file whose header lacks a column the loader needs, or nothing usable
 //! is.
 
 pub mod bitbrains;
@@ -28,12 +29,20 @@ pub use trace::{Column, Trace};
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     /// The directory or a file could not be listed or opened.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// What was being read.
         path: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (named in the message, so not also a `source()`).
+        error: std::io::Error,
+    },
+    /// A file's header lacks a column the loader cannot do without.
+    #[error("{path}: the header has no column `{column}`")]
+    MissingColumn {
+        /// The file.
+        path: String,
+        /// The missing column's name.
+        column: &'static str,
     },
     /// Nothing usable was found.
     #[error("{0}")]

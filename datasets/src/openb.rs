@@ -2,22 +2,31 @@
 //! `cluster-trace-gpu-v2023`; Weng et al., "Beware of Fragmentation", USENIX ATC '23): a
 //! node list and pod lists that `ironspider simulate` replays through the placement code.
 //!
-//! Node files (`openb_node_list_*.csv`), columns `sn,cpu_milli,memory_mib,gpu,model`: CPU in
-//! thousandths of a core, memory in MiB, GPU count, GPU model (empty for CPU-only nodes).
+//! Columns are found by header name, so their order may change. A file must have the columns
+//! the simulator's protocol needs; any other is optional, and an optional column that is
+//! absent reads as empty in every row (as the FGD artifact's CSV→YAML converter reads a pod
+//! list without `gpu_spec`: no GPU model constraint) and is noted once in the report
+//! (`no_column_<name>`). Most published lists have every column below; some (for instance
+//! `openb_pod_list_multigpu50.csv`) have only the five required pod columns.
 //!
-//! Pod files (`openb_pod_list_*.csv`), columns `name,cpu_milli,memory_mib,num_gpu,gpu_milli,
-//! gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time`: requests in the same
-//! units; `gpu_milli` is the share of one GPU (1000 = whole) on each of `num_gpu` GPUs;
-//! `gpu_spec` lists accepted models separated by `|` (empty = any). Phase, QoS and times are
-//! not read: the simulator's protocol does not use them.
+//! Node files (`openb_node_list_*.csv`): required `sn,cpu_milli,memory_mib,gpu` (name, CPU in
+//! thousandths of a core, memory in MiB, GPU count); optional `model`, the GPU model (empty or
+//! `nan` for CPU-only nodes). Without it no node has a known model, so a pod that names
+//! models fits none.
 //!
-//! Columns are found by header name, so their order may change. Rows refused, by reason:
-//! `malformed` (fewer fields than the header names), `missing_name`, `bad_number` (a request
-//! that is not a non-negative integer), `zero_gpu_milli` (a pod asking for GPUs but for 0
-//! milli of each). Kept with a note, as the trace's own CSV→YAML converter does: `gpu_milli`
-//! above 1000 is clamped to 1000 (`gpu_milli_clamped`), GPU fields of a pod with
-//! `num_gpu` = 0 are dropped (`gpu_milli_without_gpu`). A file that cannot be read, or
-//! whose header lacks a needed column, is an error.
+//! Pod files (`openb_pod_list_*.csv`): required `name,cpu_milli,memory_mib,num_gpu,
+//! gpu_milli`, requests in the same units; `gpu_milli` is the share of one GPU (1000 = whole)
+//! on each of `num_gpu` GPUs. Optional `gpu_spec`: accepted models separated by `|` (empty or
+//! `nan` = any). `qos`, `pod_phase`, `creation_time`, `deletion_time` and `scheduled_time` are
+//! not read (the protocol does not use them; pods never leave), so they may be absent.
+//!
+//! Rows refused, by reason: `malformed` (too few fields to reach the last column read),
+//! `missing_name`, `bad_number` (a request that is not a non-negative integer),
+//! `zero_gpu_milli` (a pod asking for GPUs but for 0 milli of each). Kept with a note, as the
+//! trace's own CSV→YAML converter does: `gpu_milli` above 1000 is clamped to 1000
+//! (`gpu_milli_clamped`), GPU fields of a pod with `num_gpu` = 0 are dropped
+//! (`gpu_milli_without_gpu`). A file that cannot be read, whose header lacks a required
+//! column ([`DatasetError::MissingColumn`]) or that has no usable row is an error.
 
 use crate::DatasetError;
 use crate::report::LoadReport;
@@ -65,45 +74,94 @@ impl OpenbPod {
     }
 }
 
-/// The header and data lines of a CSV file, with the position of each wanted column.
+/// A column of a list, by header name: required (the protocol needs it) or optional.
+#[derive(Debug, Clone, Copy)]
+struct Column {
+    name: &'static str,
+    required: bool,
+}
+
+const fn required(name: &'static str) -> Column {
+    Column { name, required: true }
+}
+
+const fn optional(name: &'static str) -> Column {
+    Column { name, required: false }
+}
+
+/// The node list's columns, in the order `load_nodes` reads them.
+const NODE_COLUMNS: [Column; 5] =
+    [required("sn"), required("cpu_milli"), required("memory_mib"), required("gpu"), optional("model")];
+
+/// The pod list's columns, in the order `load_pods` reads them.
+const POD_COLUMNS: [Column; 6] = [
+    required("name"),
+    required("cpu_milli"),
+    required("memory_mib"),
+    required("num_gpu"),
+    required("gpu_milli"),
+    optional("gpu_spec"),
+];
+
+/// The header and data lines of a CSV file, with the position of each wanted column (`None`:
+/// an optional column the header lacks).
 struct Table {
-    positions: Vec<usize>,
+    positions: Vec<Option<usize>>,
     width: usize,
     lines: Vec<String>,
 }
 
-fn read_table(path: &Path, columns: &[&str]) -> Result<Table, DatasetError> {
-    let text = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.display().to_string(), source })?;
+/// Where `column` is in `header`; a required column that is not there is an error.
+fn position(header: &[&str], column: Column, path: &Path) -> Result<Option<usize>, DatasetError> {
+    match header.iter().position(|h| *h == column.name) {
+        Some(at) => Ok(Some(at)),
+        None if column.required => {
+            Err(DatasetError::MissingColumn { path: path.display().to_string(), column: column.name })
+        }
+        None => Ok(None),
+    }
+}
+
+fn read_table(path: &Path, columns: &[Column]) -> Result<Table, DatasetError> {
+    let text = std::fs::read(path).map_err(|error| DatasetError::Io { path: path.display().to_string(), error })?;
     let text = String::from_utf8_lossy(&text);
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
-    let mut positions = Vec::with_capacity(columns.len());
-    for column in columns {
-        let at = header
-            .iter()
-            .position(|h| h == column)
-            .ok_or_else(|| DatasetError::Empty(format!("{}: the header has no column `{column}`", path.display())))?;
-        positions.push(at);
-    }
-    let width = positions.iter().max().map_or(0, |m| m + 1);
+    let positions = columns.iter().map(|&column| position(&header, column, path)).collect::<Result<Vec<_>, _>>()?;
+    let width = positions.iter().flatten().max().map_or(0, |m| m + 1);
     Ok(Table { positions, width, lines: lines.map(String::from).collect() })
 }
 
 impl Table {
-    /// The wanted fields of each data line, or `malformed` for a short line.
+    /// The wanted fields of each data line (empty for an absent column), or `malformed` for a
+    /// short line.
     fn rows(&self) -> impl Iterator<Item = Result<Vec<&str>, &'static str>> {
         self.lines.iter().map(|line| {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             if fields.len() < self.width {
                 return Err("malformed");
             }
-            Ok(self.positions.iter().map(|&i| fields[i]).collect())
+            Ok(self.positions.iter().map(|at| at.map_or("", |i| fields[i])).collect())
         })
+    }
+
+    /// Notes each optional column the header lacks (`no_column_<name>`).
+    fn note_absent(&self, columns: &[Column], report: &mut LoadReport) {
+        for (column, at) in columns.iter().zip(&self.positions) {
+            if at.is_none() {
+                report.note(&format!("no_column_{}", column.name));
+            }
+        }
     }
 }
 
 fn number(field: &str) -> Result<u64, &'static str> {
     field.parse::<u64>().map_err(|_| "bad_number")
+}
+
+/// A text field, with pandas' `nan` (how the trace writes an empty one) read as empty.
+fn text(field: &str) -> &str {
+    if field.eq_ignore_ascii_case("nan") { "" } else { field }
 }
 
 fn name(field: &str) -> Result<String, &'static str> {
@@ -113,11 +171,12 @@ fn name(field: &str) -> Result<String, &'static str> {
 /// Reads every data row of `path` with `parse`, counting refusals in the report.
 fn load<T>(
     path: &Path,
-    columns: &[&str],
+    columns: &[Column],
     mut parse: impl FnMut(&[&str], &mut LoadReport) -> Result<T, &'static str>,
 ) -> Result<(Vec<T>, LoadReport), DatasetError> {
     let table = read_table(path, columns)?;
     let mut report = LoadReport { files: 1, ..LoadReport::default() };
+    table.note_absent(columns, &mut report);
     let mut items = Vec::with_capacity(table.lines.len());
     for row in table.rows() {
         report.rows_read += 1;
@@ -136,24 +195,23 @@ fn load<T>(
 }
 
 /// Loads a node list (see the module doc). Fails when the file cannot be read, its header
-/// lacks a column, or no row is usable.
+/// lacks a required column, or no row is usable.
 pub fn load_nodes(path: &Path) -> Result<(Vec<OpenbNode>, LoadReport), DatasetError> {
-    load(path, &["sn", "cpu_milli", "memory_mib", "gpu", "model"], |f, _| {
+    load(path, &NODE_COLUMNS, |f, _| {
         Ok(OpenbNode {
             name: name(f[0])?,
             cpu_milli: number(f[1])?,
             memory_mib: number(f[2])?,
             gpus: u32::try_from(number(f[3])?).map_err(|_| "bad_number")?,
-            model: if f[4].eq_ignore_ascii_case("nan") { String::new() } else { f[4].to_string() },
+            model: text(f[4]).to_string(),
         })
     })
 }
 
 /// Loads a pod list (see the module doc). Fails when the file cannot be read, its header
-/// lacks a column, or no row is usable.
+/// lacks a required column, or no row is usable.
 pub fn load_pods(path: &Path) -> Result<(Vec<OpenbPod>, LoadReport), DatasetError> {
-    let columns = ["name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec"];
-    load(path, &columns, |f, report| {
+    load(path, &POD_COLUMNS, |f, report| {
         let num_gpu = u32::try_from(number(f[3])?).map_err(|_| "bad_number")?;
         let mut gpu_milli = u32::try_from(number(f[4])?).unwrap_or(u32::MAX);
         if num_gpu == 0 && gpu_milli != 0 {
@@ -167,14 +225,13 @@ pub fn load_pods(path: &Path) -> Result<(Vec<OpenbPod>, LoadReport), DatasetErro
         if num_gpu > 0 && gpu_milli == 0 {
             return Err("zero_gpu_milli");
         }
-        let spec = if f[5].eq_ignore_ascii_case("nan") { "" } else { f[5] };
         Ok(OpenbPod {
             name: name(f[0])?,
             cpu_milli: number(f[1])?,
             memory_mib: number(f[2])?,
             num_gpu,
             gpu_milli,
-            gpu_spec: spec.split('|').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect(),
+            gpu_spec: text(f[5]).split('|').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect(),
         })
     })
 }
@@ -238,8 +295,69 @@ mod tests {
     }
 
     #[test]
+    fn a_pod_list_with_only_the_five_needed_columns_loads_with_no_model_constraint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "pods.csv",
+            "name,cpu_milli,memory_mib,num_gpu,gpu_milli\n\
+             p0,12000,16384,1,460\n\
+             p1,88000,327680,8,1000\n\
+             p2,20000,65536,0,0\n\
+             p3,1000\n",
+        );
+        let (pods, report) = load_pods(&path).unwrap();
+        let got: Vec<(&str, u64, u64, u32, u32)> =
+            pods.iter().map(|p| (p.name.as_str(), p.cpu_milli, p.memory_mib, p.num_gpu, p.gpu_milli)).collect();
+        assert_eq!(got, [("p0", 12000, 16384, 1, 460), ("p1", 88000, 327680, 8, 1000), ("p2", 20000, 65536, 0, 0)]);
+        assert!(pods.iter().all(|p| p.gpu_spec.is_empty()), "no gpu_spec column: any model");
+        assert_eq!((report.rows_read, report.rows_used, report.rows_rejected.get("malformed")), (4, 3, Some(&1)));
+        assert_eq!(report.notes.get("no_column_gpu_spec"), Some(&1), "noted once per file");
+    }
+
+    /// `header` without `column` and one row without its field: the error is typed and names it.
+    fn assert_missing(dir: &tempfile::TempDir, header: &str, row: &str, column: &str, load: LoadFn) {
+        let keep: Vec<usize> = header.split(',').enumerate().filter(|(_, h)| *h != column).map(|(i, _)| i).collect();
+        let cut = |line: &str| keep.iter().map(|&i| line.split(',').nth(i).unwrap()).collect::<Vec<_>>().join(",");
+        let path = write(dir, &format!("without_{column}.csv"), &format!("{}\n{}\n", cut(header), cut(row)));
+        let error = load(&path).unwrap_err();
+        assert!(matches!(&error, DatasetError::MissingColumn { column: c, .. } if *c == column), "{error:?}");
+        assert_eq!(error.to_string(), format!("{}: the header has no column `{column}`", path.display()));
+    }
+
+    /// A loader with its rows dropped, so pod and node loaders fit one test helper.
+    type LoadFn = fn(&Path) -> Result<usize, DatasetError>;
+
+    #[test]
+    fn each_needed_column_missing_is_a_typed_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pods: LoadFn = |p| load_pods(p).map(|(rows, _)| rows.len());
+        let (header, row) = ("name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos", "p0,1000,512,1,500,T4,LS");
+        for column in ["name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"] {
+            assert_missing(&dir, header, row, column, pods);
+        }
+        let nodes: LoadFn = |p| load_nodes(p).map(|(rows, _)| rows.len());
+        for column in ["sn", "cpu_milli", "memory_mib", "gpu"] {
+            assert_missing(&dir, "sn,cpu_milli,memory_mib,gpu,model", "n0,64000,262144,2,P100", column, nodes);
+        }
+    }
+
+    #[test]
+    fn a_node_list_without_model_loads_with_no_known_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "nodes.csv", "gpu,sn,memory_mib,cpu_milli\n2,n0,262144,64000\n0,n1,1,32000\n");
+        let (nodes, report) = load_nodes(&path).unwrap();
+        assert_eq!(
+            nodes[0],
+            OpenbNode { name: "n0".into(), cpu_milli: 64000, memory_mib: 262144, gpus: 2, model: String::new() }
+        );
+        assert_eq!((nodes[1].name.as_str(), nodes[1].gpus, report.rows_used), ("n1", 0, 2));
+        assert_eq!(report.notes.get("no_column_model"), Some(&1));
+    }
+
+    #[test]
     fn the_shared_default_trace_loads_whole() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/alibaba-gpu-v2023/csv");
+        let dir = crate::shared::dataset("alibaba-gpu-v2023/csv");
         let (nodes, node_report) = load_nodes(&dir.join("openb_node_list_gpu_node.csv")).unwrap();
         let (pods, pod_report) = load_pods(&dir.join("openb_pod_list_default.csv")).unwrap();
         assert_eq!((nodes.len(), node_report.rejected_total()), (1213, 0));
