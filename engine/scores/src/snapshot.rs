@@ -176,7 +176,7 @@ impl Serialize for NodeScore {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(NODE_QUANTITIES.len() + 3))?;
         map.serialize_entry("node", &self.node)?;
-        for quantity in NODE_QUANTITIES {
+        for quantity in &NODE_QUANTITIES {
             map.serialize_entry(quantity.name, &(quantity.value)(self))?;
         }
         map.serialize_entry("updated_at", &rfc3339(self.updated_at))?;
