@@ -1,8 +1,24 @@
 //! # ironspider-models
 //!
-//! Pure numerics, with no I/O and no async: forecasters with quantiles, anomaly detectors,
-//! and accuracy measures (MASE, the NAB score). The engine calls into this crate with
-//! per-node series taken from closed windows; the scheduler extender reads the results
-//! through the engine's snapshots.
+//! Pure numerics, with no I/O, no async and no Arrow: streaming forecasters with calibrated
+//! quantiles, and accuracy measures. **In:** one series at a fixed step, one observation at
+//! a time. **Out:** point forecasts and p10/p50/p90 quantiles for horizons 1..H, and the
+//! measures that judge them (MAE, MASE, interval coverage, pinball loss).
 //!
-//! Nothing lives here yet: the forecasting and anomaly work fills it.
+//! - [`forecast`]: the [`Forecaster`] contract and the models — baselines
+//!   ([`forecast::baseline`]: naive, seasonal naive, windowed mean) and exponential smoothing
+//!   ([`forecast::ets`]: simple, damped-trend Holt, additive Holt-Winters);
+//! - [`conformal`]: quantiles from each horizon's recent errors (split-conformal style), so
+//!   that the p10–p90 band covers what it claims without assuming Gaussian errors;
+//! - [`accuracy`]: the measures, each formula in its doc.
+//!
+//! Every model's state is bounded: updating it costs O(1) or O(season) and its memory does
+//! not grow with the number of observations. The engine will keep one state per node and
+//! resource; nothing here knows about nodes.
+
+pub mod accuracy;
+pub mod conformal;
+pub mod forecast;
+
+pub use conformal::{Conformal, Quantiles};
+pub use forecast::Forecaster;

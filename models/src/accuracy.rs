@@ -1,0 +1,1 @@
+//! Accuracy measures (placeholder).

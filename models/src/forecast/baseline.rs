@@ -1,0 +1,1 @@
+//! Baselines (placeholder: filled in by the baselines work).

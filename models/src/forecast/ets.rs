@@ -1,0 +1,1 @@
+//! Exponential smoothing (placeholder: filled in by the ETS work).

@@ -1,0 +1,21 @@
+//! The forecaster contract: a model of one series observed at a fixed step, updated once per
+//! observation and asked for the point forecast `h` steps past the newest observation.
+//!
+//! Callers feed finite values only (the engine drops NaN and infinities before a model sees
+//! them, and splits a series at long gaps); a model may assume so.
+
+pub mod baseline;
+pub mod ets;
+
+/// A streaming point forecaster of one series.
+pub trait Forecaster: Send {
+    /// A short stable name (`naive`, `ses`, …), used in outputs and configuration.
+    fn name(&self) -> &'static str;
+
+    /// Takes the next observation, one step after the previous one.
+    fn observe(&mut self, y: f64);
+
+    /// The point forecast `h ≥ 1` steps after the newest observation; `None` until the
+    /// model has seen enough to forecast (and for `h = 0`).
+    fn forecast(&self, h: usize) -> Option<f64>;
+}
