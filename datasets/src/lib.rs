@@ -18,6 +18,7 @@ pub mod bitbrains;
 pub mod genai;
 pub mod openb;
 pub mod otlp;
+pub mod panel;
 pub mod report;
 pub mod shared;
 pub mod trace;
