@@ -7,6 +7,8 @@
 pub mod baseline;
 pub mod ets;
 
+pub use ets::{DampedHolt, HoltWinters, InvalidParameter, Ses};
+
 /// A streaming point forecaster of one series.
 pub trait Forecaster: Send {
     /// A short stable name (`naive`, `ses`, …), used in outputs and configuration.
