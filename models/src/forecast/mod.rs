@@ -4,8 +4,12 @@
 //! Callers feed finite values only (the engine drops NaN and infinities before a model sees
 //! them, and splits a series at long gaps); a model may assume so.
 
+pub mod bank;
 pub mod baseline;
 pub mod ets;
+
+pub use bank::{Bank, Candidate};
+pub use ets::{DampedHolt, HoltWinters, InvalidParameter, Ses};
 
 /// A streaming point forecaster of one series.
 pub trait Forecaster: Send {
