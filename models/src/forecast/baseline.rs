@@ -224,9 +224,19 @@ fn median_of_sorted(sorted: &[f64]) -> Option<f64> {
     Some(lower + (upper - lower) / 2.0)
 }
 
+/// Every baseline, built with `k` as the season or window (for tests across models).
+#[cfg(test)]
+pub(crate) fn all_with(k: usize) -> Vec<Box<dyn Forecaster>> {
+    let mut models: Vec<Box<dyn Forecaster>> = vec![Box::new(Naive::new())];
+    models.extend(SeasonalNaive::new(k).map(|m| Box::new(m) as Box<dyn Forecaster>));
+    models.extend(WindowMean::new(k).map(|m| Box::new(m) as Box<dyn Forecaster>));
+    models.extend(WindowMedian::new(k).map(|m| Box::new(m) as Box<dyn Forecaster>));
+    models
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Forecaster, Naive, SeasonalNaive, WindowMean, WindowMedian};
+    use super::{Forecaster, Naive, SeasonalNaive, WindowMean, WindowMedian, all_with};
     use proptest::prelude::*;
 
     fn fed<F: Forecaster>(mut model: F, ys: &[f64]) -> F {
@@ -309,19 +319,10 @@ mod tests {
         assert!((got - direct).abs() <= 1e-12 * (1.0 + direct.abs()), "{got} against {direct}");
     }
 
-    /// Every baseline, built with `k` (season or window).
-    fn all(k: usize) -> Vec<Box<dyn Forecaster>> {
-        let mut models: Vec<Box<dyn Forecaster>> = vec![Box::new(Naive::new())];
-        models.extend(SeasonalNaive::new(k).map(|m| Box::new(m) as Box<dyn Forecaster>));
-        models.extend(WindowMean::new(k).map(|m| Box::new(m) as Box<dyn Forecaster>));
-        models.extend(WindowMedian::new(k).map(|m| Box::new(m) as Box<dyn Forecaster>));
-        models
-    }
-
     proptest! {
         #[test]
         fn a_constant_series_forecasts_its_constant(c in -1e9f64..1e9, k in 1usize..12, extra in 0usize..40) {
-            for mut model in all(k) {
+            for mut model in all_with(k) {
                 for _ in 0..k + extra {
                     model.observe(c);
                 }
