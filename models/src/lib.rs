@@ -22,3 +22,4 @@ pub mod forecast;
 
 pub use conformal::{Conformal, Quantiles};
 pub use forecast::Forecaster;
+pub use forecast::baseline::{Naive, SeasonalNaive, WindowMean, WindowMedian};
