@@ -8,8 +8,10 @@
 
 pub mod api;
 pub mod config;
+pub mod evaluate;
 pub mod loadgen;
 pub mod payload;
+pub mod progress;
 pub mod query;
 pub mod replay;
 pub mod scores_grpc;

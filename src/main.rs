@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use ironspider::config::Config;
-use ironspider::{loadgen, query, replay, serve, simulate};
+use ironspider::{evaluate, loadgen, query, replay, serve, simulate};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -52,6 +52,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Send deterministic OTLP/gRPC load and report throughput.
     Loadgen(loadgen::LoadgenArgs),
+    /// Backtest on a real dataset with the protocol the published baselines use.
+    #[command(subcommand)]
+    Evaluate(Evaluate),
     /// Show the configuration.
     Config {
         /// Print the default configuration as TOML.
@@ -61,6 +64,15 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+/// What `evaluate` backtests.
+#[derive(Debug, Subcommand)]
+enum Evaluate {
+    /// The forecasters on a Bitbrains-layout folder (48 rolling origins an hour apart over
+    /// each VM's last two days): `OUT/forecasts.csv`, `OUT/errors.csv`, `OUT/summary.json`,
+    /// `OUT/panel.csv`.
+    Forecasts(evaluate::EvaluateForecastsArgs),
 }
 
 /// Flags of `serve`; each overrides the config file and the environment.
@@ -210,6 +222,12 @@ fn run(command: Command) -> anyhow::Result<()> {
             let summary = simulate::run(&args)?;
             print!("{}", summary.render());
             println!("wrote summary.csv, fragmentation.csv and summary.png to {}", args.out.display());
+            Ok(())
+        }
+        Command::Evaluate(Evaluate::Forecasts(args)) => {
+            let summary = evaluate::run(&args)?;
+            print!("{}", evaluate::render(&summary));
+            println!("wrote forecasts.csv, errors.csv, summary.json and panel.csv to {}", args.out.display());
             Ok(())
         }
         Command::Config { print_default, config } => {

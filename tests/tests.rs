@@ -10,6 +10,7 @@ mod common;
 
 mod bad_input;
 mod config;
+mod evaluate;
 mod extender;
 mod kubernetes;
 mod metric_kinds;

@@ -10,13 +10,16 @@
 //!   ([`forecast::ets`]: simple, damped-trend Holt, additive Holt-Winters);
 //! - [`conformal`]: quantiles from each horizon's recent errors (split-conformal style), so
 //!   that the p10–p90 band covers what it claims without assuming Gaussian errors;
-//! - [`accuracy`]: the measures, each formula in its doc.
+//! - [`accuracy`]: the measures, each formula in its doc;
+//! - [`backtest`]: the rolling-origin protocol of `ironspider evaluate forecasts` and its
+//!   scores.
 //!
 //! Every model's state is bounded: updating it costs O(1) or O(season) and its memory does
 //! not grow with the number of observations. The engine will keep one state per node and
 //! resource; nothing here knows about nodes.
 
 pub mod accuracy;
+pub mod backtest;
 pub mod conformal;
 pub mod forecast;
 

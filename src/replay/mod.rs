@@ -93,17 +93,6 @@ fn engine_config(window_seconds: u64) -> EngineConfig {
     }
 }
 
-fn progress_bar(steps: usize, hidden: bool) -> indicatif::ProgressBar {
-    if hidden {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(steps as u64);
-    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps, {per_sec}, eta {eta}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
-}
-
 /// Writes `node_scores` batches to Parquet and sums them for the report.
 struct ScoreSink {
     writer: ArrowWriter<std::fs::File>,
@@ -149,7 +138,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     let ingestor = Ingestor::new(Arc::clone(&engine), IngestConfig { decoder, ..IngestConfig::default() }, &registry)?;
     let mut sink = ScoreSink::create(&args.out.join("node_scores.parquet"), window_seconds)?;
     let mut points = PointCounts::default();
-    let bar = progress_bar(trace.steps(), args.no_progress);
+    let bar = crate::progress::bar(trace.steps() as u64, "steps", args.no_progress);
     for (ts, request) in otlp::requests(&trace) {
         clock.advance_to(ts);
         engine.close_due_windows();

@@ -88,17 +88,6 @@ pub fn experiment(args: &SimulateArgs) -> anyhow::Result<(Experiment, LoadReport
     Ok((experiment, node_report, pod_report))
 }
 
-fn progress_bar(pods: u64, hidden: bool) -> indicatif::ProgressBar {
-    if hidden {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(pods);
-    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} pods placed, {per_sec}, eta {eta}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
-}
-
 /// Runs every (policy, seed) pair on `threads` threads.
 fn run_all(
     experiment: &Experiment,
@@ -151,7 +140,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<Summary> {
     let workloads: Vec<Workload> = (FIRST_SEED..FIRST_SEED + args.seeds).map(|s| experiment.workload(s)).collect();
     let pods: u64 = workloads.iter().map(|w| w.arrivals.len() as u64).sum::<u64>() * policies.len() as u64;
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let bar = progress_bar(pods, args.no_progress);
+    let bar = crate::progress::bar(pods, "pods placed", args.no_progress);
     let results = run_all(&experiment, &workloads, &policies, threads, &bar);
     bar.finish_and_clear();
     let summary = Summary::new(args, &experiment, node_rows, pod_rows, &policies, results, started.elapsed());

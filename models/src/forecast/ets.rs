@@ -193,7 +193,7 @@ impl DampedHolt {
 
 impl Forecaster for DampedHolt {
     fn name(&self) -> &'static str {
-        "damped-holt"
+        "damped_holt"
     }
 
     fn observe(&mut self, y: f64) {
@@ -258,7 +258,7 @@ impl HoltWinters {
 
 impl Forecaster for HoltWinters {
     fn name(&self) -> &'static str {
-        "holt-winters"
+        "holt_winters"
     }
 
     fn observe(&mut self, y: f64) {

@@ -6,9 +6,11 @@
 
 pub mod bank;
 pub mod baseline;
+mod catalogue;
 pub mod ets;
 
 pub use bank::{Bank, Candidate};
+pub use catalogue::{DEFAULT, NAMES, named};
 pub use ets::{DampedHolt, HoltWinters, InvalidParameter, Ses};
 
 /// A streaming point forecaster of one series.

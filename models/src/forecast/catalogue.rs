@@ -1,0 +1,59 @@
+//! The models by name: what `ironspider evaluate forecasts --models` and, later, the engine's
+//! configuration choose from. Each stand-alone setting is one the bank also holds (or, for
+//! the baselines, the comparator the literature uses), chosen by rule before any evaluation:
+//!
+//! | name | model |
+//! |---|---|
+//! | `naive` | the last observation |
+//! | `snaive` | the observation one season earlier |
+//! | `window_mean` | mean of the last 12 observations |
+//! | `window_median` | median of the last 6 observations |
+//! | `ses` | simple exponential smoothing, α = 0.5 |
+//! | `damped_holt` | damped-trend Holt, α = 0.3, β = 0.1, φ = 0.9 |
+//! | `holt_winters` | additive Holt-Winters at the season, α = γ = 0.1, β = 0.1, φ = 0.9 |
+//! | `bank` | the bank ([`Bank::default_for_season`]): per horizon, the candidate with the lowest recent error — the default |
+
+use super::baseline::{Naive, SeasonalNaive, WindowMean, WindowMedian};
+use super::{Bank, DampedHolt, Forecaster, HoltWinters, Ses};
+
+/// Every model's name, in the order reports list them.
+pub const NAMES: [&str; 8] =
+    ["naive", "snaive", "window_mean", "window_median", "ses", "damped_holt", "holt_winters", "bank"];
+
+/// The model the engine uses unless configured otherwise.
+pub const DEFAULT: &str = "bank";
+
+/// A fresh model called `name`, for a series with `season` steps per season whose forecasts
+/// are wanted up to `horizon` steps ahead; `None` for an unknown name or settings the model
+/// refuses (a season of 0; Holt-Winters and the bank's seasonal candidates need 2).
+pub fn named(name: &str, season: usize, horizon: usize) -> Option<Box<dyn Forecaster>> {
+    fn boxed<F: Forecaster + 'static>(model: F) -> Box<dyn Forecaster> {
+        Box::new(model)
+    }
+    match name {
+        "naive" => Some(boxed(Naive::new())),
+        "snaive" => SeasonalNaive::new(season).map(boxed),
+        "window_mean" => WindowMean::new(12).map(boxed),
+        "window_median" => WindowMedian::new(6).map(boxed),
+        "ses" => Ses::new(0.5).ok().map(boxed),
+        "damped_holt" => DampedHolt::new(0.3, 0.1, 0.9).ok().map(boxed),
+        "holt_winters" => HoltWinters::new(0.1, 0.1, 0.1, 0.9, season).ok().map(boxed),
+        "bank" => Bank::default_for_season(season, horizon).ok().map(boxed),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_makes_a_model_that_reports_that_name() {
+        for name in NAMES {
+            let model = named(name, 4, 3).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(model.name(), name);
+        }
+        assert!(named("prophet", 4, 3).is_none());
+        assert!(named("snaive", 0, 3).is_none(), "a season of 0 is refused");
+    }
+}

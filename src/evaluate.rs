@@ -1,0 +1,250 @@
+//! `ironspider evaluate forecasts DIR --out OUT`: the forecasters' backtest on a
+//! Bitbrains-layout folder, by the protocol of [`ironspider_models::backtest`] on the panel of
+//! [`ironspider_datasets::panel`] (the same panel and origins the statsforecast comparison
+//! reads from `OUT/panel.csv`).
+//!
+//! Outputs:
+//! - `OUT/forecasts.csv`: `series,model,origin,target,p10,p50,p90`, one row per model, origin
+//!   and step (`origin` and `target` in Unix seconds on the 300 s grid; `p50` is the model's
+//!   point forecast, `p10`/`p90` empty before its conformal band has errors enough);
+//! - `OUT/errors.csv`: `series,model,mase,mae,coverage_80`;
+//! - `OUT/summary.json`: per model the mean and median MASE, mean MAE, mean coverage and the
+//!   seconds its backtests took, the series kept and dropped, and `default_model`;
+//! - `OUT/panel.csv`: `unique_id,ds,y`, the panel itself;
+//! - a table on the terminal.
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use ironspider_datasets::panel::{self, Panel, PanelSeries};
+use ironspider_models::backtest::{Forecast, Protocol, Scores};
+use ironspider_models::{Conformal, forecast};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Errors per horizon the conformal band keeps: two days of 5-minute steps, the span of the
+/// evaluation itself, so the band reflects recent behaviour without tuning.
+pub const BAND_WINDOW: usize = 576;
+/// Errors a horizon needs before it has a band.
+pub const BAND_MIN_ERRORS: usize = 50;
+
+/// Flags of `evaluate forecasts`.
+#[derive(Debug, clap::Args)]
+pub struct EvaluateForecastsArgs {
+    /// A Bitbrains-layout folder (one `N.csv` per VM).
+    pub dir: PathBuf,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Models to evaluate, comma-separated (default: every model of the catalogue).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// One model's results over the panel.
+#[derive(Debug, Default, Serialize)]
+pub struct ModelSummary {
+    /// The model's name.
+    pub model: String,
+    /// Mean MASE over the series with a MASE.
+    pub mean_mase: f64,
+    /// Median MASE over them.
+    pub median_mase: f64,
+    /// Mean MAE over every series.
+    pub mean_mae: f64,
+    /// Mean share of targets inside p10–p90.
+    pub coverage_80: f64,
+    /// Seconds its backtests took, all series.
+    pub seconds: f64,
+    /// Series it beat naive on (lower MASE), when naive was evaluated.
+    pub better_than_naive: Option<usize>,
+}
+
+/// What `summary.json` holds.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Per model, in the order evaluated.
+    pub models: Vec<ModelSummary>,
+    /// Series backtested.
+    pub series: usize,
+    /// VMs left out of the panel, with the reason.
+    pub dropped: Vec<(String, String)>,
+    /// The model the engine uses live.
+    pub default_model: &'static str,
+}
+
+/// Runs the backtest and writes its outputs; returns the summary.
+pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
+    let names = if args.models.is_empty() {
+        forecast::NAMES.iter().map(|n| n.to_string()).collect()
+    } else {
+        args.models.clone()
+    };
+    for name in &names {
+        anyhow::ensure!(
+            forecast::named(name, panel::DAY_STEPS, Protocol::BITBRAINS.horizon).is_some(),
+            "unknown model {name:?}; the models are {}",
+            forecast::NAMES.join(", ")
+        );
+    }
+    let panel =
+        panel::bitbrains_cpu(&args.dir).with_context(|| format!("cannot build the panel of {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    write(&args.out.join("panel.csv"), &panel_csv(&panel))?;
+    let bar = crate::progress::bar((panel.series.len() * names.len()) as u64, "backtests", args.quiet);
+    let mut forecasts_csv = String::from("series,model,origin,target,p10,p50,p90\n");
+    let mut errors_csv = String::from("series,model,mase,mae,coverage_80\n");
+    let mut results: Vec<(String, Vec<Scores>, Duration)> = Vec::new();
+    for name in &names {
+        let mut scores = Vec::with_capacity(panel.series.len());
+        let mut took = Duration::ZERO;
+        for series in &panel.series {
+            let started = Instant::now();
+            let (forecasts, score) = backtest(name, series)?;
+            took += started.elapsed();
+            append_forecasts(&mut forecasts_csv, series, name, &forecasts);
+            let _ = writeln!(
+                errors_csv,
+                "{},{name},{},{},{}",
+                series.name,
+                opt(score.mase),
+                score.mae,
+                opt(score.coverage_80)
+            );
+            scores.push(score);
+            bar.inc(1);
+        }
+        results.push((name.clone(), scores, took));
+    }
+    bar.finish_and_clear();
+    write(&args.out.join("forecasts.csv"), &forecasts_csv)?;
+    write(&args.out.join("errors.csv"), &errors_csv)?;
+    let summary = Summary {
+        models: summarise(&results),
+        series: panel.series.len(),
+        dropped: panel.dropped,
+        default_model: forecast::DEFAULT,
+    };
+    write(&args.out.join("summary.json"), &serde_json::to_string_pretty(&summary)?)?;
+    Ok(summary)
+}
+
+/// One model's backtest of one series.
+fn backtest(name: &str, series: &PanelSeries) -> anyhow::Result<(Vec<Forecast>, Scores)> {
+    let protocol = Protocol::BITBRAINS;
+    let mut model = forecast::named(name, panel::DAY_STEPS, protocol.horizon).context("a model of the catalogue")?;
+    let mut band = Conformal::new(protocol.horizon, BAND_WINDOW, BAND_MIN_ERRORS).context("band settings")?;
+    let forecasts = protocol
+        .run(&series.values, model.as_mut(), &mut band)
+        .with_context(|| format!("series {} with model {name}", series.name))?;
+    let scores = protocol.score(&series.values, &forecasts);
+    Ok((forecasts, scores))
+}
+
+fn append_forecasts(csv: &mut String, series: &PanelSeries, model: &str, forecasts: &[Forecast]) {
+    for f in forecasts {
+        let (p10, p90) = f.band.map_or((String::new(), String::new()), |b| (b.p10.to_string(), b.p90.to_string()));
+        let _ = writeln!(
+            csv,
+            "{},{model},{},{},{p10},{},{p90}",
+            series.name,
+            series.time(f.origin),
+            series.time(f.origin + f.h),
+            f.point
+        );
+    }
+}
+
+fn panel_csv(panel: &Panel) -> String {
+    let mut csv = String::from("unique_id,ds,y\n");
+    for series in &panel.series {
+        for (i, y) in series.values.iter().enumerate() {
+            let _ = writeln!(csv, "{},{},{y}", series.name, series.time(i));
+        }
+    }
+    csv
+}
+
+fn opt(value: Option<f64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Mean and median of `values`, NaN for none.
+fn mean_median(values: &mut [f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+    (values.iter().sum::<f64>() / n as f64, median)
+}
+
+fn summarise(results: &[(String, Vec<Scores>, Duration)]) -> Vec<ModelSummary> {
+    let naive = results.iter().find(|(name, ..)| name == "naive").map(|(_, scores, _)| scores);
+    results
+        .iter()
+        .map(|(model, scores, took)| {
+            let mut mase: Vec<f64> = scores.iter().filter_map(|s| s.mase).collect();
+            let (mean_mase, median_mase) = mean_median(&mut mase);
+            let (mean_mae, _) = mean_median(&mut scores.iter().map(|s| s.mae).collect::<Vec<_>>());
+            let (coverage_80, _) = mean_median(&mut scores.iter().filter_map(|s| s.coverage_80).collect::<Vec<_>>());
+            let better_than_naive = naive.map(|naive| {
+                scores
+                    .iter()
+                    .zip(naive)
+                    .filter(|(s, n)| matches!((s.mase, n.mase), (Some(s), Some(n)) if s < n))
+                    .count()
+            });
+            ModelSummary {
+                model: model.clone(),
+                mean_mase,
+                median_mase,
+                mean_mae,
+                coverage_80,
+                seconds: took.as_secs_f64(),
+                better_than_naive,
+            }
+        })
+        .collect()
+}
+
+/// The summary as a table.
+pub fn render(summary: &Summary) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header([
+        "model",
+        "median MASE",
+        "mean MASE",
+        "mean MAE",
+        "p10–p90 coverage",
+        "better than naive",
+        "seconds",
+    ]);
+    for m in &summary.models {
+        table.add_row([
+            m.model.clone(),
+            format!("{:.3}", m.median_mase),
+            format!("{:.3}", m.mean_mase),
+            format!("{:.4}", m.mean_mae),
+            format!("{:.1} %", m.coverage_80 * 100.0),
+            m.better_than_naive.map_or(String::new(), |n| format!("{n} of {}", summary.series)),
+            format!("{:.2}", m.seconds),
+        ]);
+    }
+    format!(
+        "{table}\n{} series, {} dropped; the engine's model: {}\n",
+        summary.series,
+        summary.dropped.len(),
+        summary.default_model
+    )
+}

@@ -1,0 +1,65 @@
+//! `ironspider evaluate forecasts` on a small Bitbrains-layout folder of its own making: the
+//! outputs have the documented columns, one row per model, origin and step, and on a series
+//! that repeats every day exactly the seasonal naive model is exact.
+
+use std::path::Path;
+use std::process::Command;
+
+/// `days` days of 300 s rows whose CPU usage repeats every day — 10 % at night, 70 % from
+/// 08:00 to 18:00 — but for one spike of 90 % on the second day at 08:20 (so the in-sample
+/// seasonal naive scale, `2 · 0.2 / 1,440` steps, is not 0).
+fn write_vm(dir: &Path, name: &str, days: i64) {
+    let mut text = String::from(
+        "Timestamp [ms];\tCPU cores;\tCPU capacity provisioned [MHZ];\tCPU usage [MHZ];\tCPU usage [%];\tMemory capacity provisioned [KB];\tMemory usage [KB];\tDisk read throughput [KB/s];\tDisk write throughput [KB/s];\tNetwork received throughput [KB/s];\tNetwork transmitted throughput [KB/s]\n",
+    );
+    let start = 1_372_636_800; // 2013-07-01T00:00:00Z, a multiple of 300 s
+    for step in 0..days * 288 {
+        let hour = (step % 288) / 12;
+        let usage = if step == 288 + 100 {
+            90.0
+        } else if (8..18).contains(&hour) {
+            70.0
+        } else {
+            10.0
+        };
+        text.push_str(&format!(
+            "{};\t2;\t5851.9;\t0;\t{usage};\t8218624.0;\t1034592.8;\t0;\t0;\t0;\t0\n",
+            start + step * 300
+        ));
+    }
+    std::fs::write(dir.join(format!("{name}.csv")), text).expect("write a VM");
+}
+
+#[test]
+fn a_daily_pattern_is_forecast_exactly_by_the_seasonal_naive_model_and_every_output_is_written() {
+    let data = tempfile::tempdir().expect("temporary directory");
+    write_vm(data.path(), "1", 8);
+    write_vm(data.path(), "2", 3); // too short: dropped with the reason
+    let out = data.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_ironspider"))
+        .args(["evaluate", "forecasts"])
+        .arg(data.path())
+        .args(["--out", out.to_str().expect("UTF-8 path"), "--models", "naive,snaive", "--quiet"])
+        .output()
+        .expect("run evaluate");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let errors = std::fs::read_to_string(out.join("errors.csv")).expect("errors.csv");
+    let rows: Vec<Vec<&str>> = errors.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(errors.lines().next(), Some("series,model,mase,mae,coverage_80"));
+    assert_eq!(rows.len(), 2, "one series, two models: {errors}");
+    let seasonal = rows.iter().find(|r| r[1] == "snaive").expect("an snaive row");
+    assert_eq!((seasonal[2], seasonal[3]), ("0", "0"), "MASE and MAE of an exact daily repeat");
+    let forecasts = std::fs::read_to_string(out.join("forecasts.csv")).expect("forecasts.csv");
+    assert_eq!(forecasts.lines().next(), Some("series,model,origin,target,p10,p50,p90"));
+    assert_eq!(forecasts.lines().count() - 1, 2 * 48 * 12, "models × origins × steps");
+    let first: Vec<&str> = forecasts.lines().nth(1).expect("a forecast").split(',').collect();
+    // 8 days = 2,304 points; the first origin is index 2,304 − 12 − 47 · 12 − 1 = 1,727.
+    assert_eq!((first[0], first[2], first[3]), ("1", "1373154900", "1373155200"));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json")).expect("JSON");
+    assert_eq!(summary["series"], 1);
+    assert_eq!(summary["dropped"][0][0], "2");
+    assert_eq!(summary["models"][1]["median_mase"], 0.0);
+    let panel = std::fs::read_to_string(out.join("panel.csv")).expect("panel.csv");
+    assert_eq!(panel.lines().count() - 1, 8 * 288);
+}
