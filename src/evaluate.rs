@@ -50,6 +50,8 @@ pub struct EvaluateForecastsArgs {
 pub struct ModelSummary {
     /// The model's name.
     pub model: String,
+    /// Series with a MASE (a positive in-sample scale).
+    pub with_mase: usize,
     /// Mean MASE over the series with a MASE.
     pub mean_mase: f64,
     /// Median MASE over them.
@@ -60,7 +62,8 @@ pub struct ModelSummary {
     pub coverage_80: f64,
     /// Seconds its backtests took, all series.
     pub seconds: f64,
-    /// Series it beat naive on (lower MASE), when naive was evaluated.
+    /// Series it beat naive on (lower MASE), of those with a MASE, when naive was evaluated
+    /// (and this is another model).
     pub better_than_naive: Option<usize>,
 }
 
@@ -197,7 +200,7 @@ fn summarise(results: &[(String, Vec<Scores>, Duration)]) -> Vec<ModelSummary> {
             let (mean_mase, median_mase) = mean_median(&mut mase);
             let (mean_mae, _) = mean_median(&mut scores.iter().map(|s| s.mae).collect::<Vec<_>>());
             let (coverage_80, _) = mean_median(&mut scores.iter().filter_map(|s| s.coverage_80).collect::<Vec<_>>());
-            let better_than_naive = naive.map(|naive| {
+            let better_than_naive = naive.filter(|_| model != "naive").map(|naive| {
                 scores
                     .iter()
                     .zip(naive)
@@ -206,6 +209,7 @@ fn summarise(results: &[(String, Vec<Scores>, Duration)]) -> Vec<ModelSummary> {
             });
             ModelSummary {
                 model: model.clone(),
+                with_mase: mase.len(),
                 mean_mase,
                 median_mase,
                 mean_mae,
@@ -237,7 +241,7 @@ pub fn render(summary: &Summary) -> String {
             format!("{:.3}", m.mean_mase),
             format!("{:.4}", m.mean_mae),
             format!("{:.1} %", m.coverage_80 * 100.0),
-            m.better_than_naive.map_or(String::new(), |n| format!("{n} of {}", summary.series)),
+            m.better_than_naive.map_or(String::new(), |n| format!("{n} of {}", m.with_mase)),
             format!("{:.2}", m.seconds),
         ]);
     }
