@@ -12,6 +12,12 @@
 //!   seconds its backtests took, the series kept and dropped, and `default_model`;
 //! - `OUT/panel.csv`: `unique_id,ds,y`, the panel itself;
 //! - a table on the terminal.
+//!
+//! `--with FILE` scores forecasts made elsewhere (statsforecast's, say, in the columns of
+//! `forecasts.csv`, on `OUT/panel.csv`) with the very same scoring code, beside the models
+//! ([`external`]).
+
+mod external;
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -19,6 +25,7 @@ use ironspider_datasets::panel::{self, Panel, PanelSeries};
 use ironspider_models::backtest::{Forecast, Protocol, Scores};
 use ironspider_models::{Conformal, forecast};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -40,6 +47,10 @@ pub struct EvaluateForecastsArgs {
     /// Models to evaluate, comma-separated (default: every model of the catalogue).
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
+    /// Forecasts made elsewhere to score beside the models (the columns of `forecasts.csv`;
+    /// `p50` is scored as the point forecast, `p10`/`p90` may be empty). Repeatable.
+    #[arg(long = "with")]
+    pub with: Vec<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -101,29 +112,30 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
     let bar = crate::progress::bar((panel.series.len() * names.len()) as u64, "backtests", args.quiet);
     let mut forecasts_csv = String::from("series,model,origin,target,p10,p50,p90\n");
     let mut errors_csv = String::from("series,model,mase,mae,coverage_80\n");
-    let mut results: Vec<(String, Vec<Scores>, Duration)> = Vec::new();
+    let mut results: Vec<ModelRun> = Vec::new();
     for name in &names {
-        let mut scores = Vec::with_capacity(panel.series.len());
+        let mut scores = BTreeMap::new();
         let mut took = Duration::ZERO;
         for series in &panel.series {
             let started = Instant::now();
             let (forecasts, score) = backtest(name, series)?;
             took += started.elapsed();
             append_forecasts(&mut forecasts_csv, series, name, &forecasts);
-            let _ = writeln!(
-                errors_csv,
-                "{},{name},{},{},{}",
-                series.name,
-                opt(score.mase),
-                score.mae,
-                opt(score.coverage_80)
-            );
-            scores.push(score);
+            append_errors(&mut errors_csv, &series.name, name, &score);
+            scores.insert(series.name.clone(), score);
             bar.inc(1);
         }
-        results.push((name.clone(), scores, took));
+        results.push(ModelRun { name: name.clone(), scores, took });
     }
     bar.finish_and_clear();
+    for path in &args.with {
+        for run in external::score(path, &panel)? {
+            for (series, score) in &run.scores {
+                append_errors(&mut errors_csv, series, &run.name, score);
+            }
+            results.push(run);
+        }
+    }
     write(&args.out.join("forecasts.csv"), &forecasts_csv)?;
     write(&args.out.join("errors.csv"), &errors_csv)?;
     let summary = Summary {
@@ -162,6 +174,10 @@ fn append_forecasts(csv: &mut String, series: &PanelSeries, model: &str, forecas
     }
 }
 
+fn append_errors(csv: &mut String, series: &str, model: &str, score: &Scores) {
+    let _ = writeln!(csv, "{series},{model},{},{},{}", opt(score.mase), score.mae, opt(score.coverage_80));
+}
+
 fn panel_csv(panel: &Panel) -> String {
     let mut csv = String::from("unique_id,ds,y\n");
     for series in &panel.series {
@@ -191,30 +207,42 @@ fn mean_median(values: &mut [f64]) -> (f64, f64) {
     (values.iter().sum::<f64>() / n as f64, median)
 }
 
-fn summarise(results: &[(String, Vec<Scores>, Duration)]) -> Vec<ModelSummary> {
-    let naive = results.iter().find(|(name, ..)| name == "naive").map(|(_, scores, _)| scores);
+/// One model's scores by series name, and the time its backtests took.
+#[derive(Debug)]
+pub struct ModelRun {
+    /// The model (or the external forecasts' model column).
+    pub name: String,
+    /// Scores by series name.
+    pub scores: BTreeMap<String, Scores>,
+    /// Time its backtests took (zero for forecasts made elsewhere).
+    pub took: Duration,
+}
+
+fn summarise(results: &[ModelRun]) -> Vec<ModelSummary> {
+    let naive = results.iter().find(|run| run.name == "naive").map(|run| &run.scores);
     results
         .iter()
-        .map(|(model, scores, took)| {
-            let mut mase: Vec<f64> = scores.iter().filter_map(|s| s.mase).collect();
+        .map(|run| {
+            let mut mase: Vec<f64> = run.scores.values().filter_map(|s| s.mase).collect();
             let (mean_mase, median_mase) = mean_median(&mut mase);
-            let (mean_mae, _) = mean_median(&mut scores.iter().map(|s| s.mae).collect::<Vec<_>>());
-            let (coverage_80, _) = mean_median(&mut scores.iter().filter_map(|s| s.coverage_80).collect::<Vec<_>>());
-            let better_than_naive = naive.filter(|_| model != "naive").map(|naive| {
-                scores
+            let (mean_mae, _) = mean_median(&mut run.scores.values().map(|s| s.mae).collect::<Vec<_>>());
+            let (coverage_80, _) =
+                mean_median(&mut run.scores.values().filter_map(|s| s.coverage_80).collect::<Vec<_>>());
+            let better_than_naive = naive.filter(|_| run.name != "naive").map(|naive| {
+                let naive_mase = |series: &String| naive.get(series).and_then(|s| s.mase);
+                run.scores
                     .iter()
-                    .zip(naive)
-                    .filter(|(s, n)| matches!((s.mase, n.mase), (Some(s), Some(n)) if s < n))
+                    .filter(|(series, s)| matches!((s.mase, naive_mase(series)), (Some(m), Some(n)) if m < n))
                     .count()
             });
             ModelSummary {
-                model: model.clone(),
+                model: run.name.clone(),
                 with_mase: mase.len(),
                 mean_mase,
                 median_mase,
                 mean_mae,
                 coverage_80,
-                seconds: took.as_secs_f64(),
+                seconds: run.took.as_secs_f64(),
                 better_than_naive,
             }
         })
