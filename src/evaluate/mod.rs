@@ -15,7 +15,7 @@
 //!
 //! `--with FILE` scores forecasts made elsewhere (statsforecast's, say, in the columns of
 //! `forecasts.csv`, on `OUT/panel.csv`) with the very same scoring code, beside the models
-//! ([`external`]).
+//! (`src/evaluate/external.rs`).
 
 mod external;
 
