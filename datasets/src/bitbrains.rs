@@ -137,7 +137,7 @@ fn load_file(text: &str, node: u32, trace: &mut Trace, report: &mut LoadReport) 
 }
 
 /// The CSV files of `dir`, ordered by VM number (names that are not numbers last).
-fn csv_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+pub(crate) fn csv_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     let io = |error| DatasetError::Io { path: dir.display().to_string(), error };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?

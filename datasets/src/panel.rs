@@ -51,7 +51,7 @@ impl PanelSeries {
 /// Every kept series, by name, and the VMs dropped with their reasons.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Panel {
-    /// Kept series, ordered by the number in their name (then by name).
+    /// Kept series, in the order of the VM files (by number).
     pub series: Vec<PanelSeries>,
     /// `(name, reason)` of each VM left out.
     pub dropped: Vec<(String, String)>,
@@ -59,14 +59,7 @@ pub struct Panel {
 
 /// The panel of every `*.csv` VM file in `dir`.
 pub fn bitbrains_cpu(dir: &Path) -> Result<Panel, DatasetError> {
-    let io = |error| DatasetError::Io { path: dir.display().to_string(), error };
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "csv"))
-        .collect();
-    files.sort_by_key(|path| stem_order(path));
+    let files = crate::bitbrains::csv_files(dir)?;
     let mut panel = Panel::default();
     for path in files {
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -81,12 +74,6 @@ pub fn bitbrains_cpu(dir: &Path) -> Result<Panel, DatasetError> {
         return Err(DatasetError::Empty(format!("no VM of {} makes a series of the panel", dir.display())));
     }
     Ok(panel)
-}
-
-/// Files in the order of the number in their stem, then by name.
-fn stem_order(path: &Path) -> (u64, String) {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    (stem.parse().unwrap_or(u64::MAX), stem)
 }
 
 /// The target of one data line: (slot, CPU usage share clipped to [0, 1]).
