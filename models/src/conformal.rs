@@ -27,6 +27,7 @@
 //! errors.
 
 use crate::forecast::baseline::Ring;
+use crate::pending::Pending;
 
 /// p10, p50 and p90 of one horizon's forecast.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,11 +47,8 @@ pub struct Conformal {
     horizons: usize,
     /// How many errors a horizon needs before it gives quantiles (at least 1).
     min_errors: usize,
-    /// The forecasts of the last `H` origins, row-major: origin `o`'s forecast for horizon
-    /// `h` sits at `(o mod H)·H + h − 1`; `None` where nothing was issued.
-    issued: Vec<Option<f64>>,
-    /// The row of the newest origin (`origins seen mod H`).
-    row: usize,
+    /// The forecasts of the last `H` origins, awaiting their targets.
+    issued: Pending,
     /// Each horizon's last `window` errors (index `h − 1`).
     errors: Vec<Ring<f64>>,
 }
@@ -66,8 +64,7 @@ impl Conformal {
         Some(Conformal {
             horizons,
             min_errors: min_errors.max(1),
-            issued: vec![None; horizons * horizons],
-            row: 0,
+            issued: Pending::new(horizons),
             errors: (0..horizons).map(|_| Ring::new(window)).collect(),
         })
     }
@@ -80,32 +77,20 @@ impl Conformal {
     /// Scores the remembered forecasts whose target is this observation, then opens a new
     /// origin (with nothing issued yet) for the forecasts made after it.
     pub fn observe(&mut self, y: f64) {
-        let big_h = self.horizons;
-        for (i, errors) in self.errors.iter_mut().enumerate() {
-            // Horizon h = i + 1 was issued h origins before the next one: row − i (mod H).
-            let origin = (self.row + big_h - i) % big_h;
-            if let Some(Some(forecast)) = self.issued.get(origin * big_h + i) {
-                let e = y - forecast;
-                if e.is_finite() {
-                    errors.push(e);
-                }
+        let errors = &mut self.errors;
+        self.issued.arrive(|h, forecast| {
+            let e = y - forecast;
+            if e.is_finite() {
+                errors[h - 1].push(e);
             }
-        }
-        self.row = (self.row + 1) % big_h;
-        // The row now reused held the forecasts of H origins ago, all of whose targets
-        // (at most H steps ahead) have been scored.
-        self.row_mut().fill(None);
+        });
     }
 
     /// Remembers the point forecasts issued from the newest origin: `forecasts[h − 1]` is
     /// the forecast `h` steps ahead. Entries past `H` are ignored, missing and non-finite
     /// ones count as not issued; issuing again from the same origin replaces the earlier.
     pub fn issue(&mut self, forecasts: &[Option<f64>]) {
-        let row = self.row_mut();
-        row.fill(None);
-        for (slot, forecast) in row.iter_mut().zip(forecasts) {
-            *slot = forecast.filter(|f| f.is_finite());
-        }
+        self.issued.issue(forecasts.iter().map(|f| f.filter(|f| f.is_finite())));
     }
 
     /// How many errors horizon `h` holds (0 for `h` outside `1..=H`).
@@ -136,12 +121,6 @@ impl Conformal {
     /// Horizon `h`'s errors, if `h` is in `1..=H`.
     fn horizon_errors(&self, h: usize) -> Option<&Ring<f64>> {
         self.errors.get(h.checked_sub(1)?)
-    }
-
-    /// The newest origin's forecasts.
-    fn row_mut(&mut self) -> &mut [Option<f64>] {
-        let start = self.row * self.horizons;
-        &mut self.issued[start..start + self.horizons]
     }
 }
 

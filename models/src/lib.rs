@@ -22,6 +22,7 @@ pub mod accuracy;
 pub mod backtest;
 pub mod conformal;
 pub mod forecast;
+mod pending;
 
 pub use conformal::{Conformal, Quantiles};
 pub use forecast::Forecaster;

@@ -39,6 +39,7 @@
 //! - half-life max(m, 24) steps: a candidate is judged on about a season of errors, so that
 //!   a seasonal misfit shows at every phase.
 
+use crate::pending::Pending;
 use std::fmt;
 
 use super::Forecaster;
@@ -68,34 +69,29 @@ impl Candidate {
 /// One candidate in the bank, with its pending forecasts and its scores.
 struct Tracked {
     candidate: Candidate,
-    /// `pending[slot · H + h − 1]`: the forecast made at the origin stored in `slot`, for
-    /// `h` steps later; taken when scored.
-    pending: Vec<Option<f64>>,
+    /// Its forecasts of the last H origins, awaiting their targets.
+    pending: Pending,
     /// `score[h − 1]`: S_h, the weighted mean absolute h-step error.
     score: Vec<Option<f64>>,
 }
 
 impl Tracked {
     fn new(candidate: Candidate, horizons: usize) -> Self {
-        Self { candidate, pending: vec![None; horizons * horizons], score: vec![None; horizons] }
+        Self { candidate, pending: Pending::new(horizons), score: vec![None; horizons] }
     }
 
-    /// Scores the forecasts whose target is `y` (origin t − h in slot `(slot − h) mod H`),
-    /// passes `y` to the model, and stores its new forecasts in `slot`.
-    fn observe(&mut self, y: f64, slot: usize, weight: f64) {
-        let horizons = self.score.len();
-        for h in 1..=horizons {
-            let origin = (slot + horizons - h) % horizons;
-            if let Some(f) = self.pending[origin * horizons + h - 1].take() {
-                let e = (y - f).abs();
-                let s = &mut self.score[h - 1];
-                *s = Some(s.map_or(e, |s| s + weight * (e - s)));
-            }
-        }
+    /// Scores the forecasts whose target is `y`, passes `y` to the model, and keeps its new
+    /// forecasts for their targets.
+    fn observe(&mut self, y: f64, weight: f64) {
+        let score = &mut self.score;
+        self.pending.arrive(|h, f| {
+            let e = (y - f).abs();
+            let s = &mut score[h - 1];
+            *s = Some(s.map_or(e, |s| s + weight * (e - s)));
+        });
         self.candidate.model.observe(y);
-        for h in 1..=horizons {
-            self.pending[slot * horizons + h - 1] = self.candidate.model.forecast(h);
-        }
+        let model = &self.candidate.model;
+        self.pending.issue((1..=score.len()).map(|h| model.forecast(h)));
     }
 }
 
@@ -104,8 +100,6 @@ pub struct Bank {
     tracked: Vec<Tracked>,
     horizons: usize,
     weight: f64,
-    /// The ring slot of the newest origin.
-    slot: usize,
 }
 
 impl Bank {
@@ -119,7 +113,6 @@ impl Bank {
             tracked: candidates.into_iter().map(|c| Tracked::new(c, max_horizon)).collect(),
             horizons: max_horizon,
             weight: 1.0 - 0.5f64.powf(1.0 / half_life),
-            slot: 0,
         })
     }
 
@@ -180,9 +173,8 @@ impl Forecaster for Bank {
     }
 
     fn observe(&mut self, y: f64) {
-        self.slot = (self.slot + 1) % self.horizons;
         for t in &mut self.tracked {
-            t.observe(y, self.slot, self.weight);
+            t.observe(y, self.weight);
         }
     }
 
