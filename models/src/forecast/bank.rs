@@ -1,5 +1,5 @@
 //! A model bank: several candidate forecasters run side by side, each scored online by its
-//! recent h-step errors, and for each horizon the forecast of the candidate scoring best.
+//! recent h-step errors; for each horizon, the median forecast of the best-scoring few.
 //!
 //! ## Contract
 //!
@@ -10,43 +10,58 @@
 //! e = |y_t − ŷ^c_{t|t−h}|, S^c_h ← S^c_h + λ (e − S^c_h) (the first error sets S^c_h = e),
 //!
 //! with λ = 1 − 2^(−1/half-life), so that an error weighs half as much `half_life` steps
-//! later. Each candidate keeps its forecasts of the last H origins in a ring (H × H values),
+//! later. Each candidate keeps its forecasts of the last H origins ([`crate::pending`]),
 //! scored when their target arrives: an update costs O(candidates · H) and the state is
 //! fixed in size after construction.
 //!
-//! `forecast(h)` is the forecast of the candidate with the lowest S^c_h (the first in the
-//! bank's order on a tie, so the simpler model when candidates are listed simple first);
-//! beyond H, the choice made for H. Before any candidate has a score for h, it is the first
-//! candidate able to forecast.
+//! `forecast(h)` ranks the candidates able to forecast h by S^c_h (lowest first; one
+//! without a score yet after every scored one; ties in the bank's order) and gives the
+//! median of the forecasts of the first k (`top`, [`Bank::combining`]; the mean of the two
+//! middle ones when fewer than k, and an even number, can forecast). With k = 1 this is
+//! selection of the best. Beyond H, horizon H's ranking is used.
 //!
-//! ## Why selection, not combination
+//! ## Why the median of the best three
 //!
-//! An inverse-error-weighted mean is often a little more accurate, but its weights depend on
-//! how densely the grid samples each family (four SES settings outvote two Holt-Winters ones
-//! on a seasonal series by their number alone), and a report cannot say which model made a
-//! forecast. Selecting one candidate per horizon is invariant to the grid's density and is
-//! explained by one name ([`Bank::chosen`]).
+//! Selecting the single best candidate follows whichever model was luckiest lately and
+//! flips between near-equals; an inverse-error-weighted mean depends on how densely the
+//! grid samples each family. The median of the three best is robust to one of them being
+//! wrong, needs no weights, and is the same whatever the grid's density below the top
+//! three. On the development data (docs/forecasting.md: NAB's AWS CPU series and the two
+//! days of each Bitbrains VM *before* its evaluated window), it cut the median MASE by about
+//! a tenth against naive where selection of the best cut it by a fifth but beat naive on
+//! fewer than 60 % of the VMs; the median of the three best beat naive on two thirds.
+//! [`Bank::chosen`] names the best-ranked candidate.
 //!
 //! ## The default grid ([`Bank::default_for_season`])
 //!
-//! Fixed by rule, not fitted to any evaluation data (FPP3 ch. 8 for the ranges):
-//! - SES at α ∈ {0.1, 0.3, 0.5, 0.8}: effective memories 1/α ≈ 10, 3, 2 and 1.25 steps,
-//!   from a long mean to nearly naive;
-//! - damped Holt, slow (α = 0.3) and fast (α = 0.8), both with β = 0.1 (the trend moving a
-//!   tenth as fast as the level) and φ = 0.9, the middle of FPP3's advised 0.8–0.98;
-//! - when the season m ≥ 2, additive Holt-Winters, slow (α = γ = 0.1) and fast
-//!   (α = γ = 0.3), β = 0.1 and φ = 0.9 as above (γ = α keeps γ ≤ 1 − α);
-//! - half-life max(m, 24) steps: a candidate is judged on about a season of errors, so that
-//!   a seasonal misfit shows at every phase.
+//! Fixed by rule before any evaluation, each a model with a known use on spiky utilisation
+//! series:
+//! - naive, the random walk's optimum;
+//! - medians of the last 3, 6, 12 and 24 observations: robust levels that ignore isolated
+//!   spikes, at memories from a quarter-hour to two hours of 5-minute steps;
+//! - SES at α ∈ {0.1, 0.3, 0.5} (FPP3 §8.1): effective memories 1/α ≈ 10, 3 and 2 steps;
+//! - when the season m ≥ 2, seasonal naive, for series that repeat their day;
+//! - when given one, the [`crate::forecast::global`] model learned across series;
+//! - k = 3 and a half-life of max(m, 24) steps: a candidate is judged on about a season of
+//!   errors, so that a seasonal misfit shows at every phase.
+//!
+//! The damped-trend and Holt-Winters models stay in the catalogue on their own; in the bank
+//! they were chosen rarely on the development data and cost the most per step.
 
 use crate::pending::Pending;
 use std::fmt;
 
+use std::sync::Arc;
+
 use super::Forecaster;
-use super::ets::{DampedHolt, HoltWinters, InvalidParameter, Ses, check};
+use super::baseline::{Naive, SeasonalNaive, WindowMedian};
+use super::ets::{InvalidParameter, Ses, check};
+use super::global::{Global, GlobalModel};
 
 /// The shortest half-life of the default bank's scores, in steps.
 pub const MIN_DEFAULT_HALF_LIFE: usize = 24;
+/// How many of the best candidates the default bank takes the median of.
+pub const DEFAULT_TOP: usize = 3;
 
 /// A forecaster with the label reports give it.
 pub struct Candidate {
@@ -100,6 +115,8 @@ pub struct Bank {
     tracked: Vec<Tracked>,
     horizons: usize,
     weight: f64,
+    /// k: how many of the best candidates' forecasts the median is taken of.
+    top: usize,
 }
 
 impl Bank {
@@ -113,25 +130,46 @@ impl Bank {
             tracked: candidates.into_iter().map(|c| Tracked::new(c, max_horizon)).collect(),
             horizons: max_horizon,
             weight: 1.0 - 0.5f64.powf(1.0 / half_life),
+            top: 1,
         })
     }
 
+    /// The same bank forecasting the median of its `top` (≥ 1) best candidates per horizon.
+    pub fn combining(mut self, top: usize) -> Result<Self, InvalidParameter> {
+        check("top", top as f64, "≥ 1", top >= 1)?;
+        self.top = top;
+        Ok(self)
+    }
+
     /// The default grid (module doc) for a series of period `season` steps (below 2: no
-    /// season, no Holt-Winters), scoring horizons 1 … `max_horizon`.
+    /// season, no seasonal naive), scoring horizons 1 … `max_horizon`.
     pub fn default_for_season(season: usize, max_horizon: usize) -> Result<Self, InvalidParameter> {
-        let mut candidates = Vec::new();
-        for alpha in [0.1, 0.3, 0.5, 0.8] {
-            candidates.push(Candidate::of(Ses::new(alpha)?));
-        }
-        for alpha in [0.3, 0.8] {
-            candidates.push(Candidate::of(DampedHolt::new(alpha, 0.1, 0.9)?));
-        }
-        if season >= 2 {
-            for alpha in [0.1, 0.3] {
-                candidates.push(Candidate::of(HoltWinters::new(alpha, 0.1, alpha, 0.9, season)?));
+        Self::default_with_global(season, max_horizon, None)
+    }
+
+    /// The default grid with, when `global` is given, the global model as one more
+    /// candidate.
+    pub fn default_with_global(
+        season: usize,
+        max_horizon: usize,
+        global: Option<Arc<GlobalModel>>,
+    ) -> Result<Self, InvalidParameter> {
+        let mut candidates = vec![Candidate::new("naive", Box::new(Naive::new()))];
+        for window in [3, 6, 12, 24] {
+            if let Some(model) = WindowMedian::new(window) {
+                candidates.push(Candidate::new(format!("median({window})"), Box::new(model)));
             }
         }
-        Self::new(candidates, max_horizon, season.max(MIN_DEFAULT_HALF_LIFE) as f64)
+        for alpha in [0.1, 0.3, 0.5] {
+            candidates.push(Candidate::of(Ses::new(alpha)?));
+        }
+        if let Some(model) = SeasonalNaive::new(season).filter(|_| season >= 2) {
+            candidates.push(Candidate::new(format!("snaive({season})"), Box::new(model)));
+        }
+        if let Some(model) = global {
+            candidates.push(Candidate::new("global", Box::new(Global::new(model))));
+        }
+        Self::new(candidates, max_horizon, season.max(MIN_DEFAULT_HALF_LIFE) as f64)?.combining(DEFAULT_TOP)
     }
 
     /// The largest horizon scored, H.
@@ -149,21 +187,38 @@ impl Bank {
         self.tracked.get(index)?.score.get(h.checked_sub(1)?).copied().flatten()
     }
 
-    /// The index of the candidate that forecasts horizon `h` (`None` for h = 0 or when
-    /// none can forecast yet).
-    pub fn chosen_index(&self, h: usize) -> Option<usize> {
-        let scored = h.min(self.horizons).checked_sub(1)?;
-        let able = || self.tracked.iter().enumerate().filter(|(_, t)| t.candidate.model.forecast(h).is_some());
-        able()
-            .filter_map(|(i, t)| Some((i, t.score[scored]?)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i)
-            .or_else(|| able().map(|(i, _)| i).next())
+    /// The candidates able to forecast `h`, best first (module doc), at most `top` of them.
+    fn ranked(&self, h: usize) -> Vec<usize> {
+        let Some(scored) = h.min(self.horizons).checked_sub(1) else { return Vec::new() };
+        let mut able: Vec<(usize, f64)> = (self.tracked.iter().enumerate())
+            .filter(|(_, t)| t.candidate.model.forecast(h).is_some())
+            .map(|(i, t)| (i, t.score[scored].unwrap_or(f64::INFINITY)))
+            .collect();
+        // A stable sort keeps the bank's order among equal scores.
+        able.sort_by(|a, b| a.1.total_cmp(&b.1));
+        able.into_iter().take(self.top).map(|(i, _)| i).collect()
     }
 
-    /// The label of the candidate that forecasts horizon `h`, for reports.
+    /// The index of the best-ranked candidate for horizon `h` (`None` for h = 0 or when
+    /// none can forecast yet).
+    pub fn chosen_index(&self, h: usize) -> Option<usize> {
+        self.ranked(h).first().copied()
+    }
+
+    /// The label of the best-ranked candidate for horizon `h`, for reports.
     pub fn chosen(&self, h: usize) -> Option<&str> {
         self.chosen_index(h).map(|i| self.tracked[i].candidate.label.as_str())
+    }
+}
+
+/// The median of `values`: the middle one, or the mean of the two middle ones.
+fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some(values[n / 2 - 1] + (values[n / 2] - values[n / 2 - 1]) / 2.0),
     }
 }
 
@@ -179,7 +234,9 @@ impl Forecaster for Bank {
     }
 
     fn forecast(&self, h: usize) -> Option<f64> {
-        self.tracked[self.chosen_index(h)?].candidate.model.forecast(h)
+        let mut forecasts: Vec<f64> =
+            self.ranked(h).into_iter().filter_map(|i| self.tracked[i].candidate.model.forecast(h)).collect();
+        median(&mut forecasts)
     }
 }
 
@@ -236,45 +293,63 @@ mod tests {
     }
 
     #[test]
-    fn a_pure_seasonal_series_goes_to_holt_winters() {
+    fn the_median_of_the_best_k_by_hand() {
+        // Half-life 1 (λ = 0.5); SES at α = 1/8, 1/4, 1/2 and 1, listed slowest first.
+        // y_1 = 0: every level 0. y_2 = 4: every 1-step error 4, so every S_1 = 4 (a tie,
+        // broken by order); levels 0.5, 1, 2, 4. Top 3 by order: median(0.5, 1, 2) = 1.
+        // y_3 = 4: errors 3.5, 3, 2, 0, so S_1 = 3.75, 3.5, 3, 2; levels 0.9375, 1.75, 3, 4.
+        // Ranking: α = 1, ½, ¼, ⅛. Top 3: median(4, 3, 1.75) = 3; top 2: (4 + 3)/2 = 3.5.
+        let bank = |top| {
+            let candidates = [0.125, 0.25, 0.5, 1.0].map(|a| Candidate::of(Ses::new(a).unwrap())).into();
+            Bank::new(candidates, 1, 1.0).unwrap().combining(top).unwrap()
+        };
+        let (mut three, mut two) = (bank(3), bank(2));
+        feed(&mut three, &[0.0, 4.0]);
+        assert_eq!(three.forecast(1), Some(1.0));
+        feed(&mut three, &[4.0]);
+        feed(&mut two, &[0.0, 4.0, 4.0]);
+        assert_eq!([three.score(0, 1), three.score(3, 1)], [Some(3.75), Some(2.0)]);
+        assert_eq!((three.forecast(1), two.forecast(1)), (Some(3.0), Some(3.5)));
+        assert_eq!(three.chosen(1), Some("ses(α=1)"));
+        assert!(bank(1).combining(0).is_err(), "k = 0 is refused");
+    }
+
+    #[test]
+    fn a_pure_seasonal_series_ranks_seasonal_naive_first() {
         let m = 24;
         let mut bank = Bank::default_for_season(m, m).unwrap();
-        let n = 30 * m + 5;
-        feed(&mut bank, &(1..=n).map(|t| seasonal(t, m)).collect::<Vec<_>>());
+        feed(&mut bank, &(1..=30 * m + 5).map(|t| seasonal(t, m)).collect::<Vec<_>>());
         for h in 1..=m {
-            let label = bank.chosen(h).unwrap();
-            assert!(label.starts_with("holt-winters"), "h = {h}: {label}");
-            let error = (bank.forecast(h).unwrap() - seasonal(n + h, m)).abs();
-            assert!(error < 1e-6, "h = {h}: error {error}");
+            assert_eq!(bank.chosen(h), Some("snaive(24)"), "h = {h}");
+        }
+        // With k = 1 the bank is the seasonal naive forecast itself, exact here.
+        let mut best = Bank::default_for_season(m, m).unwrap().combining(1).unwrap();
+        let n = 30 * m + 5;
+        feed(&mut best, &(1..=n).map(|t| seasonal(t, m)).collect::<Vec<_>>());
+        for h in 1..=m {
+            assert!((best.forecast(h).unwrap() - seasonal(n + h, m)).abs() < 1e-9, "h = {h}");
         }
     }
 
     #[test]
-    fn a_random_walk_goes_to_the_fast_near_naive_models() {
-        // On a random walk the best one-step forecast is the last value. The fast SES
-        // (α = 0.8) and the fast damped Holt (α = 0.8, trend gain αβ = 0.08) are both close
-        // to it and close to each other, so the choice flips between them (about evenly,
-        // seeds 1–5); the test asks that one of the two is chosen at nearly every step after
-        // a burn-in, and that the bank's forecast stays near the last value.
+    fn on_a_random_walk_the_bank_is_nearly_as_good_as_naive() {
+        // The last value is the best forecast of a random walk. The bank's three best are
+        // naive and near-naive smoothers; SES at α = ½ leaves y_t − ℓ_t with variance
+        // σ²(1 − α)/(α(2 − α)) = ⅔σ², so its 1-step error has √(5/3) ≈ 1.29 times naive's
+        // spread. The median of the three must land between: within 20 % of naive's MAE
+        // (seeds 1–5 give about 10 %).
         for seed in [1, 2, 3, 4, 5] {
             let mut bank = Bank::default_for_season(24, 6).unwrap();
-            let (mut fast, mut distance, mut steps) = (0, 0.0, 0);
+            let (mut bank_error, mut naive_error, mut last) = (0.0, 0.0, 0.0);
             for (t, y) in random_walk(5_000, seed).into_iter().enumerate() {
-                bank.observe(y);
                 if t >= 1_000 {
-                    fast += usize::from(bank.chosen(1).is_some_and(|label| label.contains("α=0.8")));
-                    distance += (bank.forecast(1).unwrap() - y).abs();
-                    steps += 1;
+                    bank_error += (bank.forecast(1).unwrap() - y).abs();
+                    naive_error += (last - y).abs();
                 }
+                bank.observe(y);
+                last = y;
             }
-            assert!(fast as f64 > 0.9 * steps as f64, "seed {seed}: fast models chosen {fast} of {steps} steps");
-            // One step of the walk is 0.5 on average; SES at α = 0.8 forecasts
-            // y_T − 0.2 (y_T − ℓ_{T−1}), about a tenth of that from y_T.
-            assert!(
-                distance / (steps as f64) < 0.15,
-                "seed {seed}: mean distance to naive {}",
-                distance / steps as f64
-            );
+            assert!(bank_error < 1.2 * naive_error, "seed {seed}: bank {bank_error}, naive {naive_error}");
         }
     }
 
@@ -284,7 +359,8 @@ mod tests {
         assert_eq!(Bank::default_for_season(24, 0).err().map(|e| e.name), Some("max_horizon"));
         let naive = || vec![Candidate::of(Ses::new(1.0).unwrap())];
         assert_eq!(Bank::new(naive(), 1, f64::INFINITY).err().map(|e| e.name), Some("half_life"));
-        assert_eq!(Bank::default_for_season(1, 4).unwrap().labels().count(), 6, "no season, no Holt-Winters");
+        assert_eq!(Bank::default_for_season(1, 4).unwrap().labels().count(), 8, "no season, no seasonal naive");
+        assert_eq!(Bank::default_for_season(24, 4).unwrap().labels().count(), 9);
     }
 
     proptest! {

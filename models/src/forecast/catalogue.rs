@@ -11,22 +11,36 @@
 //! | `ses` | simple exponential smoothing, α = 0.5 |
 //! | `damped_holt` | damped-trend Holt, α = 0.3, β = 0.1, φ = 0.9 |
 //! | `holt_winters` | additive Holt-Winters at the season, α = γ = 0.1, β = 0.1, φ = 0.9 |
-//! | `bank` | the bank ([`Bank::default_for_season`]): per horizon, the candidate with the lowest recent error — the default |
+//! | `global` | the global model ([`GlobalModel`]), when one has been fitted |
+//! | `bank` | the bank ([`Bank::default_with_global`]): per horizon, the median of the three candidates with the lowest recent errors, the global model among them when fitted — the default |
 
 use super::baseline::{Naive, SeasonalNaive, WindowMean, WindowMedian};
-use super::{Bank, DampedHolt, Forecaster, HoltWinters, Ses};
+use super::{Bank, DampedHolt, Forecaster, Global, GlobalModel, HoltWinters, Ses};
+use std::sync::Arc;
 
 /// Every model's name, in the order reports list them.
-pub const NAMES: [&str; 8] =
-    ["naive", "snaive", "window_mean", "window_median", "ses", "damped_holt", "holt_winters", "bank"];
+pub const NAMES: [&str; 9] =
+    ["naive", "snaive", "window_mean", "window_median", "ses", "damped_holt", "holt_winters", "global", "bank"];
 
 /// The model the engine uses unless configured otherwise.
 pub const DEFAULT: &str = "bank";
 
 /// A fresh model called `name`, for a series with `season` steps per season whose forecasts
 /// are wanted up to `horizon` steps ahead; `None` for an unknown name or settings the model
-/// refuses (a season of 0; Holt-Winters and the bank's seasonal candidates need 2).
+/// refuses (a season of 0; Holt-Winters and the bank's seasonal candidates need 2), and for
+/// `global`, which needs a fitted model ([`named_with`]).
 pub fn named(name: &str, season: usize, horizon: usize) -> Option<Box<dyn Forecaster>> {
+    named_with(name, season, horizon, None)
+}
+
+/// As [`named`], with a fitted global model for `global` and the bank (which, without one,
+/// runs its other candidates).
+pub fn named_with(
+    name: &str,
+    season: usize,
+    horizon: usize,
+    global: Option<&Arc<GlobalModel>>,
+) -> Option<Box<dyn Forecaster>> {
     fn boxed<F: Forecaster + 'static>(model: F) -> Box<dyn Forecaster> {
         Box::new(model)
     }
@@ -38,7 +52,8 @@ pub fn named(name: &str, season: usize, horizon: usize) -> Option<Box<dyn Foreca
         "ses" => Ses::new(0.5).ok().map(boxed),
         "damped_holt" => DampedHolt::new(0.3, 0.1, 0.9).ok().map(boxed),
         "holt_winters" => HoltWinters::new(0.1, 0.1, 0.1, 0.9, season).ok().map(boxed),
-        "bank" => Bank::default_for_season(season, horizon).ok().map(boxed),
+        "global" => global.map(|model| boxed(Global::new(Arc::clone(model)))),
+        "bank" => Bank::default_with_global(season, horizon, global.cloned()).ok().map(boxed),
         _ => None,
     }
 }
@@ -49,11 +64,12 @@ mod tests {
 
     #[test]
     fn every_name_makes_a_model_that_reports_that_name() {
-        for name in NAMES {
+        for name in NAMES.into_iter().filter(|&name| name != "global") {
             let model = named(name, 4, 3).unwrap_or_else(|| panic!("{name}"));
             assert_eq!(model.name(), name);
         }
         assert!(named("prophet", 4, 3).is_none());
+        assert!(named("global", 4, 3).is_none(), "the global model needs fitting");
         assert!(named("snaive", 0, 3).is_none(), "a season of 0 is refused");
     }
 }

@@ -8,10 +8,12 @@ pub mod bank;
 pub mod baseline;
 mod catalogue;
 pub mod ets;
+pub mod global;
 
 pub use bank::{Bank, Candidate};
-pub use catalogue::{DEFAULT, NAMES, named};
+pub use catalogue::{DEFAULT, NAMES, named, named_with};
 pub use ets::{DampedHolt, HoltWinters, InvalidParameter, Ses};
+pub use global::{FitError, FitSettings, Global, GlobalModel};
 
 /// A streaming point forecaster of one series.
 pub trait Forecaster: Send {
