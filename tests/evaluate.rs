@@ -63,3 +63,35 @@ fn a_daily_pattern_is_forecast_exactly_by_the_seasonal_naive_model_and_every_out
     let panel = std::fs::read_to_string(out.join("panel.csv")).expect("panel.csv");
     assert_eq!(panel.lines().count() - 1, 8 * 288);
 }
+
+#[test]
+fn the_development_run_moves_every_origin_two_days_back_and_a_panel_too_small_for_the_global_model_runs_the_bank_without_it()
+ {
+    let data = tempfile::tempdir().expect("temporary directory");
+    write_vm(data.path(), "1", 8);
+    let out = data.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_ironspider"))
+        .args(["evaluate", "forecasts"])
+        .arg(data.path())
+        .args(["--out", out.to_str().expect("UTF-8 path"), "--models", "naive,bank,global", "--quiet", "--development"])
+        .output()
+        .expect("run evaluate");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let forecasts = std::fs::read_to_string(out.join("forecasts.csv")).expect("forecasts.csv");
+    let first: Vec<&str> = forecasts.lines().nth(1).expect("a forecast").split(',').collect();
+    // 8 days less the evaluated two = 1,728 points; the first origin is index
+    // 1,728 − 12 − 47 · 12 − 1 = 1,151, at 1,372,636,800 + 1,151 · 300 s.
+    assert_eq!((first[0], first[2]), ("1", "1372982100"));
+    let panel = std::fs::read_to_string(out.join("panel.csv")).expect("panel.csv");
+    assert_eq!(panel.lines().count() - 1, 6 * 288);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary.json")).expect("JSON");
+    // One series of 1,152 points before its first origin gives 36 rows at a stride of 24,
+    // fewer than the 200 a fit needs: the bank runs without the global model, `global` not
+    // at all.
+    let fit = summary["global_fit"].as_str().expect("global_fit");
+    assert!(fit.starts_with("not fitted"), "{fit}");
+    let models: Vec<&str> =
+        summary["models"].as_array().expect("models").iter().filter_map(|m| m["model"].as_str()).collect();
+    assert_eq!(models, ["naive", "bank"]);
+}

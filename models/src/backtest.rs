@@ -46,6 +46,12 @@ impl Protocol {
     /// forecasting the next hour; MASE scaled by the daily seasonal naive.
     pub const BITBRAINS: Protocol = Protocol { horizon: 12, step: 12, windows: 48, season: 288 };
 
+    /// The steps the evaluation covers after the first origin: H + (W − 1) · step (576 for
+    /// Bitbrains: two days).
+    pub const fn span(&self) -> usize {
+        self.horizon + self.windows.saturating_sub(1) * self.step
+    }
+
     /// The origins of a series of `n` points, oldest first; `None` when the series is too
     /// short for the windows and one season of in-sample scale before them.
     pub fn origins(&self, n: usize) -> Option<Vec<usize>> {

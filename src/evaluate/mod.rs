@@ -23,11 +23,13 @@ use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ironspider_datasets::panel::{self, Panel, PanelSeries};
 use ironspider_models::backtest::{Forecast, Protocol, Scores};
+use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::{Conformal, forecast};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Errors per horizon the conformal band keeps: two days of 5-minute steps, the span of the
@@ -54,6 +56,11 @@ pub struct EvaluateForecastsArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// The development run: every series cut short by one evaluation span (the last two
+    /// days), so that the origins fall in the two days *before* the evaluated window. Models
+    /// and settings are chosen on this run, never on the evaluation itself.
+    #[arg(long)]
+    pub development: bool,
 }
 
 /// One model's results over the panel.
@@ -89,6 +96,8 @@ pub struct Summary {
     pub dropped: Vec<(String, String)>,
     /// The model the engine uses live.
     pub default_model: &'static str,
+    /// What became of the global model: fitted on how many series, or why not.
+    pub global_fit: String,
 }
 
 /// Runs the backtest and writes its outputs; returns the summary.
@@ -100,25 +109,30 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
     };
     for name in &names {
         anyhow::ensure!(
-            forecast::named(name, panel::DAY_STEPS, Protocol::BITBRAINS.horizon).is_some(),
+            forecast::NAMES.contains(&name.as_str()),
             "unknown model {name:?}; the models are {}",
             forecast::NAMES.join(", ")
         );
     }
-    let panel =
+    let mut panel =
         panel::bitbrains_cpu(&args.dir).with_context(|| format!("cannot build the panel of {}", args.dir.display()))?;
+    if args.development {
+        development_cut(&mut panel, Protocol::BITBRAINS.span());
+    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     write(&args.out.join("panel.csv"), &panel_csv(&panel))?;
+    let (global, fit_took, global_fit) = fit_global(&panel, &names);
+    let names: Vec<String> = names.into_iter().filter(|name| name != "global" || global.is_some()).collect();
     let bar = crate::progress::bar((panel.series.len() * names.len()) as u64, "backtests", args.quiet);
     let mut forecasts_csv = String::from("series,model,origin,target,p10,p50,p90\n");
     let mut errors_csv = String::from("series,model,mase,mae,coverage_80\n");
     let mut results: Vec<ModelRun> = Vec::new();
     for name in &names {
         let mut scores = BTreeMap::new();
-        let mut took = Duration::ZERO;
+        let mut took = if uses_global(name) { fit_took } else { Duration::ZERO };
         for series in &panel.series {
             let started = Instant::now();
-            let (forecasts, score) = backtest(name, series)?;
+            let (forecasts, score) = backtest(name, series, global.as_ref())?;
             took += started.elapsed();
             append_forecasts(&mut forecasts_csv, series, name, &forecasts);
             append_errors(&mut errors_csv, &series.name, name, &score);
@@ -143,15 +157,61 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
         series: panel.series.len(),
         dropped: panel.dropped,
         default_model: forecast::DEFAULT,
+        global_fit,
     };
     write(&args.out.join("summary.json"), &serde_json::to_string_pretty(&summary)?)?;
     Ok(summary)
 }
 
-/// One model's backtest of one series.
-fn backtest(name: &str, series: &PanelSeries) -> anyhow::Result<(Vec<Forecast>, Scores)> {
+/// Cuts the last `span` values off every series (the development run; its doc).
+fn development_cut(panel: &mut Panel, span: usize) {
+    for series in &mut panel.series {
+        let keep = series.values.len().saturating_sub(span);
+        series.values.truncate(keep);
+    }
+}
+
+/// Whether model `name` reads the global model (which its time then includes).
+fn uses_global(name: &str) -> bool {
+    matches!(name, "global" | "bank")
+}
+
+/// The global model, fitted on every series' values up to and including its first origin
+/// (what was known before any evaluated forecast), when a model in `names` uses it; the time
+/// the fit took; and what became of it, for the summary. A panel too small to fit one runs
+/// the bank without it (and `global` not at all).
+fn fit_global(panel: &Panel, names: &[String]) -> (Option<Arc<GlobalModel>>, Duration, String) {
+    if !names.iter().any(|name| uses_global(name)) {
+        return (None, Duration::ZERO, "not needed".into());
+    }
+    let started = Instant::now();
     let protocol = Protocol::BITBRAINS;
-    let mut model = forecast::named(name, panel::DAY_STEPS, protocol.horizon).context("a model of the catalogue")?;
+    let histories: Vec<&[f64]> = panel
+        .series
+        .iter()
+        .filter_map(|series| {
+            let first = *protocol.origins(series.values.len())?.first()?;
+            Some(&series.values[..=first])
+        })
+        .collect();
+    match GlobalModel::fit(&histories, FitSettings::for_season(panel::DAY_STEPS, protocol.horizon)) {
+        Ok(model) => {
+            let note = format!("fitted on {} series before their first origins", histories.len());
+            (Some(Arc::new(model)), started.elapsed(), note)
+        }
+        Err(error) => (None, started.elapsed(), format!("not fitted: {error}")),
+    }
+}
+
+/// One model's backtest of one series.
+fn backtest(
+    name: &str,
+    series: &PanelSeries,
+    global: Option<&Arc<GlobalModel>>,
+) -> anyhow::Result<(Vec<Forecast>, Scores)> {
+    let protocol = Protocol::BITBRAINS;
+    let mut model =
+        forecast::named_with(name, panel::DAY_STEPS, protocol.horizon, global).context("a model of the catalogue")?;
     let mut band = Conformal::new(protocol.horizon, BAND_WINDOW, BAND_MIN_ERRORS).context("band settings")?;
     let forecasts = protocol
         .run(&series.values, model.as_mut(), &mut band)
