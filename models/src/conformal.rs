@@ -23,11 +23,26 @@
 //! how few errors it will accept.
 //!
 //! `p10 ≤ p50 ≤ p90` always holds: the ranks are non-decreasing in `q` and the errors are
-//! sorted. Memory is fixed at construction: `H²` remembered forecasts and `H · window`
-//! errors.
+//! sorted.
+//!
+//! **Which horizons, and the cost.** [`Conformal::new`] calibrates every horizon `1..=H`;
+//! [`Conformal::for_horizons`] only those listed (the engine asks for 1, 3 and 12 steps, not
+//! all twelve), which gives the same quantiles for those horizons, since each horizon's
+//! errors are its own. Each calibrated horizon keeps its errors twice: in arrival order (to
+//! know which one leaves the window) and ascending (to read an order statistic in O(1)). An
+//! observation moves one error into and one out of the sorted copy with a single shift of
+//! the values between their two places (O(window) worst case, a third of the window on
+//! average for errors from one distribution). Memory is fixed at construction: `H²`
+//! remembered forecasts and `2 · window` errors per calibrated horizon
+//! ([`Conformal::state_bytes`]).
 
-use crate::forecast::baseline::Ring;
 use crate::pending::Pending;
+
+/// Errors per horizon the engine's bands keep: two days of 5-minute steps, the window
+/// `ironspider evaluate forecasts` scores its bands with (its `BAND_WINDOW`).
+pub const BAND_WINDOW: usize = 576;
+/// Errors a horizon needs before the engine gives its band (`evaluate`'s `BAND_MIN_ERRORS`).
+pub const BAND_MIN_ERRORS: usize = 50;
 
 /// p10, p50 and p90 of one horizon's forecast.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,24 +64,119 @@ pub struct Conformal {
     min_errors: usize,
     /// The forecasts of the last `H` origins, awaiting their targets.
     issued: Pending,
-    /// Each horizon's last `window` errors (index `h − 1`).
-    errors: Vec<Ring<f64>>,
+    /// Each calibrated horizon's last `window` errors (index `h − 1`; `None` for a horizon
+    /// not calibrated).
+    errors: Vec<Option<Errors>>,
+}
+
+/// One horizon's last `window` errors: a ring in arrival order (to know which error leaves
+/// the window), and its slots in ascending order of `(error, slot)` (to read an order
+/// statistic in O(1)). The slot breaks ties, so every key is distinct and an evicted
+/// error's place is found by binary search even among equal errors.
+#[derive(Debug, Clone)]
+struct Errors {
+    /// The ring: `values.len() < window` only until it first fills.
+    values: Vec<f64>,
+    /// Where the next error goes once full (the oldest error's slot).
+    next: usize,
+    /// Slots of `values`, ascending by `(values[slot], slot)` (`f64::total_cmp` first).
+    order: Vec<u16>,
+}
+
+/// The longest error window a [`Conformal`] keeps per horizon (its sort index has 2-byte
+/// entries).
+pub const MAX_WINDOW: usize = u16::MAX as usize + 1;
+
+impl Errors {
+    fn new(window: usize) -> Self {
+        Errors { values: Vec::with_capacity(window), next: 0, order: Vec::with_capacity(window) }
+    }
+
+    /// Whether the error in slot `s` sorts before the key `(value, slot)`.
+    fn before(&self, s: u16, value: f64, slot: u16) -> bool {
+        self.values[usize::from(s)].total_cmp(&value).then(s.cmp(&slot)).is_lt()
+    }
+
+    /// How many entries of `order` sort before `(a, slot)`, and before `(b, slot)`: two
+    /// branch-free binary searches side by side, so that the loads of both are in flight at
+    /// once (when thousands of series step in turn, the windows are mostly out of cache and
+    /// each probe waits on memory).
+    fn two_ranks(&self, a: f64, b: f64, slot: u16) -> (usize, usize) {
+        let order = &self.order;
+        let mut size = order.len();
+        if size == 0 {
+            return (0, 0);
+        }
+        let (mut base_a, mut base_b) = (0, 0);
+        while size > 1 {
+            let half = size / 2;
+            let (mid_a, mid_b) = (base_a + half, base_b + half);
+            base_a = if self.before(order[mid_a], a, slot) { mid_a } else { base_a };
+            base_b = if self.before(order[mid_b], b, slot) { mid_b } else { base_b };
+            size -= half;
+        }
+        let after = |base: usize, key| base + usize::from(self.before(order[base], key, slot));
+        (after(base_a, a), after(base_b, b))
+    }
+
+    /// Adds `e`, evicting the oldest error once the window is full: the slots between the
+    /// evicted error's place and the new one's move by one, in a single shift.
+    fn push(&mut self, e: f64) {
+        let window = self.values.capacity();
+        if self.values.len() < window {
+            let slot = self.values.len() as u16;
+            self.values.push(e);
+            let (at, _) = self.two_ranks(e, e, slot);
+            self.order.insert(at, slot);
+            return;
+        }
+        let slot = self.next as u16;
+        self.next = (self.next + 1) % window;
+        let (from, below) = self.two_ranks(self.values[usize::from(slot)], e, slot);
+        if below > from {
+            self.order.copy_within(from + 1..below, from);
+            self.order[below - 1] = slot;
+        } else {
+            self.order.copy_within(below..from, below + 1);
+            self.order[below] = slot;
+        }
+        self.values[usize::from(slot)] = e;
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The `k`-th smallest error, 1-based.
+    fn nth(&self, k: usize) -> Option<f64> {
+        self.order.get(k.checked_sub(1)?).map(|&slot| self.values[usize::from(slot)])
+    }
+
+    /// Bytes of its heap: 8 per error and 2 per slot index, for the whole window.
+    fn heap_bytes(&self) -> usize {
+        self.values.capacity() * size_of::<f64>() + self.order.capacity() * size_of::<u16>()
+    }
 }
 
 impl Conformal {
     /// A calibrator for horizons `1..=horizons` keeping `window` errors per horizon and
     /// giving quantiles once a horizon has `min_errors` of them (0 is taken as 1).
-    /// `None` if `horizons` or `window` is 0, or `min_errors > window` (it could never give).
+    /// `None` if `horizons` or `window` is 0, `window` is over [`MAX_WINDOW`], or
+    /// `min_errors > window` (it could never give).
     pub fn new(horizons: usize, window: usize, min_errors: usize) -> Option<Self> {
-        if horizons == 0 || window == 0 || min_errors > window {
+        Self::for_horizons(&(1..=horizons).collect::<Vec<_>>(), window, min_errors)
+    }
+
+    /// A calibrator that gives quantiles for the horizons in `calibrated` only (each ≥ 1, in
+    /// any order, repeats ignored); `H` is the largest. `None` if `calibrated` is empty or
+    /// holds 0, and as [`Conformal::new`] for `window` and `min_errors`.
+    pub fn for_horizons(calibrated: &[usize], window: usize, min_errors: usize) -> Option<Self> {
+        let horizons = calibrated.iter().copied().max()?;
+        if calibrated.contains(&0) || window == 0 || window > MAX_WINDOW || min_errors > window {
             return None;
         }
-        Some(Conformal {
-            horizons,
-            min_errors: min_errors.max(1),
-            issued: Pending::new(horizons),
-            errors: (0..horizons).map(|_| Ring::new(window)).collect(),
-        })
+        let errors = (1..=horizons).map(|h| calibrated.contains(&h).then(|| Errors::new(window))).collect();
+        Some(Conformal { horizons, min_errors: min_errors.max(1), issued: Pending::new(horizons), errors })
     }
 
     /// `H`, the longest horizon it calibrates.
@@ -80,8 +190,8 @@ impl Conformal {
         let errors = &mut self.errors;
         self.issued.arrive(|h, forecast| {
             let e = y - forecast;
-            if e.is_finite() {
-                errors[h - 1].push(e);
+            if let Some(errors) = errors[h - 1].as_mut().filter(|_| e.is_finite()) {
+                errors.push(e);
             }
         });
     }
@@ -90,12 +200,18 @@ impl Conformal {
     /// the forecast `h` steps ahead. Entries past `H` are ignored, missing and non-finite
     /// ones count as not issued; issuing again from the same origin replaces the earlier.
     pub fn issue(&mut self, forecasts: &[Option<f64>]) {
-        self.issued.issue(forecasts.iter().map(|f| f.filter(|f| f.is_finite())));
+        self.issue_each(forecasts.iter().copied());
     }
 
-    /// How many errors horizon `h` holds (0 for `h` outside `1..=H`).
+    /// [`Conformal::issue`] from an iterator (the forecast `h` steps ahead `h`-th), for
+    /// callers that do not keep the forecasts in a slice.
+    pub fn issue_each(&mut self, forecasts: impl IntoIterator<Item = Option<f64>>) {
+        self.issued.issue(forecasts.into_iter().map(|f| f.filter(|f| f.is_finite())));
+    }
+
+    /// How many errors horizon `h` holds (0 for `h` outside `1..=H` or not calibrated).
     pub fn errors_len(&self, h: usize) -> usize {
-        self.horizon_errors(h).map_or(0, Ring::len)
+        self.horizon_errors(h).map_or(0, Errors::len)
     }
 
     /// p10, p50 and p90 around the point forecast `point` at horizon `h`: `point` plus the
@@ -106,21 +222,32 @@ impl Conformal {
         if errors.len() < self.min_errors || !point.is_finite() {
             return None;
         }
-        let mut sorted = errors.values().to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let at = |tenths| sorted.get(rank(tenths, sorted.len()) - 1).map(|e| point + e);
+        let at = |tenths| errors.nth(rank(tenths, errors.len())).map(|e| point + e);
         Some(Quantiles { p10: at(1)?, p50: at(5)?, p90: at(9)? })
     }
 
-    /// The number of values its state holds memory for (`H² + H·window`, fixed at
-    /// construction).
+    /// The number of `f64` values its state holds memory for (`H²` forecasts and `window`
+    /// errors per calibrated horizon, fixed at construction); the errors' 2-byte sort index
+    /// is counted by [`Conformal::state_bytes`].
     pub fn state_len(&self) -> usize {
-        self.issued.capacity() + self.errors.iter().map(Ring::allocated).sum::<usize>()
+        self.issued.capacity() + self.errors.iter().flatten().map(|e| e.values.capacity()).sum::<usize>()
     }
 
-    /// Horizon `h`'s errors, if `h` is in `1..=H`.
-    fn horizon_errors(&self, h: usize) -> Option<&Ring<f64>> {
-        self.errors.get(h.checked_sub(1)?)
+    /// Bytes of its state, inline and heap: the struct, `H²` remembered forecasts of 16 bytes
+    /// (`Option<f64>`), a slot of `size_of::<Option<Errors>>()` per horizon, and per
+    /// calibrated horizon `window` errors of 8 bytes and their sort index of 2. Fixed at
+    /// construction: `size_of::<Conformal>() + 16·H² + 56·H + 10·window·|calibrated|` on 64-bit
+    /// targets.
+    pub fn state_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.issued.capacity() * size_of::<Option<f64>>()
+            + self.errors.capacity() * size_of::<Option<Errors>>()
+            + self.errors.iter().flatten().map(Errors::heap_bytes).sum::<usize>()
+    }
+
+    /// Horizon `h`'s errors, if `h` is in `1..=H` and calibrated.
+    fn horizon_errors(&self, h: usize) -> Option<&Errors> {
+        self.errors.get(h.checked_sub(1)?)?.as_ref()
     }
 }
 
@@ -218,6 +345,46 @@ mod tests {
         assert_eq!(c.quantiles(2, 0.0).map(|q| q.p50), Some(7.0));
     }
 
+    #[test]
+    fn only_the_listed_horizons_are_calibrated_and_they_match_a_full_calibrator() {
+        assert!(Conformal::for_horizons(&[], 10, 1).is_none());
+        assert!(Conformal::for_horizons(&[0, 2], 10, 1).is_none());
+        assert!(Conformal::for_horizons(&[2], super::MAX_WINDOW + 1, 1).is_none());
+        let mut full = conformal(3, 4, 1);
+        let Some(mut some) = Conformal::for_horizons(&[3, 1], 4, 1) else { panic!("valid settings") };
+        assert_eq!(some.horizons(), 3);
+        // A drifting series and a forecaster that lags: errors differ by horizon.
+        for t in 0..20 {
+            let y = (t * t % 7) as f64;
+            for c in [&mut full, &mut some] {
+                c.observe(y);
+                c.issue(&[Some(y - 1.0), Some(y + 2.0), Some(y * 0.5)]);
+            }
+        }
+        assert_eq!((some.errors_len(1), some.errors_len(2), some.errors_len(3)), (4, 0, 4));
+        assert_eq!(some.quantiles(2, 1.0), None, "horizon 2 is not calibrated");
+        for h in [1, 3] {
+            assert_eq!(some.quantiles(h, 1.0), full.quantiles(h, 1.0), "h = {h}");
+        }
+        // H = 3: 9 forecasts of 16 bytes; slots for 3 horizons; 2 windows of 4 errors of 10.
+        let slot = size_of::<Option<super::Errors>>();
+        assert_eq!(some.state_bytes(), size_of::<Conformal>() + 9 * 16 + 3 * slot + 2 * 4 * 10);
+        assert_eq!(some.state_len(), 9 + 2 * 4);
+    }
+
+    #[test]
+    fn equal_errors_leave_the_window_in_arrival_order() {
+        // Errors 1, 1, 0, 1, 2 through a window of 3: the index must drop the right slot
+        // among equal errors, or the order statistics go wrong.
+        let mut c = conformal(1, 3, 1);
+        for y in [1.0, 1.0, 0.0, 1.0, 2.0] {
+            c.issue(&[Some(0.0)]);
+            c.observe(y);
+        }
+        // Window: 0, 1, 2 → p10, p50, p90 = 0, 1, 2 (n = 3: ranks 1, 2, 3).
+        assert_eq!(c.quantiles(1, 0.0), Some(Quantiles { p10: 0.0, p50: 1.0, p90: 2.0 }));
+    }
+
     /// Feeds `ys` to `model` and `c`, issuing the model's forecasts after each observation.
     fn run(model: &mut dyn Forecaster, c: &mut Conformal, ys: impl IntoIterator<Item = f64>) {
         for y in ys {
@@ -245,6 +412,24 @@ mod tests {
                 if let Some(q) = c.quantiles(h, point) {
                     prop_assert!(q.p10 <= q.p50 && q.p50 <= q.p90, "{:?}", q);
                 }
+            }
+        }
+
+        #[test]
+        fn the_sorted_index_gives_what_sorting_the_window_gives(
+            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..200),
+            window in 1usize..40,
+        ) {
+            // Few distinct values (many ties) and many; the reference sorts the last `window`.
+            let mut c = conformal(1, window, 1);
+            for (i, e) in errors.iter().enumerate() {
+                c.issue(&[Some(0.0)]);
+                c.observe(f64::from(*e));
+                let start = (i + 1).saturating_sub(window);
+                let mut last: Vec<f64> = errors[start..=i].iter().map(|e| f64::from(*e)).collect();
+                last.sort_by(f64::total_cmp);
+                let at = |tenths| last[rank(tenths, last.len()) - 1];
+                prop_assert_eq!(c.quantiles(1, 0.0), Some(Quantiles { p10: at(1), p50: at(5), p90: at(9) }));
             }
         }
 
