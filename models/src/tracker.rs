@@ -135,6 +135,16 @@ impl TrackerSettings {
         &self.horizons
     }
 
+    /// Steps per season.
+    pub fn season(&self) -> usize {
+        self.season
+    }
+
+    /// Errors kept per horizon by the band.
+    pub fn band_window(&self) -> usize {
+        self.band_window
+    }
+
     /// The longest gap forward-filled, in steps.
     pub fn max_gap(&self) -> u64 {
         self.max_gap as u64
