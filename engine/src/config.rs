@@ -49,7 +49,10 @@ pub struct ForecastConfig {
     /// `ironspider_models::forecast::DEFAULT`).
     pub model: String,
     /// The forecasting grid, in seconds (default 300: the 5-minute grid of the Bitbrains
-    /// backtest, so the live model is the one evaluated). A multiple of `window_seconds`.
+    /// backtest, so the live model is the one evaluated); at least `window_seconds`. A
+    /// window belongs to the step of its start, so with a step that is not a multiple of the
+    /// window (7 s windows on a 300 s grid), the window that straddles a step's end counts
+    /// wholly in that step.
     pub step_seconds: u64,
     /// How far ahead, in seconds (default 300, 900, 3600); each a multiple of `step_seconds`.
     pub horizons_seconds: Vec<u64>,
@@ -94,8 +97,12 @@ impl ForecastConfig {
         let invalid = |key: &'static str, value: String, rule: &'static str| {
             Err(EngineConfigError::Forecast { key, value, rule: rule.to_string() })
         };
-        if step == 0 || window_seconds == 0 || !step.is_multiple_of(window_seconds) {
-            return invalid("step_seconds", step.to_string(), "a positive multiple of engine.window_seconds");
+        if step == 0 || step < window_seconds {
+            return invalid(
+                "step_seconds",
+                step.to_string(),
+                "at least engine.window_seconds, and positive (or engine.forecast.enabled = false)",
+            );
         }
         if self.horizons_seconds.is_empty() || self.horizons_seconds.iter().any(|h| *h == 0 || !h.is_multiple_of(step))
         {
@@ -231,9 +238,13 @@ mod tests {
         // The defaults in steps: horizons 1, 3, 12; a season of 288.
         let settings = EngineConfig::default().forecast.tracker_settings(10).unwrap();
         assert_eq!((settings.horizons(), settings.max_gap()), (&[1, 3, 12][..], 12));
+        assert_eq!(with(|c| c.window_seconds = 7), None, "7 s windows on a 300 s grid");
         assert_eq!(
-            with(|c| c.window_seconds = 7).as_deref(),
-            Some("engine.forecast.step_seconds = 300: a positive multiple of engine.window_seconds")
+            with(|c| c.window_seconds = 600).as_deref(),
+            Some(
+                "engine.forecast.step_seconds = 300: at least engine.window_seconds, and positive \
+                 (or engine.forecast.enabled = false)"
+            )
         );
         assert_eq!(
             with(|c| c.forecast.horizons_seconds = vec![300, 450]).as_deref(),

@@ -62,6 +62,7 @@ impl Engine {
                 steps = warm.steps,
                 values = warm.values,
                 skipped = warm.skipped,
+                stale = warm.stale,
                 seconds = warm.seconds,
                 "forecasters warm-started from the history"
             );
@@ -157,7 +158,7 @@ impl Engine {
     /// the values they were made from, to the history.
     fn keep_step(&self, step: &CompletedStep) {
         let forecasts = forecasts_batch(&step.snapshot, step.end);
-        if let Some(history) = self.history.lock().as_ref() {
+        if let Some(history) = self.history.lock().as_ref().filter(|_| !step.inputs.is_empty()) {
             history.write_to(HistoryTable::NodeSteps, step.start, node_steps_batch(step));
             if forecasts.num_rows() > 0 {
                 history.write_to(HistoryTable::Forecasts, step.end, forecasts.clone());

@@ -3,8 +3,10 @@
 //!
 //! ## Contract
 //!
-//! **Grid.** Step `k` covers `[k·s, (k+1)·s)`, `s = engine.forecast.step_seconds`, a multiple
-//! of the window length, so windows nest in steps; a window belongs to the step of its start.
+//! **Grid.** Step `k` covers `[k·s, (k+1)·s)`, `s = engine.forecast.step_seconds` (at least
+//! the window length); a window belongs to the step of its start. When `s` is a multiple of
+//! the window (the defaults: 30 windows of 10 s), windows nest in steps; otherwise the window
+//! that straddles a step's end counts wholly in that step.
 //!
 //! **Values.** At every closed window, for every node that reported in it, the value of each
 //! resource of [`RESOURCES`] is the node quantity of that name
@@ -13,8 +15,8 @@
 //! not report). The step's value is the mean of its windows' values,
 //! `x̄_k = (Σ_w x_w) / n_w` over the `n_w` windows of step `k` that have one.
 //!
-//! **Completion.** Step `k` completes when its last window closes (the one ending at
-//! `(k+1)·s`), when the watermark passes `(k+1)·s` (its last windows had no data), or when a
+//! **Completion.** Step `k` completes when its last window closes (the one ending at or
+//! after `(k+1)·s`), when the watermark passes `(k+1)·s` (its last windows had no data), or when a
 //! window of a later step closes. Then every node and resource with a value in step `k`
 //! feeds `x̄_k` to its tracker — which refuses NaN and ±∞ (counted by reason, never fed),
 //! forward-fills gaps of up to `max_gap_steps` and resets after longer ones — and the
@@ -28,11 +30,15 @@
 //! completion: its next value would reset its trackers anyway.
 //!
 //! **Warm start** ([`LiveForecasts::warm_start`]): every completed step's values go to the
-//! Parquet history (`node_steps`); a restarted engine reads the last
-//! `season + band_window + longest horizon` steps of it (876 at the defaults, about three
-//! days, at most one file per step) and feeds them, so that its trackers and bands resume
-//! where they were. Steps it read are not taken again from live windows.
-
+//! Parquet history (`node_steps`). A restarted engine finds the newest step there; if it
+//! ended no more than `max_gap_steps` steps before the current one (a longer silence would
+//! reset every tracker at its next value anyway), it feeds the `N` steps ending with it,
+//! `N = 2·season + band_window + longest horizon` (1,164 at the defaults, about four days,
+//! one file each): a season to start the seasonal models, a season for a selecting model to
+//! settle, then a full band window of errors from models already warm. Its trackers then
+//! forecast at once, close to what they forecast before the restart (not to the bit: the
+//! state before the restart had seen more than `N` steps). Steps it fed are not taken again
+//! from live windows.
 mod metrics;
 mod snapshot;
 mod warm;
@@ -257,10 +263,11 @@ impl LiveForecasts {
         &self.settings
     }
 
-    /// Steps a warm start reads: a season, a band window and the longest horizon.
+    /// Steps a warm start feeds (module doc): two seasons, a band window and the longest
+    /// horizon.
     pub fn warm_steps(&self) -> usize {
         let longest = self.settings.horizons().last().copied().unwrap_or(1);
-        self.settings.season() + self.settings.band_window() + longest
+        2 * self.settings.season() + self.settings.band_window() + longest
     }
 
     /// Takes the window `[window_start, window_end)` scored in `scores`; returns the steps it
@@ -344,11 +351,13 @@ impl LiveForecasts {
     /// publishes the forecasts they give; unreadable files are skipped and counted.
     pub fn warm_start(&self, data_dir: &Path, now_ns: i64) -> WarmStart {
         let started = Instant::now();
-        let until = now_ns.div_euclid(self.step_ns);
-        let from = until.saturating_sub(self.warm_steps() as i64);
+        let current = now_ns.div_euclid(self.step_ns);
+        let oldest_useful = current.saturating_sub(self.settings.max_gap() as i64 + 1);
+        let reach = self.warm_steps() as i64;
+        let files = warm::step_files(data_dir, self.step_ns, oldest_useful, current, reach);
         let mut state = self.state.lock();
-        let mut report = WarmStart::default();
-        for file in warm::step_files(data_dir, from.saturating_mul(self.step_ns), until.saturating_mul(self.step_ns)) {
+        let mut report = WarmStart { stale: files.stale, ..WarmStart::default() };
+        for file in files.paths {
             let Some((k, rows)) = warm::read_step(&file, self.step_ns, &mut report) else { continue };
             if state.warm_until.is_some_and(|warm| k <= warm) {
                 continue;

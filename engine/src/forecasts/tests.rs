@@ -201,8 +201,8 @@ fn a_warm_start_reads_only_the_steps_it_needs() {
     let dir = tempfile::tempdir().unwrap();
     let steps_dir = crate::history::HistoryTable::NodeSteps.dir(dir.path());
     let (before, _) = live("naive");
-    // warm_steps = season 1 + band window 4 + longest horizon 2 = 7.
-    assert_eq!(before.warm_steps(), 7);
+    // warm_steps = 2 · season 1 + band window 4 + longest horizon 2 = 8.
+    assert_eq!(before.warm_steps(), 8);
     for k in 0..20 {
         for step in step(&before, k, 0.5, 0.5) {
             write_window(&steps_dir, step.start, &node_steps_batch(&step)).unwrap();
@@ -210,7 +210,15 @@ fn a_warm_start_reads_only_the_steps_it_needs() {
     }
     let (after, _) = live("naive");
     let report = after.warm_start(dir.path(), 20 * 20 * S);
-    assert_eq!((report.steps, report.skipped), (7, 0), "steps 13 … 19");
+    assert_eq!((report.steps, report.skipped, report.stale), (8, 0, false), "steps 12 … 19");
     assert_eq!(cpu(&after.snapshot(), "n"), cpu(&before.snapshot(), "n"), "a constant: the same either way");
+    // Restarted in step 23: step 19 is 3 steps back, more than max_gap 2; the next value
+    // would reset every tracker, so nothing is read.
+    let (late, _) = live("naive");
+    let report = late.warm_start(dir.path(), 23 * 20 * S);
+    assert_eq!((report.steps, report.stale), (0, true));
+    assert!(late.snapshot().nodes.is_empty());
+    // In step 22 it is 2 steps back: resumed.
+    assert_eq!(live("naive").0.warm_start(dir.path(), 22 * 20 * S).steps, 8);
     assert!(live("naive").0.warm_start(&dir.path().join("nothing"), 0).steps == 0, "no history: cold");
 }

@@ -1,9 +1,11 @@
 //! Reading the `node_steps` history back for a warm start: which files, and their rows.
 //!
 //! A file is `<data_dir>/history/node_steps/date=…/<step_start_ns>.parquet` (one per
-//! completed step, [`crate::history`]); those whose start is in `[from, until)` are read,
-//! oldest first, so at most `(until − from) / step` files. A file of another step length
-//! (the configuration changed), an unreadable file or a row naming an unknown resource is
+//! completed step, [`crate::history`]). The newest one before the current step is found
+//! (listing only the date partitions that can hold a useful step); if it is older than the
+//! caller's oldest useful step, nothing is read (`stale`); else the files of the `reach`
+//! steps ending with it are read, oldest first. A file of another step length (the
+//! configuration changed), an unreadable file or a row naming an unknown resource is
 //! skipped and counted, never fatal: a serve that cannot warm-start starts cold.
 
 use super::RESOURCES;
@@ -23,6 +25,8 @@ pub struct WarmStart {
     pub values: usize,
     /// Files or rows skipped: unreadable, of another step length, an unknown resource.
     pub skipped: usize,
+    /// Whether the newest step of the history was too old to resume from.
+    pub stale: bool,
     /// Wall seconds it took.
     pub seconds: f64,
 }
@@ -30,22 +34,46 @@ pub struct WarmStart {
 /// One step's values: `(node, resource index in RESOURCES, value)`.
 pub(super) type StepRows = Vec<(Arc<str>, usize, f64)>;
 
-/// The step files below `data_dir` whose start is in `[from, until)` (ns), oldest first.
-pub(super) fn step_files(data_dir: &Path, from: i64, until: i64) -> Vec<PathBuf> {
+/// The files a warm start reads.
+#[derive(Debug, Default)]
+pub(super) struct StepFiles {
+    /// Oldest first.
+    pub(super) paths: Vec<PathBuf>,
+    /// Whether the newest step was before the oldest useful one.
+    pub(super) stale: bool,
+}
+
+/// The step files below `data_dir` to feed (module doc): steps are indices on a grid of
+/// `step_ns`; the newest wanted is before `current`, and no older than `oldest_useful`.
+pub(super) fn step_files(data_dir: &Path, step_ns: i64, oldest_useful: i64, current: i64, reach: i64) -> StepFiles {
     let root = HistoryTable::NodeSteps.dir(data_dir);
-    let Ok(partitions) = std::fs::read_dir(&root) else { return Vec::new() };
+    let Ok(partitions) = std::fs::read_dir(&root) else { return StepFiles::default() };
+    // A day's margin: partitions are by the UTC date of a step's start.
+    let first_day = day(oldest_useful.saturating_sub(reach).saturating_mul(step_ns).saturating_sub(86_400_000_000_000));
     let mut files: Vec<(i64, PathBuf)> = partitions
         .flatten()
+        .filter(|p| p.file_name().to_str().and_then(|n| n.strip_prefix("date=")).is_some_and(|d| *d >= *first_day))
         .filter_map(|partition| std::fs::read_dir(partition.path()).ok())
         .flat_map(|entries| entries.flatten())
         .filter_map(|entry| {
             let path = entry.path();
             let start: i64 = path.file_name()?.to_str()?.strip_suffix(".parquet")?.parse().ok()?;
-            (from..until).contains(&start).then_some((start, path))
+            (start.div_euclid(step_ns) < current).then_some((start, path))
         })
         .collect();
     files.sort_unstable();
-    files.into_iter().map(|(_, path)| path).collect()
+    let Some(newest) = files.last().map(|(start, _)| start.div_euclid(step_ns)) else { return StepFiles::default() };
+    if newest < oldest_useful {
+        return StepFiles { paths: Vec::new(), stale: true };
+    }
+    let paths =
+        files.into_iter().filter(|(start, _)| start.div_euclid(step_ns) > newest - reach).map(|(_, p)| p).collect();
+    StepFiles { paths, stale: false }
+}
+
+/// The `YYYY-MM-DD` of a time in ns (UTC), as the partitions name it.
+fn day(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d").to_string()
 }
 
 /// One step's values from `file`, with its index on a grid of `step_ns`: `(node, resource
