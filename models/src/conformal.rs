@@ -28,15 +28,23 @@
 //! **Which horizons, and the cost.** [`Conformal::new`] calibrates every horizon `1..=H`;
 //! [`Conformal::for_horizons`] only those listed (the engine asks for 1, 3 and 12 steps, not
 //! all twelve), which gives the same quantiles for those horizons, since each horizon's
-//! errors are its own. Each calibrated horizon keeps its errors twice: in arrival order (to
-//! know which one leaves the window) and ascending (to read an order statistic in O(1)). An
-//! observation moves one error into and one out of the sorted copy with a single shift of
-//! the values between their two places (O(window) worst case, a third of the window on
-//! average for errors from one distribution). Memory is fixed at construction: `H²`
-//! remembered forecasts and `2 · window` errors per calibrated horizon
-//! ([`Conformal::state_bytes`]).
-
-use crate::pending::Pending;
+//! errors are its own. Per calibrated horizon `h` it keeps:
+//!
+//! - the forecasts still awaiting their targets, those of the last `h` origins, origin `o`
+//!   at `o mod h`: the observation that opens origin `t` scores the forecast in slot
+//!   `t mod h` (made at `t − h`), and the forecast issued from `t` takes the same slot;
+//! - its last `window` errors in arrival order (to know which one leaves the window) and an
+//!   index of them in ascending order (to read an order statistic in O(1), where sorting a
+//!   copy costs O(window log window) per quantile). An observation moves one error into
+//!   and one out of the index with a single shift of the entries between their two places
+//!   (O(window) worst case, a third of the window on average for errors from one
+//!   distribution), found by two branch-free binary searches run side by side.
+//!
+//! Each horizon's state is contiguous and small where the engine steps thousands of series in
+//! turn with the windows mostly out of cache: scoring touches `h` consecutive slots' one,
+//! not a diagonal of an `H × H` table. Memory is fixed at construction
+//! ([`Conformal::state_bytes`]): per calibrated horizon, `h` forecasts and `window` errors
+//! with a 2-byte index entry each; a window is at most [`MAX_WINDOW`] errors.
 
 /// Errors per horizon the engine's bands keep: two days of 5-minute steps, the window
 /// `ironspider evaluate forecasts` scores its bands with (its `BAND_WINDOW`).
@@ -62,11 +70,21 @@ pub struct Conformal {
     horizons: usize,
     /// How many errors a horizon needs before it gives quantiles (at least 1).
     min_errors: usize,
-    /// The forecasts of the last `H` origins, awaiting their targets.
-    issued: Pending,
-    /// Each calibrated horizon's last `window` errors (index `h − 1`; `None` for a horizon
-    /// not calibrated).
-    errors: Vec<Option<Errors>>,
+    /// The newest origin: how many observations so far.
+    origin: usize,
+    /// The calibrated horizons, ascending.
+    calibrated: Vec<Horizon>,
+}
+
+/// One calibrated horizon: the forecasts awaiting their targets and the errors.
+#[derive(Debug, Clone)]
+struct Horizon {
+    /// Steps ahead.
+    h: usize,
+    /// The forecasts issued from the last `h` origins, origin `o` at `o mod h`.
+    due: Vec<Option<f64>>,
+    /// Its last `window` errors.
+    errors: Errors,
 }
 
 /// One horizon's last `window` errors: a ring in arrival order (to know which error leaves
@@ -175,8 +193,11 @@ impl Conformal {
         if calibrated.contains(&0) || window == 0 || window > MAX_WINDOW || min_errors > window {
             return None;
         }
-        let errors = (1..=horizons).map(|h| calibrated.contains(&h).then(|| Errors::new(window))).collect();
-        Some(Conformal { horizons, min_errors: min_errors.max(1), issued: Pending::new(horizons), errors })
+        let calibrated = (1..=horizons)
+            .filter(|h| calibrated.contains(h))
+            .map(|h| Horizon { h, due: vec![None; h], errors: Errors::new(window) })
+            .collect();
+        Some(Conformal { horizons, min_errors: min_errors.max(1), origin: 0, calibrated })
     }
 
     /// `H`, the longest horizon it calibrates.
@@ -187,13 +208,16 @@ impl Conformal {
     /// Scores the remembered forecasts whose target is this observation, then opens a new
     /// origin (with nothing issued yet) for the forecasts made after it.
     pub fn observe(&mut self, y: f64) {
-        let errors = &mut self.errors;
-        self.issued.arrive(|h, forecast| {
-            let e = y - forecast;
-            if let Some(errors) = errors[h - 1].as_mut().filter(|_| e.is_finite()) {
-                errors.push(e);
+        self.origin += 1;
+        for horizon in &mut self.calibrated {
+            // Made at origin t − h, in the slot the forecast from t will take.
+            if let Some(forecast) = horizon.due[self.origin % horizon.h].take() {
+                let e = y - forecast;
+                if e.is_finite() {
+                    horizon.errors.push(e);
+                }
             }
-        });
+        }
     }
 
     /// Remembers the point forecasts issued from the newest origin: `forecasts[h − 1]` is
@@ -206,7 +230,14 @@ impl Conformal {
     /// [`Conformal::issue`] from an iterator (the forecast `h` steps ahead `h`-th), for
     /// callers that do not keep the forecasts in a slice.
     pub fn issue_each(&mut self, forecasts: impl IntoIterator<Item = Option<f64>>) {
-        self.issued.issue(forecasts.into_iter().map(|f| f.filter(|f| f.is_finite())));
+        let mut forecasts = forecasts.into_iter();
+        let mut next = 1;
+        for horizon in &mut self.calibrated {
+            // The `h`-th forecast, skipping those of horizons not calibrated; none past the end.
+            let forecast = forecasts.nth(horizon.h - next).flatten();
+            next = horizon.h + 1;
+            horizon.due[self.origin % horizon.h] = forecast.filter(|f| f.is_finite());
+        }
     }
 
     /// How many errors horizon `h` holds (0 for `h` outside `1..=H` or not calibrated).
@@ -226,28 +257,29 @@ impl Conformal {
         Some(Quantiles { p10: at(1)?, p50: at(5)?, p90: at(9)? })
     }
 
-    /// The number of `f64` values its state holds memory for (`H²` forecasts and `window`
-    /// errors per calibrated horizon, fixed at construction); the errors' 2-byte sort index
-    /// is counted by [`Conformal::state_bytes`].
+    /// The number of `f64` values its state holds memory for (per calibrated horizon `h`,
+    /// `h` forecasts and `window` errors; at most `H(H+1)/2 + H·window`, fixed at
+    /// construction); the errors' 2-byte sort index is counted by [`Conformal::state_bytes`].
     pub fn state_len(&self) -> usize {
-        self.issued.capacity() + self.errors.iter().flatten().map(|e| e.values.capacity()).sum::<usize>()
+        self.calibrated.iter().map(|c| c.due.capacity() + c.errors.values.capacity()).sum()
     }
 
-    /// Bytes of its state, inline and heap: the struct, `H²` remembered forecasts of 16 bytes
-    /// (`Option<f64>`), a slot of `size_of::<Option<Errors>>()` per horizon, and per
-    /// calibrated horizon `window` errors of 8 bytes and their sort index of 2. Fixed at
-    /// construction: `size_of::<Conformal>() + 16·H² + 56·H + 10·window·|calibrated|` on 64-bit
-    /// targets.
+    /// Bytes of its state, inline and heap: the struct; per calibrated horizon `h` its slot
+    /// (`size_of::<Horizon>()`, 88 bytes on 64-bit targets), `h` remembered forecasts of 16
+    /// bytes (`Option<f64>`), and `window` errors of 8 bytes with their index entries of 2.
+    /// Fixed at construction: with horizons 1, 3 and 12 and a window of 576,
+    /// `48 + 3·88 + 16·16 + 3·5,760 = 17,848` bytes.
     pub fn state_bytes(&self) -> usize {
-        size_of::<Self>()
-            + self.issued.capacity() * size_of::<Option<f64>>()
-            + self.errors.capacity() * size_of::<Option<Errors>>()
-            + self.errors.iter().flatten().map(Errors::heap_bytes).sum::<usize>()
+        let horizons = self
+            .calibrated
+            .iter()
+            .map(|c| size_of::<Horizon>() + c.due.capacity() * size_of::<Option<f64>>() + c.errors.heap_bytes());
+        size_of::<Self>() + horizons.sum::<usize>()
     }
 
-    /// Horizon `h`'s errors, if `h` is in `1..=H` and calibrated.
+    /// Horizon `h`'s errors, if `h` is calibrated.
     fn horizon_errors(&self, h: usize) -> Option<&Errors> {
-        self.errors.get(h.checked_sub(1)?)?.as_ref()
+        self.calibrated.iter().find(|c| c.h == h).map(|c| &c.errors)
     }
 }
 
@@ -366,10 +398,11 @@ mod tests {
         for h in [1, 3] {
             assert_eq!(some.quantiles(h, 1.0), full.quantiles(h, 1.0), "h = {h}");
         }
-        // H = 3: 9 forecasts of 16 bytes; slots for 3 horizons; 2 windows of 4 errors of 10.
-        let slot = size_of::<Option<super::Errors>>();
-        assert_eq!(some.state_bytes(), size_of::<Conformal>() + 9 * 16 + 3 * slot + 2 * 4 * 10);
-        assert_eq!(some.state_len(), 9 + 2 * 4);
+        // Horizons 1 and 3: 1 + 3 forecasts of 16 bytes, 2 windows of 4 errors of 10 bytes.
+        let slot = size_of::<super::Horizon>();
+        assert_eq!(some.state_bytes(), size_of::<Conformal>() + 2 * slot + 4 * 16 + 2 * 4 * 10);
+        assert_eq!(some.state_len(), 4 + 2 * 4);
+        assert_eq!((size_of::<Conformal>(), slot), (48, 88), "as the doc of state_bytes says");
     }
 
     #[test]

@@ -36,11 +36,11 @@
 //!
 //! Fixed at construction, whatever the number of observations: the tracker's own part is
 //! [`Tracker::state_bytes`] — the struct, the latest point forecast per configured horizon
-//! (16 bytes each) and the band ([`crate::Conformal::state_bytes`]: `16·H²` remembered
-//! forecasts, and per configured horizon `10·band_window` bytes of errors and their sort
-//! index) — plus the model's own state, which the model does not report (the engine's
-//! bench counts it with a counting allocator). With the engine's defaults (horizons 1, 3 and
-//! 12 steps, a window of 576 errors) the band is 20,336 bytes.
+//! and its quantiles (16 and 32 bytes each) and the band ([`crate::Conformal::state_bytes`]:
+//! per configured horizon `h`, `h` remembered forecasts and `10·band_window` bytes of errors
+//! and their sort index) — plus the model's own state, which the model does not report (the
+//! engine's bench counts it with a counting allocator). With the engine's defaults
+//! (horizons 1, 3 and 12 steps, a window of 576 errors) the band is 17,848 bytes.
 
 use crate::conformal::{Conformal, Quantiles};
 use crate::forecast::{self, Forecaster};
@@ -254,6 +254,10 @@ pub struct Tracker {
     last: Option<(i64, f64)>,
     /// The model's point forecast at each configured horizon after the newest step.
     points: Box<[Option<f64>]>,
+    /// The forecast at each configured horizon as of the newest step, computed as it is taken
+    /// (while its state is in cache; the engine reads every tracker's again when it
+    /// publishes).
+    forecasts: Box<[Result<Quantiles, Unavailable>]>,
 }
 
 impl std::fmt::Debug for Tracker {
@@ -266,8 +270,10 @@ impl Tracker {
     /// A tracker that has seen nothing.
     pub fn new(settings: Arc<TrackerSettings>) -> Self {
         let (model, band) = settings.fresh();
-        let points = vec![None; settings.horizons.len()].into_boxed_slice();
-        Self { settings, model, band, last: None, points }
+        let n = settings.horizons.len();
+        let points = vec![None; n].into_boxed_slice();
+        let forecasts = vec![Err(Unavailable::NoData); n].into_boxed_slice();
+        Self { settings, model, band, last: None, points, forecasts }
     }
 
     /// Takes the value `y` of step `step` (module doc: refusals, gaps, resets).
@@ -302,10 +308,12 @@ impl Tracker {
     pub fn reset(&mut self) {
         (self.model, self.band) = self.settings.fresh();
         self.points.fill(None);
+        self.forecasts.fill(Err(Unavailable::NoData));
         self.last = None;
     }
 
-    /// One observation, as the backtest makes it: model, band, then the forecasts issued.
+    /// One observation, as the backtest makes it: model, band, then the forecasts issued,
+    /// and their quantiles kept.
     fn feed(&mut self, y: f64) {
         self.model.observe(y);
         self.band.observe(y);
@@ -314,24 +322,17 @@ impl Tracker {
         }
         let (horizons, points) = (&self.settings.horizons, &self.points);
         let mut configured = horizons.iter().zip(points.iter()).peekable();
-        self.band.issue_each(
-            (1..=self.band.horizons()).map(|h| configured.next_if(|(c, _)| **c == h).and_then(|(_, p)| *p)),
-        );
+        let all = 1..=self.band.horizons();
+        self.band.issue_each(all.map(|h| configured.next_if(|(c, _)| **c == h).and_then(|(_, p)| *p)));
+        for ((forecast, &h), point) in self.forecasts.iter_mut().zip(horizons).zip(points.iter()) {
+            *forecast = quantiles(&self.band, h, *point);
+        }
     }
 
     /// p10, p50 and p90 at the `i`-th configured horizon ([`TrackerSettings::horizons`]),
     /// as of the newest step; or why not.
     pub fn forecast(&self, i: usize) -> Result<Quantiles, Unavailable> {
-        let (&h, point) = self.settings.horizons.get(i).zip(self.points.get(i)).ok_or(Unavailable::NoHorizon)?;
-        if self.last.is_none() {
-            return Err(Unavailable::NoData);
-        }
-        let point = point.ok_or(Unavailable::WarmingUp)?;
-        if !point.is_finite() {
-            return Err(Unavailable::NotFinite);
-        }
-        let q = self.band.quantiles(h, point).ok_or(Unavailable::Calibrating)?;
-        if [q.p10, q.p50, q.p90].iter().all(|v| v.is_finite()) { Ok(q) } else { Err(Unavailable::NotFinite) }
+        self.forecasts.get(i).copied().unwrap_or(Err(Unavailable::NoHorizon))
     }
 
     /// The newest step taken, when any.
@@ -346,8 +347,18 @@ impl Tracker {
 
     /// Bytes of its own state (module doc), the model's excluded: fixed at construction.
     pub fn state_bytes(&self) -> usize {
-        size_of::<Self>() + size_of_val(&*self.points) + self.band.state_bytes()
+        size_of::<Self>() + size_of_val(&*self.points) + size_of_val(&*self.forecasts) + self.band.state_bytes()
     }
+}
+
+/// The band around `point` at horizon `h`, or why not.
+fn quantiles(band: &Conformal, h: usize, point: Option<f64>) -> Result<Quantiles, Unavailable> {
+    let point = point.ok_or(Unavailable::WarmingUp)?;
+    if !point.is_finite() {
+        return Err(Unavailable::NotFinite);
+    }
+    let q = band.quantiles(h, point).ok_or(Unavailable::Calibrating)?;
+    if [q.p10, q.p50, q.p90].iter().all(|v| v.is_finite()) { Ok(q) } else { Err(Unavailable::NotFinite) }
 }
 
 #[cfg(test)]
@@ -452,10 +463,11 @@ mod tests {
     #[test]
     fn the_band_of_the_engine_defaults_is_as_documented() {
         let t = Tracker::new(settings("naive", 288, &[1, 3, 12], 576, 50));
-        // Conformal: struct, 144 forecasts of 16 bytes, 12 slots, 3 windows of 576 · 10 bytes.
-        let band = size_of::<Conformal>() + 144 * 16 + 12 * 56 + 3 * 5760;
-        assert_eq!(band, 20_336);
-        assert_eq!(t.state_bytes(), size_of::<Tracker>() + 3 * 16 + band);
+        // Conformal: the struct, 3 horizons of 88 bytes, 1 + 3 + 12 forecasts of 16 bytes,
+        // 3 windows of 576 · 10 bytes.
+        let band = 48 + 3 * 88 + 16 * 16 + 3 * 5760;
+        assert_eq!(band, 17_848);
+        assert_eq!(t.state_bytes(), size_of::<Tracker>() + 3 * (16 + 32) + band);
     }
 
     proptest! {
