@@ -12,44 +12,15 @@ use ironspider_engine::{Engine, EngineConfig, ManualClock};
 use ironspider_ingest::builder::BatchBuilder;
 use ironspider_ingest::canonical::CanonicalMap;
 use ironspider_ingest::fast;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
-/// The system allocator, counting the bytes currently allocated.
-struct Counting;
-
-// A global allocator is an `unsafe` trait: allowed here alone, where every method forwards
-// unchanged to the system allocator.
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod counting;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: counting::Counting = counting::Counting;
 
 fn live_bytes() -> f64 {
-    LIVE_BYTES.load(Ordering::Relaxed) as f64
+    counting::live_bytes() as f64
 }
 
 const SECOND: i64 = 1_000_000_000;

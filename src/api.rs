@@ -1,6 +1,7 @@
 //! The HTTP API on the `http.listen` address: `/metrics` (Prometheus text exposition of
-//! the process's own metrics and node scores), `/healthz`, `/readyz`, `POST /api/v1/sql`, and
-//! `GET /api/v1/nodes[/{name}]`, `GET /api/v1/pods`. `serve` adds the Prometheus remote-write receiver
+//! the process's own metrics, node scores and forecasts), `/healthz`, `/readyz`,
+//! `POST /api/v1/sql`, `GET /api/v1/nodes[/{name}]`, `GET /api/v1/pods` and
+//! `GET /api/v1/forecasts[/{node}]`. `serve` adds the Prometheus remote-write receiver
 //! (`POST /api/v1/write`, see [`ironspider_ingest::source::remote_write`]) on the same address.
 
 use axum::Router;
@@ -35,6 +36,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/nodes/{name}", get(node))
         .route("/api/v1/pods", get(pods))
+        .route("/api/v1/forecasts", get(forecasts))
+        .route("/api/v1/forecasts/{node}", get(node_forecasts))
         .with_state(state)
 }
 
@@ -82,6 +85,25 @@ async fn node(State(state): State<ApiState>, Path(name): Path<String>) -> Respon
 /// [`ironspider_scores::PodCost`]).
 async fn pods(State(state): State<ApiState>) -> Response {
     json_response(&state.engine.scores().pods)
+}
+
+/// Every forecast of the newest snapshot: a JSON array of objects with keys `node,
+/// resource, horizon_seconds, p10, p50, p90, model, issued_at` (see
+/// [`ironspider_engine::forecasts::ForecastRow`]), by node, resource and horizon.
+async fn forecasts(State(state): State<ApiState>) -> Response {
+    let snapshot = state.engine.forecasts();
+    json_response(&snapshot.rows().collect::<Vec<_>>())
+}
+
+/// One node's forecasts (an empty array while its forecasters warm up), or 404 for a node
+/// the engine has neither scored nor forecast.
+async fn node_forecasts(State(state): State<ApiState>, Path(name): Path<String>) -> Response {
+    let snapshot = state.engine.forecasts();
+    match snapshot.node(&name) {
+        Some(node) => json_response(&snapshot.node_rows(node).collect::<Vec<_>>()),
+        None if state.engine.scores().nodes.contains_key(&name) => json_response(&[(); 0]),
+        None => (StatusCode::NOT_FOUND, format!("unknown node {name:?}\n")).into_response(),
+    }
 }
 
 /// Runs the SQL text of the body; answers a JSON array with one object per row, or 400 with

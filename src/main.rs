@@ -44,7 +44,8 @@ enum Command {
         json: bool,
     },
     /// Run a dataset through ingest and the engine on a virtual clock; write node scores
-    /// (`OUT/node_scores.parquet`) and a report (`OUT/summary.json`).
+    /// (`OUT/node_scores.parquet`), forecasts (`OUT/forecasts.parquet`) and a report
+    /// (`OUT/summary.json`).
     Replay(replay::ReplayArgs),
     /// Replay a GPU node list and pod list (Alibaba GPU trace 2023) through the placement
     /// policies with the FGD paper's protocol; write `OUT/summary.csv`,
@@ -212,8 +213,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             let summary = replay::run(&args)?;
             print!("{}", summary.render());
             println!(
-                "wrote {} and {}",
+                "wrote {}, {} and {}",
                 args.out.join("node_scores.parquet").display(),
+                args.out.join("forecasts.parquet").display(),
                 args.out.join("summary.json").display()
             );
             Ok(())

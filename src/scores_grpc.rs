@@ -1,9 +1,11 @@
 //! The gRPC service `ironspider.v1.Scores` (see `proto/proto/ironspider/v1/scores.proto`)
-//! over the engine's published score snapshot: `Get` answers from the newest snapshot,
-//! `Watch` streams each new one. Both only take the snapshot (an `Arc` clone), so neither
-//! ever waits for ingest. `serve` mounts the service on the OTLP/gRPC port.
+//! over the engine's published snapshots: `Get` answers from the newest score snapshot,
+//! `Watch` streams each new one, `GetForecasts` answers from the newest forecasts. Each only
+//! takes a snapshot (an `Arc` clone), so none ever waits for ingest. `serve` mounts the
+//! service on the OTLP/gRPC port.
 
 use ironspider_engine::Engine;
+use ironspider_engine::forecasts::ForecastsSnapshot;
 use ironspider_proto::v1;
 use ironspider_proto::v1::scores_server::{Scores, ScoresServer};
 use ironspider_scores::cost::PerResource;
@@ -100,6 +102,24 @@ pub fn node_score(score: &NodeScore) -> v1::NodeScore {
     }
 }
 
+/// The forecasts as a message, restricted to `wanted` (every node when `None`).
+pub fn cluster_forecasts(snapshot: &ForecastsSnapshot, wanted: Option<&BTreeSet<String>>) -> v1::ClusterForecasts {
+    let forecasts = snapshot
+        .rows()
+        .filter(|row| wanted.is_none_or(|wanted| wanted.contains(row.node)))
+        .map(|row| v1::NodeForecast {
+            node: row.node.to_string(),
+            resource: row.resource.to_string(),
+            horizon_seconds: row.horizon_seconds as i64,
+            p10: row.p10,
+            p50: row.p50,
+            p90: row.p90,
+            issued_at_unix_nano: row.issued_at,
+        })
+        .collect();
+    v1::ClusterForecasts { step_end_unix_nano: snapshot.step_end, model: snapshot.model.to_string(), forecasts }
+}
+
 /// A health factor as a message.
 fn health_factor(factor: &Factor) -> v1::HealthFactor {
     v1::HealthFactor { factor: factor.factor.to_string(), penalty: factor.penalty, detail: factor.detail.clone() }
@@ -173,6 +193,24 @@ impl Scores for ScoresService {
         Ok(Response::new(cluster_scores(&snapshot, wanted.as_ref())))
     }
 
+    /// The newest forecasts; NOT_FOUND naming every requested node the engine has neither
+    /// scored nor forecast.
+    async fn get_forecasts(
+        &self,
+        request: Request<v1::GetForecastsRequest>,
+    ) -> Result<Response<v1::ClusterForecasts>, Status> {
+        let (forecasts, scores) = (self.engine.forecasts(), self.engine.scores());
+        let wanted = requested(request.into_inner().nodes);
+        if let Some(wanted) = &wanted {
+            let unknown: Vec<&str> =
+                unknown(&scores, wanted).into_iter().filter(|n| forecasts.node(n).is_none()).collect();
+            if !unknown.is_empty() {
+                return Err(Status::not_found(format!("unknown nodes: {}", unknown.join(", "))));
+            }
+        }
+        Ok(Response::new(cluster_forecasts(&forecasts, wanted.as_ref())))
+    }
+
     type WatchStream = ReceiverStream<Result<v1::ClusterScores, Status>>;
 
     /// The current snapshot (when it holds a wanted node), then each new one.
@@ -231,6 +269,34 @@ mod tests {
         assert_eq!((names, scores.window_end_unix_nano, scores.cluster_health), (vec!["a", "c"], 7, Some(80.0)));
         assert_eq!(cluster_scores(&snapshot, None).nodes.len(), 3);
         assert!(requested(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn forecasts_keep_the_snapshot_order_and_the_selection() {
+        use ironspider_engine::forecasts::{Forecast, NodeForecasts};
+        let forecast = |resource, horizon_seconds| Forecast {
+            resource,
+            horizon_seconds,
+            p10: 0.25,
+            p50: 0.5,
+            p90: 0.75,
+            issued_at: 300_000_000_000,
+        };
+        let snapshot = ForecastsSnapshot {
+            step_end: 300_000_000_000,
+            model: "naive",
+            nodes: vec![
+                NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300), forecast("memory", 900)] },
+                NodeForecasts { node: "b".into(), forecasts: vec![forecast("pressure", 300)] },
+            ],
+            unavailable: [0; 4],
+        };
+        let all = cluster_forecasts(&snapshot, None);
+        assert_eq!((all.step_end_unix_nano, all.model.as_str(), all.forecasts.len()), (300_000_000_000, "naive", 3));
+        let b = cluster_forecasts(&snapshot, requested(vec!["b".into()]).as_ref());
+        let one = &b.forecasts[0];
+        assert_eq!((one.node.as_str(), one.resource.as_str(), one.horizon_seconds), ("b", "pressure", 300));
+        assert_eq!((one.p10, one.p50, one.p90, one.issued_at_unix_nano), (0.25, 0.5, 0.75, 300_000_000_000));
     }
 
     #[test]

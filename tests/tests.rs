@@ -12,6 +12,7 @@ mod bad_input;
 mod config;
 mod evaluate;
 mod extender;
+mod forecasts;
 mod kubernetes;
 mod metric_kinds;
 mod quantities;

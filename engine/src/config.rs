@@ -1,7 +1,10 @@
-//! Engine configuration: the `[engine]` table of the TOML file.
+//! Engine configuration: the `[engine]` table of the TOML file, with its `[engine.forecast]`
+//! table (live forecasts, [`ForecastConfig`]).
 //!
 //! Every key has a default, so an empty file (or none) is a working configuration.
 
+use ironspider_models::conformal::{BAND_MIN_ERRORS, BAND_WINDOW};
+use ironspider_models::tracker::{SettingsError, TrackerSettings};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -30,6 +33,99 @@ pub struct EngineConfig {
     pub history: bool,
     /// Scoring: pressure, health and cost settings (`[engine.scores]`).
     pub scores: ironspider_scores::ScoreConfig,
+    /// Live forecasts of every node's utilisation and pressure (`[engine.forecast]`).
+    pub forecast: ForecastConfig,
+}
+
+/// Live forecasts: the `[engine.forecast]` table. Forecasts run on a grid of
+/// `step_seconds` (each step's value is the mean of the windows in it), one tracker per node
+/// and resource (`ironspider_models::tracker`), and are given `horizons_seconds` ahead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForecastConfig {
+    /// Forecast at all (default true).
+    pub enabled: bool,
+    /// The model, by its catalogue name (default the catalogue's default,
+    /// `ironspider_models::forecast::DEFAULT`).
+    pub model: String,
+    /// The forecasting grid, in seconds (default 300: the 5-minute grid of the Bitbrains
+    /// backtest, so the live model is the one evaluated); at least `window_seconds`. A
+    /// window belongs to the step of its start, so with a step that is not a multiple of the
+    /// window (7 s windows on a 300 s grid), the window that straddles a step's end counts
+    /// wholly in that step.
+    pub step_seconds: u64,
+    /// How far ahead, in seconds (default 300, 900, 3600); each a multiple of `step_seconds`.
+    pub horizons_seconds: Vec<u64>,
+    /// The season of the seasonal models, in seconds (default 86,400: a day); a multiple of
+    /// `step_seconds`.
+    pub season_seconds: u64,
+    /// Errors kept per horizon for the p10–p90 band (default 576, two days of steps, as in
+    /// the backtest).
+    pub band_window: usize,
+    /// Errors a horizon needs before its band is given (default 50, as in the backtest).
+    pub band_min_errors: usize,
+    /// Missing steps forward-filled with the last value (default 12, as in the backtest's
+    /// panel); a longer silence starts the series fresh.
+    pub max_gap_steps: u64,
+}
+
+impl Default for ForecastConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model: ironspider_models::forecast::DEFAULT.to_string(),
+            step_seconds: 300,
+            horizons_seconds: vec![300, 900, 3600],
+            season_seconds: 86_400,
+            band_window: BAND_WINDOW,
+            band_min_errors: BAND_MIN_ERRORS,
+            max_gap_steps: 12,
+        }
+    }
+}
+
+impl ForecastConfig {
+    /// The step in nanoseconds.
+    pub fn step_ns(&self) -> i64 {
+        seconds_to_ns(self.step_seconds)
+    }
+
+    /// The trackers' settings (horizons and season in steps), or what is wrong, for windows
+    /// of `window_seconds`.
+    pub fn tracker_settings(&self, window_seconds: u64) -> Result<TrackerSettings, EngineConfigError> {
+        let step = self.step_seconds;
+        let invalid = |key: &'static str, value: String, rule: &'static str| {
+            Err(EngineConfigError::Forecast { key, value, rule: rule.to_string() })
+        };
+        if step == 0 || step < window_seconds {
+            return invalid(
+                "step_seconds",
+                step.to_string(),
+                "at least engine.window_seconds, and positive (or engine.forecast.enabled = false)",
+            );
+        }
+        if self.horizons_seconds.is_empty() || self.horizons_seconds.iter().any(|h| *h == 0 || !h.is_multiple_of(step))
+        {
+            let value = format!("{:?}", self.horizons_seconds);
+            return invalid("horizons_seconds", value, "one or more, each a positive multiple of step_seconds");
+        }
+        if self.season_seconds == 0 || !self.season_seconds.is_multiple_of(step) {
+            return invalid("season_seconds", self.season_seconds.to_string(), "a positive multiple of step_seconds");
+        }
+        let horizons: Vec<usize> = self.horizons_seconds.iter().map(|h| (h / step) as usize).collect();
+        let season = (self.season_seconds / step) as usize;
+        TrackerSettings::new(&self.model, season, &horizons, self.band_window, self.band_min_errors, self.max_gap_steps)
+            .map_err(|error| EngineConfigError::Forecast {
+                key: match error {
+                    SettingsError::Model { .. } => "model",
+                    SettingsError::Horizons(_) => "horizons_seconds",
+                    SettingsError::Gap(_) => "max_gap_steps",
+                    SettingsError::Band { .. } => "band_window",
+                },
+                value: String::new(),
+                rule: error.to_string(),
+            })
+    }
 }
 
 impl Default for EngineConfig {
@@ -43,6 +139,7 @@ impl Default for EngineConfig {
             data_dir: PathBuf::from("data"),
             history: true,
             scores: ironspider_scores::ScoreConfig::default(),
+            forecast: ForecastConfig::default(),
         }
     }
 }
@@ -59,6 +156,16 @@ pub enum EngineConfigError {
     /// A score setting.
     #[error(transparent)]
     Scores(#[from] ironspider_scores::ScoreConfigError),
+    /// A live-forecast setting.
+    #[error("engine.forecast.{key}{}{value}: {rule}", if value.is_empty() { "" } else { " = " })]
+    Forecast {
+        /// The key below `engine.forecast`.
+        key: &'static str,
+        /// The value given (empty when the rule names it).
+        value: String,
+        /// What it must be.
+        rule: String,
+    },
 }
 
 impl EngineConfig {
@@ -71,6 +178,9 @@ impl EngineConfig {
         }
         if self.max_series == 0 {
             return Err(EngineConfigError::NoSeries);
+        }
+        if self.forecast.enabled {
+            self.forecast.tracker_settings(self.window_seconds)?;
         }
         Ok(self.scores.validate()?)
     }
@@ -115,5 +225,48 @@ mod tests {
         let mut cold = EngineConfig::default();
         cold.scores.health.stale_windows = 0;
         assert!(matches!(cold.validate(), Err(EngineConfigError::Scores(_))));
+    }
+
+    #[test]
+    fn forecast_settings_are_checked_against_the_window_and_the_step() {
+        let with = |edit: fn(&mut EngineConfig)| {
+            let mut config = EngineConfig::default();
+            edit(&mut config);
+            config.validate().err().map(|e| e.to_string())
+        };
+        assert_eq!(with(|_| {}), None);
+        // The defaults in steps: horizons 1, 3, 12; a season of 288.
+        let settings = EngineConfig::default().forecast.tracker_settings(10).unwrap();
+        assert_eq!((settings.horizons(), settings.max_gap()), (&[1, 3, 12][..], 12));
+        assert_eq!(with(|c| c.window_seconds = 7), None, "7 s windows on a 300 s grid");
+        assert_eq!(
+            with(|c| c.window_seconds = 600).as_deref(),
+            Some(
+                "engine.forecast.step_seconds = 300: at least engine.window_seconds, and positive \
+                 (or engine.forecast.enabled = false)"
+            )
+        );
+        assert_eq!(
+            with(|c| c.forecast.horizons_seconds = vec![300, 450]).as_deref(),
+            Some(
+                "engine.forecast.horizons_seconds = [300, 450]: one or more, each a positive multiple of step_seconds"
+            )
+        );
+        assert_eq!(
+            with(|c| c.forecast.season_seconds = 1000).as_deref(),
+            Some("engine.forecast.season_seconds = 1000: a positive multiple of step_seconds")
+        );
+        assert_eq!(
+            with(|c| c.forecast.model = "prophet".into()).as_deref(),
+            Some("engine.forecast.model: model \"prophet\" with a season of 288 steps and horizons up to 12: unknown")
+        );
+        assert!(
+            with(|c| c.forecast.band_min_errors = 600).is_some_and(|e| e.starts_with("engine.forecast.band_window"))
+        );
+        assert_eq!(
+            with(|c| c.forecast = ForecastConfig { enabled: false, step_seconds: 7, ..ForecastConfig::default() }),
+            None,
+            "off: not checked"
+        );
     }
 }

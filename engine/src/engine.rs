@@ -5,15 +5,16 @@ use crate::batch::{ApplyReport, IngestBatch};
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::error::EngineError;
+use crate::forecasts::{CompletedStep, ForecastsSnapshot, LiveForecasts};
 use crate::frame::node_frames;
-use crate::history::HistoryWriter;
+use crate::history::{HistoryTable, HistoryWriter};
 use crate::pods::pod_costs;
-use crate::score_log::NodeScoreLog;
+use crate::score_log::BatchLog;
 use crate::score_metrics::ScoresCollector;
 use crate::series::{SeriesInterner, SeriesKind};
 use crate::sql::{self, TablesSnapshot};
 use crate::store::{ClosedWindow, WindowStore};
-use crate::tables;
+use crate::tables::{self, forecasts_batch, node_scores_batch, node_steps_batch};
 use crate::telemetry::EngineMetrics;
 use arrow::array::{Array, RecordBatch};
 use arrow::array::{Float64Array, TimestampNanosecondArray, UInt32Array};
@@ -31,12 +32,17 @@ pub struct Engine {
     history: Mutex<Option<HistoryWriter>>,
     metrics: EngineMetrics,
     scores: ScoreBook,
-    score_log: NodeScoreLog,
+    score_log: BatchLog,
+    /// Live forecasts, unless `engine.forecast.enabled` is off.
+    forecasts: Option<LiveForecasts>,
+    forecast_log: BatchLog,
 }
 
 impl Engine {
     /// An engine reading time from `clock`, registering its metrics in `registry`, and
-    /// writing history under `config.data_dir` when `config.history` is set.
+    /// writing history under `config.data_dir` when `config.history` is set. With both the
+    /// history and forecasts on, the forecasters are warm-started from the history first
+    /// ([`LiveForecasts::warm_start`]).
     pub fn new(
         config: EngineConfig,
         clock: Arc<dyn Clock>,
@@ -45,6 +51,22 @@ impl Engine {
         let metrics = EngineMetrics::new(registry)?;
         let published = Arc::new(PublishedScores::default());
         registry.register(Box::new(ScoresCollector::new(Arc::clone(&published))?))?;
+        let forecasts = if config.forecast.enabled {
+            Some(LiveForecasts::new(&config.forecast, config.window_seconds, registry)?)
+        } else {
+            None
+        };
+        if let Some(forecasts) = forecasts.as_ref().filter(|_| config.history) {
+            let warm = forecasts.warm_start(&config.data_dir, clock.now_ns());
+            tracing::info!(
+                steps = warm.steps,
+                values = warm.values,
+                skipped = warm.skipped,
+                stale = warm.stale,
+                seconds = warm.seconds,
+                "forecasters warm-started from the history"
+            );
+        }
         let history =
             if config.history { Some(HistoryWriter::start(&config.data_dir, metrics.clone())?) } else { None };
         Ok(Self {
@@ -52,7 +74,9 @@ impl Engine {
             series: SeriesInterner::new(config.max_series),
             history: Mutex::new(history),
             scores: ScoreBook::new(config.scores.clone(), config.window_ns(), published),
-            score_log: NodeScoreLog::default(),
+            score_log: BatchLog::default(),
+            forecasts,
+            forecast_log: BatchLog::default(),
             config,
             clock,
             metrics,
@@ -103,12 +127,14 @@ impl Engine {
             let closed = store.close_due(now);
             store.expire(now);
             self.score_log.expire(now - self.config.retention_ns());
+            self.forecast_log.expire(now - self.config.retention_ns());
             self.metrics.live_samples.set(store.live_samples() as i64);
             self.metrics.open_windows.set(store.open_windows() as i64);
             (closed, store.closed_before())
         };
         self.finish_closed(&closed);
         self.publish_scores(watermark);
+        self.advance_forecasts(watermark);
         closed.len()
     }
 
@@ -116,8 +142,29 @@ impl Engine {
     /// to the `node_scores` table.
     fn publish_scores(&self, watermark: i64) {
         if self.scores.publish(watermark) {
-            self.score_log.append(&self.scores.snapshot());
+            let snapshot = self.scores.snapshot();
+            self.score_log.append(snapshot.window_end, node_scores_batch(&snapshot));
         }
+    }
+
+    /// Completes the forecasting step the watermark has passed, if any.
+    fn advance_forecasts(&self, watermark: i64) {
+        if let Some(step) = self.forecasts.as_ref().and_then(|f| f.advance(watermark)) {
+            self.keep_step(&step);
+        }
+    }
+
+    /// Appends a completed step's forecasts to the `forecasts` table and writes them, with
+    /// the values they were made from, to the history.
+    fn keep_step(&self, step: &CompletedStep) {
+        let forecasts = forecasts_batch(&step.snapshot, step.end);
+        if let Some(history) = self.history.lock().as_ref().filter(|_| !step.inputs.is_empty()) {
+            history.write_to(HistoryTable::NodeSteps, step.start, node_steps_batch(step));
+            if forecasts.num_rows() > 0 {
+                history.write_to(HistoryTable::Forecasts, step.end, forecasts.clone());
+            }
+        }
+        self.forecast_log.append(step.end, forecasts);
     }
 
     /// The `node_scores` rows of windows that ended after `window_end`, oldest first, with
@@ -131,6 +178,17 @@ impl Engine {
         self.scores.snapshot()
     }
 
+    /// The latest forecasts, without waiting for ingest (empty when forecasting is off).
+    pub fn forecasts(&self) -> Arc<ForecastsSnapshot> {
+        self.forecasts.as_ref().map_or_else(Default::default, LiveForecasts::snapshot)
+    }
+
+    /// The `forecasts` rows of steps that ended after `step_end`, oldest first, with their
+    /// step ends (for readers that follow the table, such as `replay`).
+    pub fn forecasts_since(&self, step_end: i64) -> Vec<(i64, RecordBatch)> {
+        self.forecast_log.since(step_end)
+    }
+
     /// Closes every open window and writes what is queued to the history (at shutdown).
     pub fn shutdown(&self) {
         let (closed, watermark) = {
@@ -140,6 +198,7 @@ impl Engine {
         };
         self.finish_closed(&closed);
         self.publish_scores(watermark);
+        self.advance_forecasts(watermark);
         if let Some(mut history) = self.history.lock().take() {
             history.finish();
         }
@@ -160,6 +219,11 @@ impl Engine {
             self.scores.record(window.end, node_frames(&aggregates, &table));
             self.scores.record_pods(pod_costs(&aggregates, &table, &self.config.scores.cost));
             self.publish_scores(window.end);
+            if let Some(forecasts) = &self.forecasts {
+                for step in forecasts.record(window.start, window.end, &self.scores.snapshot()) {
+                    self.keep_step(&step);
+                }
+            }
             let history_rows = self
                 .history
                 .lock()
@@ -179,7 +243,7 @@ impl Engine {
     pub fn snapshot(&self) -> TablesSnapshot {
         let store = self.store.lock().snapshot();
         let series = tables::series_batch(&self.series.read());
-        TablesSnapshot { series, store, node_scores: self.score_log.batches() }
+        TablesSnapshot { series, store, node_scores: self.score_log.batches(), forecasts: self.forecast_log.batches() }
     }
 
     /// Runs a SQL statement over the live tables and the history.

@@ -24,6 +24,9 @@ pub enum EngineError {
     /// The engine's metrics could not be registered (a name already taken in the registry).
     #[error("registering metrics: {0}")]
     Metrics(prometheus::Error),
+    /// A setting the engine cannot run with.
+    #[error("{0}")]
+    Config(crate::config::EngineConfigError),
     /// A filesystem operation failed.
     #[error("{context}: {error}")]
     Io {

@@ -1,9 +1,17 @@
-//! The Parquet history: every closed window's aggregates, written by a background thread.
+//! The Parquet history, written by a background thread: every closed window's aggregates,
+//! and for live forecasts every completed step's node values and the forecasts issued from
+//! them.
 //!
-//! Layout: `<data_dir>/history/windows/date=YYYY-MM-DD/<window_start_ns>.parquet`, one file per
-//! closed window, zstd-compressed, written to a temporary name and renamed so that readers
-//! never see a partial file. SQL reads the directory as the `history` table (with the `date`
-//! partition column).
+//! Layout: `<data_dir>/history/<table>/date=YYYY-MM-DD/<start_ns>.parquet`, one file per
+//! closed window or completed step, zstd-compressed, written to a temporary name and renamed
+//! so that readers never see a partial file. The tables ([`HistoryTable`]) and the SQL
+//! tables that read them (with the `date` partition column):
+//!
+//! | directory | one file per | SQL table |
+//! |---|---|---|
+//! | `windows` | closed window (its start) | `history` |
+//! | `node_steps` | completed forecast step (its start): the value each node and resource was fed | `node_steps_history` |
+//! | `forecasts` | completed forecast step (its end, the forecasts' `issued_at`) | `forecasts_history` |
 
 use crate::error::EngineError;
 use crate::telemetry::EngineMetrics;
@@ -18,38 +26,80 @@ use std::thread::JoinHandle;
 /// Windows waiting to be written before the closer blocks (backpressure, bounded memory).
 const QUEUE_DEPTH: usize = 64;
 
-/// Directory of the window history below a data directory.
-pub fn windows_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("history").join("windows")
+/// The tables of the history, each a directory below `<data_dir>/history`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryTable {
+    /// Closed windows' aggregates (`schema::HISTORY`).
+    Windows,
+    /// Completed steps' node values (`schema::NODE_STEPS`).
+    NodeSteps,
+    /// Forecasts issued at each completed step (`schema::FORECASTS`).
+    Forecasts,
 }
 
-/// Hands closed windows to the writer thread.
+impl HistoryTable {
+    /// Every table.
+    pub const ALL: [HistoryTable; 3] = [HistoryTable::Windows, HistoryTable::NodeSteps, HistoryTable::Forecasts];
+
+    /// Its directory name below `history`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HistoryTable::Windows => "windows",
+            HistoryTable::NodeSteps => "node_steps",
+            HistoryTable::Forecasts => "forecasts",
+        }
+    }
+
+    /// Its directory below a data directory.
+    pub fn dir(self, data_dir: &Path) -> PathBuf {
+        data_dir.join("history").join(self.name())
+    }
+}
+
+/// Directory of the window history below a data directory.
+pub fn windows_dir(data_dir: &Path) -> PathBuf {
+    HistoryTable::Windows.dir(data_dir)
+}
+
+/// One file to write: its table, the time naming it, its rows.
+type Job = (HistoryTable, i64, RecordBatch);
+
+/// Hands rows to the writer thread.
 #[derive(Debug)]
 pub struct HistoryWriter {
-    sender: Option<SyncSender<(i64, RecordBatch)>>,
+    sender: Option<SyncSender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl HistoryWriter {
-    /// Starts the writer thread for `data_dir`, creating the directory.
+    /// Starts the writer thread for `data_dir`, creating the tables' directories.
     pub fn start(data_dir: &Path, metrics: EngineMetrics) -> Result<Self, EngineError> {
-        let dir = windows_dir(data_dir);
-        std::fs::create_dir_all(&dir)
-            .map_err(|error| EngineError::Io { context: format!("creating {}", dir.display()), error })?;
+        for table in HistoryTable::ALL {
+            let dir = table.dir(data_dir);
+            std::fs::create_dir_all(&dir)
+                .map_err(|error| EngineError::Io { context: format!("creating {}", dir.display()), error })?;
+        }
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
+        let data_dir = data_dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("ironspider-history".into())
-            .spawn(move || write_loop(&dir, &receiver, &metrics))
+            .spawn(move || write_loop(&data_dir, &receiver, &metrics))
             .map_err(|error| EngineError::Io { context: "starting the history writer".into(), error })?;
         Ok(Self { sender: Some(sender), thread: Some(thread) })
     }
 
     /// Queues one closed window (`start` in ns since the epoch); blocks while the queue is full.
     pub fn write(&self, start: i64, rows: RecordBatch) {
+        self.write_to(HistoryTable::Windows, start, rows);
+    }
+
+    /// Queues one file of `table` named by `time` (ns since the epoch); blocks while the
+    /// queue is full.
+    pub fn write_to(&self, table: HistoryTable, time: i64, rows: RecordBatch) {
         if let Some(sender) = &self.sender
-            && sender.send((start, rows)).is_err()
+            && sender.send((table, time, rows)).is_err()
         {
-            tracing::error!("history writer has stopped; window {start} not written");
+            tracing::error!(table = table.name(), "history writer has stopped; file {time} not written");
         }
     }
 
@@ -70,22 +120,22 @@ impl Drop for HistoryWriter {
     }
 }
 
-fn write_loop(dir: &Path, receiver: &Receiver<(i64, RecordBatch)>, metrics: &EngineMetrics) {
-    while let Ok((start, rows)) = receiver.recv() {
-        match write_window(dir, start, &rows) {
+fn write_loop(data_dir: &Path, receiver: &Receiver<Job>, metrics: &EngineMetrics) {
+    while let Ok((table, start, rows)) = receiver.recv() {
+        match write_window(&table.dir(data_dir), start, &rows) {
             Ok(path) => {
                 metrics.history_files_written.inc();
-                tracing::debug!(path = %path.display(), rows = rows.num_rows(), "history window written");
+                tracing::debug!(path = %path.display(), rows = rows.num_rows(), "history file written");
             }
             Err(error) => {
                 metrics.history_write_errors.inc();
-                tracing::error!(%error, window_start = start, "history window not written");
+                tracing::error!(%error, table = table.name(), start, "history file not written");
             }
         }
     }
 }
 
-/// Writes one window's rows; returns the file's path.
+/// Writes one window's (or step's) rows below a table's directory; returns the file's path.
 pub fn write_window(dir: &Path, start: i64, rows: &RecordBatch) -> Result<PathBuf, EngineError> {
     let day = chrono::DateTime::from_timestamp_nanos(start).format("%Y-%m-%d");
     let partition = dir.join(format!("date={day}"));

@@ -9,7 +9,10 @@
 //! tables `series`, `samples`, `windows`, `histograms` and `history` ([`sql`]), and the
 //! engine's own metrics ([`telemetry`]). Each closed window's aggregates also make one
 //! [`ironspider_scores::NodeFrame`] per node, which the score book of
-//! [`ironspider_scores`] (pressure, health, cost) turns into the published snapshot.
+//! [`ironspider_scores`] (pressure, health, cost) turns into the published snapshot, and
+//! [`forecasts`] feeds each node's utilisation and pressure, step by step, to a forecaster per
+//! node and resource, published in a snapshot of its own (`/api/v1/forecasts`, the
+//! `forecasts` table, `ironspider_node_forecast`).
 //!
 //! The engine knows no transport and no protobuf.
 
@@ -20,6 +23,7 @@ pub mod config;
 pub mod cumulative;
 mod engine;
 pub mod error;
+pub mod forecasts;
 pub mod frame;
 pub mod history;
 pub mod pods;
@@ -34,7 +38,7 @@ pub mod telemetry;
 
 pub use batch::{ApplyReport, HistogramRow, IngestBatch, RejectCounts, RejectReason};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{EngineConfig, EngineConfigError};
+pub use config::{EngineConfig, EngineConfigError, ForecastConfig};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use series::{SeriesInfo, SeriesInterner, SeriesKind, SeriesTable};

@@ -1,5 +1,6 @@
 //! Arrow schemas of the tables the engine serves: `series`, `samples`, `windows`,
-//! `histograms`, `node_scores`, and the denormalised rows of the Parquet history.
+//! `histograms`, `node_scores`, `forecasts`, and the rows of the Parquet history (windows'
+//! aggregates, forecast steps' node values, forecasts).
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ironspider_scores::{NODE_QUANTITIES, Presence};
@@ -113,4 +114,36 @@ pub static NODE_SCORES: LazyLock<SchemaRef> = LazyLock::new(|| {
         NODE_QUANTITIES.iter().map(|q| Field::new(q.name, DataType::Float64, q.presence == Presence::Reported)),
     );
     Arc::new(Schema::new(fields))
+});
+
+/// `forecasts(issued_at, node, resource, horizon_seconds, p10, p50, p90, model)`: each
+/// forecast as issued at the end of a completed step (`issued_at`) for `horizon_seconds`
+/// after it; `resource` is `cpu`, `memory`, `gpu`, `gpu_memory` or `pressure` (the node
+/// quantities of that name). The live `forecasts` table, the `forecasts_history` Parquet
+/// files and `replay`'s `forecasts.parquet` share it.
+pub static FORECASTS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("issued_at", timestamp_type(), false),
+        Field::new("node", DataType::Utf8, false),
+        Field::new("resource", DataType::Utf8, false),
+        Field::new("horizon_seconds", DataType::Int64, false),
+        Field::new("p10", DataType::Float64, false),
+        Field::new("p50", DataType::Float64, false),
+        Field::new("p90", DataType::Float64, false),
+        Field::new("model", DataType::Utf8, false),
+    ]))
+});
+
+/// `node_steps_history(step_start, step_end, node, resource, value, windows)`: the value
+/// each node and resource was fed to its forecaster for a completed step (the mean of its
+/// `windows` window values in the step); what a restarted engine warm-starts from.
+pub static NODE_STEPS: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("step_start", timestamp_type(), false),
+        Field::new("step_end", timestamp_type(), false),
+        Field::new("node", DataType::Utf8, false),
+        Field::new("resource", DataType::Utf8, false),
+        Field::new("value", DataType::Float64, false),
+        Field::new("windows", DataType::UInt32, false),
+    ]))
 });

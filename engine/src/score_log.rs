@@ -1,31 +1,30 @@
-//! The `node_scores` table: every published score snapshot as Arrow rows, kept for the live
-//! retention. Readers copy the list of batches (cheap: batches are reference-counted).
+//! The live tables the engine appends to as it publishes: `node_scores` (every published
+//! score snapshot) and `forecasts` (the forecasts issued at every completed step), as Arrow
+//! rows keyed by the time they are as of, kept for the live retention. Readers copy the
+//! list of batches (cheap: batches are reference-counted).
 
-use crate::tables::node_scores_batch;
 use arrow::array::RecordBatch;
-use ironspider_scores::ScoresSnapshot;
 use parking_lot::RwLock;
 use std::collections::VecDeque;
 
-/// Score rows by window end, oldest first.
+/// Rows by time (a window end, a step end), oldest first.
 #[derive(Debug, Default)]
-pub struct NodeScoreLog {
+pub struct BatchLog {
     batches: RwLock<VecDeque<(i64, RecordBatch)>>,
 }
 
-impl NodeScoreLog {
-    /// Appends the rows of a newly published snapshot.
-    pub fn append(&self, snapshot: &ScoresSnapshot) {
-        if snapshot.nodes.is_empty() {
-            return;
+impl BatchLog {
+    /// Appends the rows as of `time` (nothing for an empty batch).
+    pub fn append(&self, time: i64, rows: RecordBatch) {
+        if rows.num_rows() > 0 {
+            self.batches.write().push_back((time, rows));
         }
-        self.batches.write().push_back((snapshot.window_end, node_scores_batch(snapshot)));
     }
 
-    /// Drops the rows of windows that ended before `cutoff`.
+    /// Drops the rows as of times before `cutoff`.
     pub fn expire(&self, cutoff: i64) {
         let mut batches = self.batches.write();
-        while batches.front().is_some_and(|(end, _)| *end < cutoff) {
+        while batches.front().is_some_and(|(time, _)| *time < cutoff) {
             batches.pop_front();
         }
     }
@@ -35,16 +34,17 @@ impl NodeScoreLog {
         self.batches.read().iter().map(|(_, batch)| batch.clone()).collect()
     }
 
-    /// The batches of windows that ended after `window_end`, oldest first.
-    pub fn since(&self, window_end: i64) -> Vec<(i64, RecordBatch)> {
-        self.batches.read().iter().filter(|(end, _)| *end > window_end).cloned().collect()
+    /// The batches as of times after `time`, oldest first.
+    pub fn since(&self, time: i64) -> Vec<(i64, RecordBatch)> {
+        self.batches.read().iter().filter(|(end, _)| *end > time).cloned().collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ironspider_scores::NodeScore;
+    use crate::tables::node_scores_batch;
+    use ironspider_scores::{NodeScore, ScoresSnapshot};
 
     fn snapshot(window_end: i64, reported: bool) -> ScoresSnapshot {
         let score = NodeScore {
@@ -72,10 +72,10 @@ mod tests {
 
     #[test]
     fn rows_are_kept_by_window_and_expire_with_the_retention() {
-        let log = NodeScoreLog::default();
-        log.append(&snapshot(10, true));
-        log.append(&snapshot(20, false));
-        log.append(&ScoresSnapshot::default());
+        let log = BatchLog::default();
+        log.append(10, node_scores_batch(&snapshot(10, true)));
+        log.append(20, node_scores_batch(&snapshot(20, false)));
+        log.append(30, node_scores_batch(&ScoresSnapshot::default()));
         assert_eq!(log.batches().len(), 2, "an empty snapshot adds no batch");
         let newer = log.since(10);
         assert_eq!(newer.len(), 1);

@@ -34,18 +34,18 @@ impl std::fmt::Debug for ScoresCollector {
     }
 }
 
-fn desc(name: &str, help: &str, labels: &[&str]) -> Result<Desc, prometheus::Error> {
+pub(crate) fn desc(name: &str, help: &str, labels: &[&str]) -> Result<Desc, prometheus::Error> {
     Desc::new(name.into(), help.into(), labels.iter().map(|l| (*l).to_string()).collect(), Default::default())
 }
 
-fn label(name: &str, value: &str) -> LabelPair {
+pub(crate) fn label(name: &str, value: &str) -> LabelPair {
     let mut pair = LabelPair::default();
     pair.set_name(name.into());
     pair.set_value(value.into());
     pair
 }
 
-fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
+pub(crate) fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     let mut gauge = Gauge::default();
     gauge.set_value(value);
     let mut metric = Metric::from_gauge(gauge);
@@ -53,7 +53,7 @@ fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
     metric
 }
 
-fn family(desc: &Desc, metrics: Vec<Metric>) -> MetricFamily {
+pub(crate) fn family(desc: &Desc, metrics: Vec<Metric>) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(desc.fq_name.clone());
     family.set_help(desc.help.clone());

@@ -1,12 +1,15 @@
 //! SQL over the live windows and the Parquet history, through DataFusion.
 //!
 //! Queries are read-only (no DDL, DML or statements). Tables: `series`, `samples`,
-//! `windows`, `histograms`, `node_scores` (live, from a snapshot taken when the query starts) and `history` (the Parquet files of closed windows, with a `date` partition
-//! column). Results come back as Arrow batches; [`to_json_rows`] renders them as a JSON array
-//! with one object per row.
+//! `windows`, `histograms`, `node_scores`, `forecasts` (live, from a snapshot taken when the
+//! query starts), and from the Parquet history (each with a `date` partition column):
+//! `history` (closed windows' aggregates), `node_steps_history` (the value each node and
+//! resource fed its forecaster, per step) and `forecasts_history` (every forecast issued).
+//! Results come back as Arrow batches; [`to_json_rows`] renders them as a JSON array with
+//! one object per row.
 
 use crate::error::EngineError;
-use crate::history::windows_dir;
+use crate::history::HistoryTable;
 use crate::schema;
 use crate::store::StoreSnapshot;
 use arrow::array::RecordBatch;
@@ -27,6 +30,8 @@ pub struct TablesSnapshot {
     pub store: StoreSnapshot,
     /// The `node_scores` rows.
     pub node_scores: Vec<RecordBatch>,
+    /// The `forecasts` rows.
+    pub forecasts: Vec<RecordBatch>,
 }
 
 fn register(
@@ -55,11 +60,18 @@ pub async fn run(
     register(&context, "windows", &schema::WINDOWS, tables.store.windows)?;
     register(&context, "histograms", &schema::HISTOGRAMS, tables.store.histograms)?;
     register(&context, "node_scores", &schema::NODE_SCORES, tables.node_scores)?;
-    if let Some(dir) = data_dir.map(windows_dir).filter(|dir| dir.is_dir()) {
+    register(&context, "forecasts", &schema::FORECASTS, tables.forecasts)?;
+    let history = [
+        ("history", HistoryTable::Windows, &schema::HISTORY),
+        ("node_steps_history", HistoryTable::NodeSteps, &schema::NODE_STEPS),
+        ("forecasts_history", HistoryTable::Forecasts, &schema::FORECASTS),
+    ];
+    for (name, table, schema) in history {
+        let Some(dir) = data_dir.map(|d| table.dir(d)).filter(|dir| dir.is_dir()) else { continue };
         let options = ParquetReadOptions::default()
-            .schema(&schema::HISTORY)
+            .schema(schema)
             .table_partition_cols(vec![("date".to_string(), DataType::Utf8)]);
-        context.register_parquet("history", dir.to_string_lossy().as_ref(), options).await?;
+        context.register_parquet(name, dir.to_string_lossy().as_ref(), options).await?;
     }
     // Read-only: no DDL (CREATE EXTERNAL TABLE could read any file), no DML (COPY … TO could
     // write one), no SET or transactions.

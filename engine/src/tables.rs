@@ -1,10 +1,12 @@
-//! Building the Arrow batches of the `series`, `windows` and `node_scores` tables and of the
-//! history rows.
+//! Building the Arrow batches of the `series`, `windows`, `node_scores` and `forecasts`
+//! tables and of the history rows (windows' aggregates, forecast steps' node values).
 
 use crate::aggregate::SeriesAggregate;
+use crate::forecasts::{CompletedStep, ForecastsSnapshot};
 use crate::schema;
 use crate::series::{SeriesInfo, SeriesTable};
 use crate::store::batch;
+use arrow::array::Int64Array;
 use arrow::array::{
     ArrayRef, Float64Array, RecordBatch, StringArray, StringDictionaryBuilder, TimestampNanosecondArray, UInt32Array,
     UInt64Array,
@@ -116,4 +118,39 @@ pub fn node_scores_batch(snapshot: &ScoresSnapshot) -> RecordBatch {
         }
     }));
     batch(&schema::NODE_SCORES, columns)
+}
+
+/// The `forecasts` rows of `snapshot` issued at `issued_at` (those of the trackers fed in the
+/// step ending then; a silent node's older forecasts were appended when they were issued).
+pub fn forecasts_batch(snapshot: &ForecastsSnapshot, issued_at: i64) -> RecordBatch {
+    let rows: Vec<_> = snapshot.rows().filter(|row| row.issued_at == issued_at).collect();
+    let float = |f: fn(&crate::forecasts::ForecastRow<'_>) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f)))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        constant_timestamps(issued_at, rows.len()),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.node))),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.resource))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.horizon_seconds as i64))),
+        float(|r| r.p10),
+        float(|r| r.p50),
+        float(|r| r.p90),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.model))),
+    ];
+    batch(&schema::FORECASTS, columns)
+}
+
+/// The `node_steps_history` rows of a completed step: the value each node and resource was
+/// fed.
+pub fn node_steps_batch(step: &CompletedStep) -> RecordBatch {
+    let inputs = &step.inputs;
+    let columns: Vec<ArrayRef> = vec![
+        constant_timestamps(step.start, inputs.len()),
+        constant_timestamps(step.end, inputs.len()),
+        Arc::new(StringArray::from_iter_values(inputs.iter().map(|i| i.node.as_ref()))),
+        Arc::new(StringArray::from_iter_values(inputs.iter().map(|i| i.resource))),
+        Arc::new(Float64Array::from_iter_values(inputs.iter().map(|i| i.value))),
+        Arc::new(UInt32Array::from_iter_values(inputs.iter().map(|i| i.windows))),
+    ];
+    batch(&schema::NODE_STEPS, columns)
 }

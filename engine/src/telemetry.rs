@@ -54,11 +54,11 @@ impl EngineMetrics {
             )?,
             history_files_written: IntCounter::new(
                 "ironspider_history_files_written_total",
-                "Parquet files of closed windows written to the history.",
+                "Parquet files written to the history (closed windows, forecast steps, forecasts).",
             )?,
             history_write_errors: IntCounter::new(
                 "ironspider_history_write_errors_total",
-                "Closed windows that could not be written to the history.",
+                "Files (closed windows, forecast steps, forecasts) that could not be written to the history.",
             )?,
         };
         registry.register(Box::new(metrics.points_accepted.clone()))?;

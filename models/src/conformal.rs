@@ -23,11 +23,34 @@
 //! how few errors it will accept.
 //!
 //! `p10 ≤ p50 ≤ p90` always holds: the ranks are non-decreasing in `q` and the errors are
-//! sorted. Memory is fixed at construction: `H²` remembered forecasts and `H · window`
-//! errors.
+//! sorted.
+//!
+//! **Which horizons, and the cost.** [`Conformal::new`] calibrates every horizon `1..=H`;
+//! [`Conformal::for_horizons`] only those listed (the engine asks for 1, 3 and 12 steps, not
+//! all twelve), which gives the same quantiles for those horizons, since each horizon's
+//! errors are its own. Per calibrated horizon `h` it keeps:
+//!
+//! - the forecasts still awaiting their targets, those of the last `h` origins, origin `o`
+//!   at `o mod h`: the observation that opens origin `t` scores the forecast in slot
+//!   `t mod h` (made at `t − h`), and the forecast issued from `t` takes the same slot;
+//! - its last `window` errors in arrival order (to know which one leaves the window) and an
+//!   index of them in ascending order (to read an order statistic in O(1), where sorting a
+//!   copy costs O(window log window) per quantile). An observation moves one error into
+//!   and one out of the index with a single shift of the entries between their two places
+//!   (O(window) worst case, a third of the window on average for errors from one
+//!   distribution), found by two branch-free binary searches run side by side.
+//!
+//! Each horizon's state is contiguous and small where the engine steps thousands of series in
+//! turn with the windows mostly out of cache: scoring touches `h` consecutive slots' one,
+//! not a diagonal of an `H × H` table. Memory is fixed at construction
+//! ([`Conformal::state_bytes`]): per calibrated horizon, `h` forecasts and `window` errors
+//! with a 2-byte index entry each; a window is at most [`MAX_WINDOW`] errors.
 
-use crate::forecast::baseline::Ring;
-use crate::pending::Pending;
+/// Errors per horizon the engine's bands keep: two days of 5-minute steps, the window
+/// `ironspider evaluate forecasts` scores its bands with (its `BAND_WINDOW`).
+pub const BAND_WINDOW: usize = 576;
+/// Errors a horizon needs before the engine gives its band (`evaluate`'s `BAND_MIN_ERRORS`).
+pub const BAND_MIN_ERRORS: usize = 50;
 
 /// p10, p50 and p90 of one horizon's forecast.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -47,26 +70,134 @@ pub struct Conformal {
     horizons: usize,
     /// How many errors a horizon needs before it gives quantiles (at least 1).
     min_errors: usize,
-    /// The forecasts of the last `H` origins, awaiting their targets.
-    issued: Pending,
-    /// Each horizon's last `window` errors (index `h − 1`).
-    errors: Vec<Ring<f64>>,
+    /// The newest origin: how many observations so far.
+    origin: usize,
+    /// The calibrated horizons, ascending.
+    calibrated: Vec<Horizon>,
+}
+
+/// One calibrated horizon: the forecasts awaiting their targets and the errors.
+#[derive(Debug, Clone)]
+struct Horizon {
+    /// Steps ahead.
+    h: usize,
+    /// The forecasts issued from the last `h` origins, origin `o` at `o mod h`.
+    due: Vec<Option<f64>>,
+    /// Its last `window` errors.
+    errors: Errors,
+}
+
+/// One horizon's last `window` errors: a ring in arrival order (to know which error leaves
+/// the window), and its slots in ascending order of `(error, slot)` (to read an order
+/// statistic in O(1)). The slot breaks ties, so every key is distinct and an evicted
+/// error's place is found by binary search even among equal errors.
+#[derive(Debug, Clone)]
+struct Errors {
+    /// The ring: `values.len() < window` only until it first fills.
+    values: Vec<f64>,
+    /// Where the next error goes once full (the oldest error's slot).
+    next: usize,
+    /// Slots of `values`, ascending by `(values[slot], slot)` (`f64::total_cmp` first).
+    order: Vec<u16>,
+}
+
+/// The longest error window a [`Conformal`] keeps per horizon (its sort index has 2-byte
+/// entries).
+pub const MAX_WINDOW: usize = u16::MAX as usize + 1;
+
+impl Errors {
+    fn new(window: usize) -> Self {
+        Errors { values: Vec::with_capacity(window), next: 0, order: Vec::with_capacity(window) }
+    }
+
+    /// Whether the error in slot `s` sorts before the key `(value, slot)`.
+    fn before(&self, s: u16, value: f64, slot: u16) -> bool {
+        self.values[usize::from(s)].total_cmp(&value).then(s.cmp(&slot)).is_lt()
+    }
+
+    /// How many entries of `order` sort before `(a, slot)`, and before `(b, slot)`: two
+    /// branch-free binary searches side by side, so that the loads of both are in flight at
+    /// once (when thousands of series step in turn, the windows are mostly out of cache and
+    /// each probe waits on memory).
+    fn two_ranks(&self, a: f64, b: f64, slot: u16) -> (usize, usize) {
+        let order = &self.order;
+        let mut size = order.len();
+        if size == 0 {
+            return (0, 0);
+        }
+        let (mut base_a, mut base_b) = (0, 0);
+        while size > 1 {
+            let half = size / 2;
+            let (mid_a, mid_b) = (base_a + half, base_b + half);
+            base_a = if self.before(order[mid_a], a, slot) { mid_a } else { base_a };
+            base_b = if self.before(order[mid_b], b, slot) { mid_b } else { base_b };
+            size -= half;
+        }
+        let after = |base: usize, key| base + usize::from(self.before(order[base], key, slot));
+        (after(base_a, a), after(base_b, b))
+    }
+
+    /// Adds `e`, evicting the oldest error once the window is full: the slots between the
+    /// evicted error's place and the new one's move by one, in a single shift.
+    fn push(&mut self, e: f64) {
+        let window = self.values.capacity();
+        if self.values.len() < window {
+            let slot = self.values.len() as u16;
+            self.values.push(e);
+            let (at, _) = self.two_ranks(e, e, slot);
+            self.order.insert(at, slot);
+            return;
+        }
+        let slot = self.next as u16;
+        self.next = (self.next + 1) % window;
+        let (from, below) = self.two_ranks(self.values[usize::from(slot)], e, slot);
+        if below > from {
+            self.order.copy_within(from + 1..below, from);
+            self.order[below - 1] = slot;
+        } else {
+            self.order.copy_within(below..from, below + 1);
+            self.order[below] = slot;
+        }
+        self.values[usize::from(slot)] = e;
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// The `k`-th smallest error, 1-based.
+    fn nth(&self, k: usize) -> Option<f64> {
+        self.order.get(k.checked_sub(1)?).map(|&slot| self.values[usize::from(slot)])
+    }
+
+    /// Bytes of its heap: 8 per error and 2 per slot index, for the whole window.
+    fn heap_bytes(&self) -> usize {
+        self.values.capacity() * size_of::<f64>() + self.order.capacity() * size_of::<u16>()
+    }
 }
 
 impl Conformal {
     /// A calibrator for horizons `1..=horizons` keeping `window` errors per horizon and
     /// giving quantiles once a horizon has `min_errors` of them (0 is taken as 1).
-    /// `None` if `horizons` or `window` is 0, or `min_errors > window` (it could never give).
+    /// `None` if `horizons` or `window` is 0, `window` is over [`MAX_WINDOW`], or
+    /// `min_errors > window` (it could never give).
     pub fn new(horizons: usize, window: usize, min_errors: usize) -> Option<Self> {
-        if horizons == 0 || window == 0 || min_errors > window {
+        Self::for_horizons(&(1..=horizons).collect::<Vec<_>>(), window, min_errors)
+    }
+
+    /// A calibrator that gives quantiles for the horizons in `calibrated` only (each ≥ 1, in
+    /// any order, repeats ignored); `H` is the largest. `None` if `calibrated` is empty or
+    /// holds 0, and as [`Conformal::new`] for `window` and `min_errors`.
+    pub fn for_horizons(calibrated: &[usize], window: usize, min_errors: usize) -> Option<Self> {
+        let horizons = calibrated.iter().copied().max()?;
+        if calibrated.contains(&0) || window == 0 || window > MAX_WINDOW || min_errors > window {
             return None;
         }
-        Some(Conformal {
-            horizons,
-            min_errors: min_errors.max(1),
-            issued: Pending::new(horizons),
-            errors: (0..horizons).map(|_| Ring::new(window)).collect(),
-        })
+        let calibrated = (1..=horizons)
+            .filter(|h| calibrated.contains(h))
+            .map(|h| Horizon { h, due: vec![None; h], errors: Errors::new(window) })
+            .collect();
+        Some(Conformal { horizons, min_errors: min_errors.max(1), origin: 0, calibrated })
     }
 
     /// `H`, the longest horizon it calibrates.
@@ -77,25 +208,41 @@ impl Conformal {
     /// Scores the remembered forecasts whose target is this observation, then opens a new
     /// origin (with nothing issued yet) for the forecasts made after it.
     pub fn observe(&mut self, y: f64) {
-        let errors = &mut self.errors;
-        self.issued.arrive(|h, forecast| {
-            let e = y - forecast;
-            if e.is_finite() {
-                errors[h - 1].push(e);
+        self.origin += 1;
+        for horizon in &mut self.calibrated {
+            // Made at origin t − h, in the slot the forecast from t will take.
+            if let Some(forecast) = horizon.due[self.origin % horizon.h].take() {
+                let e = y - forecast;
+                if e.is_finite() {
+                    horizon.errors.push(e);
+                }
             }
-        });
+        }
     }
 
     /// Remembers the point forecasts issued from the newest origin: `forecasts[h − 1]` is
     /// the forecast `h` steps ahead. Entries past `H` are ignored, missing and non-finite
     /// ones count as not issued; issuing again from the same origin replaces the earlier.
     pub fn issue(&mut self, forecasts: &[Option<f64>]) {
-        self.issued.issue(forecasts.iter().map(|f| f.filter(|f| f.is_finite())));
+        self.issue_each(forecasts.iter().copied());
     }
 
-    /// How many errors horizon `h` holds (0 for `h` outside `1..=H`).
+    /// [`Conformal::issue`] from an iterator (the forecast `h` steps ahead `h`-th), for
+    /// callers that do not keep the forecasts in a slice.
+    pub fn issue_each(&mut self, forecasts: impl IntoIterator<Item = Option<f64>>) {
+        let mut forecasts = forecasts.into_iter();
+        let mut next = 1;
+        for horizon in &mut self.calibrated {
+            // The `h`-th forecast, skipping those of horizons not calibrated; none past the end.
+            let forecast = forecasts.nth(horizon.h - next).flatten();
+            next = horizon.h + 1;
+            horizon.due[self.origin % horizon.h] = forecast.filter(|f| f.is_finite());
+        }
+    }
+
+    /// How many errors horizon `h` holds (0 for `h` outside `1..=H` or not calibrated).
     pub fn errors_len(&self, h: usize) -> usize {
-        self.horizon_errors(h).map_or(0, Ring::len)
+        self.horizon_errors(h).map_or(0, Errors::len)
     }
 
     /// p10, p50 and p90 around the point forecast `point` at horizon `h`: `point` plus the
@@ -106,21 +253,33 @@ impl Conformal {
         if errors.len() < self.min_errors || !point.is_finite() {
             return None;
         }
-        let mut sorted = errors.values().to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let at = |tenths| sorted.get(rank(tenths, sorted.len()) - 1).map(|e| point + e);
+        let at = |tenths| errors.nth(rank(tenths, errors.len())).map(|e| point + e);
         Some(Quantiles { p10: at(1)?, p50: at(5)?, p90: at(9)? })
     }
 
-    /// The number of values its state holds memory for (`H² + H·window`, fixed at
-    /// construction).
+    /// The number of `f64` values its state holds memory for (per calibrated horizon `h`,
+    /// `h` forecasts and `window` errors; at most `H(H+1)/2 + H·window`, fixed at
+    /// construction); the errors' 2-byte sort index is counted by [`Conformal::state_bytes`].
     pub fn state_len(&self) -> usize {
-        self.issued.capacity() + self.errors.iter().map(Ring::allocated).sum::<usize>()
+        self.calibrated.iter().map(|c| c.due.capacity() + c.errors.values.capacity()).sum()
     }
 
-    /// Horizon `h`'s errors, if `h` is in `1..=H`.
-    fn horizon_errors(&self, h: usize) -> Option<&Ring<f64>> {
-        self.errors.get(h.checked_sub(1)?)
+    /// Bytes of its state, inline and heap: the struct; per calibrated horizon `h` its slot
+    /// (`size_of::<Horizon>()`, 88 bytes on 64-bit targets), `h` remembered forecasts of 16
+    /// bytes (`Option<f64>`), and `window` errors of 8 bytes with their index entries of 2.
+    /// Fixed at construction: with horizons 1, 3 and 12 and a window of 576,
+    /// `48 + 3·88 + 16·16 + 3·5,760 = 17,848` bytes.
+    pub fn state_bytes(&self) -> usize {
+        let horizons = self
+            .calibrated
+            .iter()
+            .map(|c| size_of::<Horizon>() + c.due.capacity() * size_of::<Option<f64>>() + c.errors.heap_bytes());
+        size_of::<Self>() + horizons.sum::<usize>()
+    }
+
+    /// Horizon `h`'s errors, if `h` is calibrated.
+    fn horizon_errors(&self, h: usize) -> Option<&Errors> {
+        self.calibrated.iter().find(|c| c.h == h).map(|c| &c.errors)
     }
 }
 
@@ -218,6 +377,47 @@ mod tests {
         assert_eq!(c.quantiles(2, 0.0).map(|q| q.p50), Some(7.0));
     }
 
+    #[test]
+    fn only_the_listed_horizons_are_calibrated_and_they_match_a_full_calibrator() {
+        assert!(Conformal::for_horizons(&[], 10, 1).is_none());
+        assert!(Conformal::for_horizons(&[0, 2], 10, 1).is_none());
+        assert!(Conformal::for_horizons(&[2], super::MAX_WINDOW + 1, 1).is_none());
+        let mut full = conformal(3, 4, 1);
+        let Some(mut some) = Conformal::for_horizons(&[3, 1], 4, 1) else { panic!("valid settings") };
+        assert_eq!(some.horizons(), 3);
+        // A drifting series and a forecaster that lags: errors differ by horizon.
+        for t in 0..20 {
+            let y = (t * t % 7) as f64;
+            for c in [&mut full, &mut some] {
+                c.observe(y);
+                c.issue(&[Some(y - 1.0), Some(y + 2.0), Some(y * 0.5)]);
+            }
+        }
+        assert_eq!((some.errors_len(1), some.errors_len(2), some.errors_len(3)), (4, 0, 4));
+        assert_eq!(some.quantiles(2, 1.0), None, "horizon 2 is not calibrated");
+        for h in [1, 3] {
+            assert_eq!(some.quantiles(h, 1.0), full.quantiles(h, 1.0), "h = {h}");
+        }
+        // Horizons 1 and 3: 1 + 3 forecasts of 16 bytes, 2 windows of 4 errors of 10 bytes.
+        let slot = size_of::<super::Horizon>();
+        assert_eq!(some.state_bytes(), size_of::<Conformal>() + 2 * slot + 4 * 16 + 2 * 4 * 10);
+        assert_eq!(some.state_len(), 4 + 2 * 4);
+        assert_eq!((size_of::<Conformal>(), slot), (48, 88), "as the doc of state_bytes says");
+    }
+
+    #[test]
+    fn equal_errors_leave_the_window_in_arrival_order() {
+        // Errors 1, 1, 0, 1, 2 through a window of 3: the index must drop the right slot
+        // among equal errors, or the order statistics go wrong.
+        let mut c = conformal(1, 3, 1);
+        for y in [1.0, 1.0, 0.0, 1.0, 2.0] {
+            c.issue(&[Some(0.0)]);
+            c.observe(y);
+        }
+        // Window: 0, 1, 2 → p10, p50, p90 = 0, 1, 2 (n = 3: ranks 1, 2, 3).
+        assert_eq!(c.quantiles(1, 0.0), Some(Quantiles { p10: 0.0, p50: 1.0, p90: 2.0 }));
+    }
+
     /// Feeds `ys` to `model` and `c`, issuing the model's forecasts after each observation.
     fn run(model: &mut dyn Forecaster, c: &mut Conformal, ys: impl IntoIterator<Item = f64>) {
         for y in ys {
@@ -245,6 +445,24 @@ mod tests {
                 if let Some(q) = c.quantiles(h, point) {
                     prop_assert!(q.p10 <= q.p50 && q.p50 <= q.p90, "{:?}", q);
                 }
+            }
+        }
+
+        #[test]
+        fn the_sorted_index_gives_what_sorting_the_window_gives(
+            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..200),
+            window in 1usize..40,
+        ) {
+            // Few distinct values (many ties) and many; the reference sorts the last `window`.
+            let mut c = conformal(1, window, 1);
+            for (i, e) in errors.iter().enumerate() {
+                c.issue(&[Some(0.0)]);
+                c.observe(f64::from(*e));
+                let start = (i + 1).saturating_sub(window);
+                let mut last: Vec<f64> = errors[start..=i].iter().map(|e| f64::from(*e)).collect();
+                last.sort_by(f64::total_cmp);
+                let at = |tenths| last[rank(tenths, last.len()) - 1];
+                prop_assert_eq!(c.quantiles(1, 0.0), Some(Quantiles { p10: at(1), p50: at(5), p90: at(9) }));
             }
         }
 

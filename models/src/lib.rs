@@ -12,10 +12,13 @@
 //!   that the p10–p90 band covers what it claims without assuming Gaussian errors;
 //! - [`accuracy`]: the measures, each formula in its doc;
 //! - [`backtest`]: the rolling-origin protocol of `ironspider evaluate forecasts` and its
-//!   scores.
+//!   scores;
+//! - [`tracker`]: one live series on a fixed step — a catalogue model and its band, with
+//!   gaps filled or reset and bad values refused — as the engine runs one per node and
+//!   resource.
 //!
 //! Every model's state is bounded: updating it costs O(1) or O(season) and its memory does
-//! not grow with the number of observations. The engine will keep one state per node and
+//! not grow with the number of observations. The engine keeps one [`Tracker`] per node and
 //! resource; nothing here knows about nodes.
 
 pub mod accuracy;
@@ -23,7 +26,9 @@ pub mod backtest;
 pub mod conformal;
 pub mod forecast;
 mod pending;
+pub mod tracker;
 
 pub use conformal::{Conformal, Quantiles};
 pub use forecast::Forecaster;
 pub use forecast::baseline::{Naive, SeasonalNaive, WindowMean, WindowMedian};
+pub use tracker::{Tracker, TrackerSettings};

@@ -1,6 +1,7 @@
 //! The point forecasts still waiting for their targets: those of the last `H` origins, for
-//! horizons 1 … H, held until the observation each one forecast arrives. The conformal
-//! calibrator scores them into its error windows, the bank into its candidates' scores.
+//! horizons 1 … H, held until the observation each one forecast arrives. The bank scores them
+//! into its candidates' scores. (The conformal calibrator keeps its own per-horizon slots,
+//! contiguous per horizon and only for the horizons it calibrates: `models::conformal`.)
 //!
 //! **Contract:** row `o mod H` holds origin `o`'s forecasts, `cells[(o mod H)·H + h − 1]` the
 //! one `h` steps ahead. When observation `o + 1` arrives, [`Pending::arrive`] hands over, for
@@ -58,6 +59,7 @@ impl Pending {
     }
 
     /// Cells allocated (`H²`, fixed at construction).
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.cells.capacity()
     }

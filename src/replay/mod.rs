@@ -6,13 +6,15 @@
 //! builder, engine) that serves the receivers. Before each request the [`ManualClock`] moves
 //! to its timestamp and the windows it passed close, so scores are computed window by
 //! window exactly as live. Every window's `node_scores` rows go to
-//! `OUT/node_scores.parquet`; the report goes to `OUT/summary.json` and the terminal.
+//! `OUT/node_scores.parquet`, every forecasting step's `forecasts` rows (the live forecasts of
+//! `serve`, on the grid of [`forecast_config`]) to `OUT/forecasts.parquet`; the report goes
+//! to `OUT/summary.json` and the terminal.
 
 pub mod summary;
 
 use anyhow::Context;
 use ironspider_datasets::{LoadReport, Trace, bitbrains, genai, otlp};
-use ironspider_engine::{Engine, EngineConfig, ManualClock, schema};
+use ironspider_engine::{Engine, EngineConfig, ForecastConfig, ManualClock, schema};
 use ironspider_ingest::metrics::Transport;
 use ironspider_ingest::{DecoderKind, Encoded, Format, IngestConfig, Ingestor};
 use parquet::arrow::ArrowWriter;
@@ -54,7 +56,7 @@ pub struct ReplayArgs {
     /// Where the dataset lies (Bitbrains: the folder of `N.csv` files; GenAI: the folder of
     /// `pod_*_anon.csv` files).
     pub dir: PathBuf,
-    /// Output directory for `node_scores.parquet` and `summary.json`.
+    /// Output directory for `node_scores.parquet`, `forecasts.parquet` and `summary.json`.
     #[arg(long, default_value = "replay-out")]
     pub out: PathBuf,
     /// Window length in seconds (default: the dataset's sampling step).
@@ -82,15 +84,40 @@ fn load(args: &ReplayArgs) -> anyhow::Result<(Trace, LoadReport)> {
 }
 
 /// The engine's settings for a replay: windows of the dataset's step that close as soon as
-/// the clock passes them, no Parquet history of raw windows, a short live retention.
+/// the clock passes them, no Parquet history of raw windows, a short live retention (the
+/// sinks drain the tables after every request), forecasts on [`forecast_config`]'s grid.
 fn engine_config(window_seconds: u64) -> EngineConfig {
     EngineConfig {
         window_seconds,
         lateness_seconds: 0,
         retention_seconds: window_seconds.saturating_mul(4),
         history: false,
+        forecast: forecast_config(window_seconds),
         ..EngineConfig::default()
     }
+}
+
+/// The forecasting grid of a replay with windows of `window_seconds`: the step is the
+/// smallest multiple of the window that is at least 300 s (300 s itself for Bitbrains, whose
+/// step it is, so the defaults of `serve` and the backtest's grid; 342 s for GenAI's 57 s),
+/// the horizons 1, 3 and 12 steps, the season the whole number of steps nearest a day.
+pub fn forecast_config(window_seconds: u64) -> ForecastConfig {
+    let window = window_seconds.max(1);
+    let step = window * 300u64.div_ceil(window);
+    let season = step * (86_400 + step / 2).div_euclid(step).max(1);
+    ForecastConfig {
+        step_seconds: step,
+        horizons_seconds: vec![step, 3 * step, 12 * step],
+        season_seconds: season,
+        ..ForecastConfig::default()
+    }
+}
+
+/// A zstd-compressed Parquet file of `schema` at `path`.
+fn parquet_writer(path: &Path, schema: &arrow::datatypes::SchemaRef) -> anyhow::Result<ArrowWriter<std::fs::File>> {
+    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?)).build();
+    Ok(ArrowWriter::try_new(file, schema.clone(), Some(properties))?)
 }
 
 /// Writes `node_scores` batches to Parquet and sums them for the report.
@@ -101,11 +128,28 @@ struct ScoreSink {
     newest: i64,
 }
 
+/// Writes `forecasts` batches to Parquet and counts their rows.
+struct ForecastSink {
+    writer: ArrowWriter<std::fs::File>,
+    rows: usize,
+    newest: i64,
+}
+
+impl ForecastSink {
+    /// Takes the rows of every step the engine completed since the last call.
+    fn drain(&mut self, engine: &Engine) -> anyhow::Result<()> {
+        for (step_end, batch) in engine.forecasts_since(self.newest) {
+            self.writer.write(&batch)?;
+            self.rows += batch.num_rows();
+            self.newest = step_end;
+        }
+        Ok(())
+    }
+}
+
 impl ScoreSink {
     fn create(path: &Path, window_seconds: u64) -> anyhow::Result<Self> {
-        let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?)).build();
-        let writer = ArrowWriter::try_new(file, schema::NODE_SCORES.clone(), Some(properties))?;
+        let writer = parquet_writer(path, &schema::NODE_SCORES)?;
         Ok(Self { writer, totals: ScoreTotals::default(), window_seconds: window_seconds as f64, newest: i64::MIN })
     }
 
@@ -137,12 +181,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     };
     let ingestor = Ingestor::new(Arc::clone(&engine), IngestConfig { decoder, ..IngestConfig::default() }, &registry)?;
     let mut sink = ScoreSink::create(&args.out.join("node_scores.parquet"), window_seconds)?;
+    let forecasts_path = args.out.join("forecasts.parquet");
+    let mut forecasts =
+        ForecastSink { writer: parquet_writer(&forecasts_path, &schema::FORECASTS)?, rows: 0, newest: i64::MIN };
     let mut points = PointCounts::default();
     let bar = crate::progress::bar(trace.steps() as u64, "steps", args.no_progress);
     for (ts, request) in otlp::requests(&trace) {
         clock.advance_to(ts);
         engine.close_due_windows();
         sink.drain(&engine)?;
+        forecasts.drain(&engine)?;
         let outcome =
             ingestor.submit(Transport::Replay, &Encoded::new(Format::OtlpProtobuf, request.encode_to_vec()))?;
         points.received += outcome.received;
@@ -156,6 +204,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     engine.shutdown();
     sink.drain(&engine)?;
     sink.writer.close()?;
+    forecasts.drain(&engine)?;
+    forecasts.writer.close()?;
 
     let simulated_seconds = (last - first) as f64 / 1e9 + window_seconds as f64;
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -171,6 +221,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
         pressure_threshold: summary::HIGH_PRESSURE,
         top_pressure_nodes: sink.totals.top_pressure_nodes(),
         cost: sink.totals.cost(),
+        forecast_rows: forecasts.rows,
         simulated_seconds,
         wall_seconds,
         speedup: simulated_seconds / wall_seconds.max(1e-9),
@@ -179,4 +230,23 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_forecast_grid_is_the_backtest_grid_for_bitbrains_and_a_valid_multiple_for_genai() {
+        let bitbrains = engine_config(300);
+        let defaults = ForecastConfig::default();
+        assert_eq!(bitbrains.forecast, defaults, "300 s windows: serve's defaults, the backtest's grid");
+        // 57 s windows: 6 windows = 342 s; a day is 252.6 steps, so 253 steps = 86,526 s.
+        let genai = forecast_config(57);
+        assert_eq!((genai.step_seconds, genai.season_seconds), (342, 86_526));
+        assert_eq!(genai.horizons_seconds, [342, 1026, 4104]);
+        for window in [1, 57, 300, 301, 7200] {
+            assert_eq!(engine_config(window).validate(), Ok(()), "window {window}");
+        }
+    }
 }

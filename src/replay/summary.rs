@@ -71,6 +71,8 @@ pub struct Summary {
     pub top_pressure_nodes: Vec<PressuredNode>,
     /// Cost of the nodes while they reported.
     pub cost: CostTotals,
+    /// Rows written to `forecasts.parquet` (node, resource, horizon and step).
+    pub forecast_rows: usize,
     /// Event time covered, first to last timestamp plus one window.
     pub simulated_seconds: f64,
     /// Wall time of loading and replaying.
@@ -176,6 +178,7 @@ impl Summary {
         }
         rows.add_row(["points received".to_string(), self.points.received.to_string()]);
         rows.add_row(["points accepted".to_string(), self.points.accepted.to_string()]);
+        rows.add_row(["forecasts written".to_string(), self.forecast_rows.to_string()]);
         for (reason, n) in &self.points.rejected {
             rows.add_row([format!("points rejected: {reason}"), n.to_string()]);
         }

@@ -25,7 +25,8 @@ pub struct Server {
     pub otlp_http: SocketAddr,
     /// HTTP API address.
     pub http: SocketAddr,
-    _data_dir: tempfile::TempDir,
+    /// The data directory, removed with the server unless the test gave its own.
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 fn free_port() -> SocketAddr {
@@ -37,6 +38,14 @@ impl Server {
     /// Starts `ironspider serve` with extra flags and `IRONSPIDER_*` environment settings.
     pub fn start(flags: &[&str], env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let mut server = Server::start_in(data_dir.path(), flags, env);
+        server._data_dir = Some(data_dir);
+        server
+    }
+
+    /// Starts `ironspider serve` on the data directory `data_dir`, which outlives it (for a
+    /// restart on the same history).
+    pub fn start_in(data_dir: &std::path::Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let (grpc, otlp_http, http) = (free_port(), free_port(), free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_ironspider"));
         command
@@ -44,7 +53,7 @@ impl Server {
             .args(["--otlp-grpc", &grpc.to_string(), "--otlp-http", &otlp_http.to_string()])
             .args(["--http", &http.to_string()])
             .arg("--data-dir")
-            .arg(data_dir.path())
+            .arg(data_dir)
             .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -53,7 +62,7 @@ impl Server {
             command.env(key, value);
         }
         let child = command.spawn().expect("start ironspider serve");
-        let server = Server { child, grpc, otlp_http, http, _data_dir: data_dir };
+        let server = Server { child, grpc, otlp_http, http, _data_dir: None };
         server.wait_ready();
         server
     }

@@ -3,8 +3,9 @@
 The structure tests only read the file. The live test feeds a server hostmetrics-style OTLP
 telemetry (a CPU node and a node with two GPUs), lets a real Prometheus scrape its /metrics,
 and evaluates every expression of the dashboard through Prometheus' HTTP API, with the
-dashboard's variables replaced as Grafana would (`$node` → `.*`, `$__rate_interval` → `1m`):
-each must return data. Prometheus comes from Debian's `prometheus` package; without it the
+dashboard's variables replaced as Grafana would (`$node` → `.*`, `$__rate_interval` → `1m`,
+`$horizon` → `1`): each must return data. The server forecasts on a 1 s grid
+(`FORECAST_CONFIG`) so that the forecast panel has data within seconds. Prometheus comes from Debian's `prometheus` package; without it the
 live test is skipped, or fails when the environment variable CI is set.
 """
 
@@ -25,15 +26,28 @@ DASHBOARD_PATH = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "i
 GRID_COLUMNS = 24
 DATASOURCE_UID = "${datasource}"
 NODE_QUERY = "label_values(ironspider_node_health, node)"
+HORIZON_QUERY = "label_values(ironspider_node_forecast, horizon)"
 # What Grafana puts in place of the variables, for a query at "now" over the last minutes.
-VARIABLES = {"node": ".*", "__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
+VARIABLES = {"node": ".*", "horizon": "1", "__rate_interval": "1m", "__interval": "15s", "__range": "5m"}
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))")
 
 GIB = 1024.0 ** 3
 CPU_NODE, GPU_NODE = "e2e-cpu-node", "e2e-gpu-node"
-SEND_S = 4.0
+# Long enough for forecasts on FORECAST_CONFIG's grid: a season of 4 steps, then 8 errors at
+# the 4-step horizon.
+SEND_S = 16.0
 SEND_PERIOD_S = 0.25
 DATA_TIMEOUT_S = 30.0
+# Live forecasts on a 1 s grid (the defaults forecast every 5 minutes); nodes stay forecast
+# for a minute after they stop reporting.
+FORECAST_CONFIG = """[engine.forecast]
+step_seconds = 1
+horizons_seconds = [1, 2, 4]
+season_seconds = 4
+band_window = 16
+band_min_errors = 8
+max_gap_steps = 60
+"""
 
 
 def load_dashboard() -> dict:
@@ -87,6 +101,10 @@ def test_dashboard_variables(dashboard):
     assert (node["type"], query) == ("query", NODE_QUERY), node
     assert node["datasource"]["uid"] == DATASOURCE_UID, node
     assert node["includeAll"] and node["allValue"] == ".*", node
+    horizon = variable(dashboard, "horizon")
+    query = horizon["query"]["query"] if isinstance(horizon["query"], dict) else horizon["query"]
+    assert (horizon["type"], query, horizon["current"]["value"]) == ("query", HORIZON_QUERY, "300"), horizon
+    assert horizon["datasource"]["uid"] == DATASOURCE_UID and not horizon["multi"], horizon
 
 
 def test_dashboard_panels_have_unique_ids_and_fit_the_grid(dashboard):
@@ -171,8 +189,10 @@ def node_variable_values(url: str) -> list[str]:
     return response.json()["data"]
 
 
-def test_every_dashboard_expression_returns_data(start_server, prometheus, dashboard):
-    server = start_server(window=1, lateness=1)
+def test_every_dashboard_expression_returns_data(start_server, prometheus, dashboard, tmp_path):
+    config = tmp_path / "forecast.toml"
+    config.write_text(FORECAST_CONFIG)
+    server = start_server(window=1, lateness=1, extra_args=["--config", str(config)])
     url = prometheus(server.http)
     send_hostmetrics(server, SEND_S)
 

@@ -28,4 +28,6 @@ pub use book::ScoreBook;
 pub use config::{ScoreConfig, ScoreConfigError};
 pub use frame::NodeFrame;
 pub use quantity::{NODE_QUANTITIES, Presence, Quantity};
-pub use snapshot::{Hardware, Io, NodeScore, PodCost, PublishedScores, ScoreSource, ScoresSnapshot, rfc3339};
+pub use snapshot::{
+    Hardware, Io, NodeScore, PodCost, Published, PublishedScores, ScoreSource, ScoresSnapshot, rfc3339,
+};

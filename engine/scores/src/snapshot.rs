@@ -111,23 +111,28 @@ pub struct ScoresSnapshot {
     pub pods: Vec<PodCost>,
 }
 
-/// The newest published snapshot, shared by the score book (which replaces it) and its
-/// readers (the `/metrics` collector, the API).
+/// The newest published snapshot of a `T`, shared by the one who replaces it whole and its
+/// readers, who take it with an `Arc` clone: the lock is held for a pointer copy only, so a
+/// reader never waits for the work that built the next snapshot.
 #[derive(Debug, Default)]
-pub struct PublishedScores(RwLock<Arc<ScoresSnapshot>>);
+pub struct Published<T>(RwLock<Arc<T>>);
 
-impl PublishedScores {
+impl<T> Published<T> {
     /// The current snapshot (an `Arc` clone).
-    pub fn get(&self) -> Arc<ScoresSnapshot> {
+    pub fn get(&self) -> Arc<T> {
         Arc::clone(&self.0.read())
     }
 
     /// Replaces the snapshot whole: the score book does after every window, and so may any
     /// other publisher (a replica reading scores another process computed).
-    pub fn set(&self, snapshot: ScoresSnapshot) {
+    pub fn set(&self, snapshot: T) {
         *self.0.write() = Arc::new(snapshot);
     }
 }
+
+/// The newest published scores, shared by the score book (which replaces them) and their
+/// readers (the `/metrics` collector, the API).
+pub type PublishedScores = Published<ScoresSnapshot>;
 
 /// One pod's resources and hourly cost in a window.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]

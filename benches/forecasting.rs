@@ -1,0 +1,156 @@
+//! Live forecasting at a window close for 10,000 nodes × 5 resources (cpu, memory, gpu,
+//! gpu_memory, pressure), on one core: the worst case, the window that completes a
+//! forecasting step (every tracker fed, the snapshot rebuilt and published), and an
+//! ordinary window (the step's sums only). With the engine's defaults (5-minute steps,
+//! horizons 1, 3 and 12 steps, bands of 576 errors) and the catalogue's default model, and
+//! in the same run the naive model's trackers as the baseline. Trackers are warmed up first
+//! with 600 steps, so that every band window is full, as in a serve that has run two days.
+//!
+//! Memory is counted by a global allocator that tracks live heap bytes (`benches/counting`): the forecasting
+//! state (trackers, sums, the published snapshot) per node and resource, printed before the
+//! timings.
+//!
+//! Run: `cargo bench --bench forecasting` (BENCHMARKS.md, "Live forecasts"). Without
+//! `--bench` (under `cargo test`) it runs a small version as a smoke test: 200 nodes, 70
+//! steps of warm-up (enough for every horizon's band).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ironspider_engine::ForecastConfig;
+use ironspider_engine::forecasts::LiveForecasts;
+use ironspider_models::forecast;
+use ironspider_scores::{NodeScore, ScoresSnapshot};
+use std::collections::BTreeMap;
+use std::hint::black_box;
+
+mod counting;
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+const RESOURCES: usize = 5;
+const STEP_NS: i64 = 300_000_000_000;
+const WINDOW_NS: i64 = 10_000_000_000;
+/// Nodes and steps fed before timing: 10,000 and more than a band window (576) and the
+/// longest horizon (12); 200 and 70 under `cargo test`.
+fn scale() -> (usize, i64) {
+    if std::env::args().any(|a| a == "--bench") { (10_000, 600) } else { (200, 70) }
+}
+/// Distinct windows of values, cycled.
+const PATTERNS: usize = 48;
+
+/// Each node's five values in window `w`: a daily wave with a phase per node, and
+/// deterministic noise (xorshift), clamped to [0, 1].
+fn scores(pattern: usize, nodes: usize) -> ScoresSnapshot {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ pattern as u64;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let nodes = (0..nodes)
+        .map(|n| {
+            let phase = std::f64::consts::TAU * (pattern as f64 / PATTERNS as f64 + n as f64 / nodes as f64);
+            let mut value = |level: f64| (level + 0.2 * phase.sin() + 0.1 * noise()).clamp(0.0, 1.0);
+            let score = NodeScore {
+                node: format!("node-{n:05}"),
+                cpu: Some(value(0.5)),
+                memory: Some(value(0.6)),
+                gpu: Some(value(0.4)),
+                gpu_memory: Some(value(0.5)),
+                pressure: Some(value(0.5)),
+                reported: true,
+                ..NodeScore::default()
+            };
+            (score.node.clone(), score)
+        })
+        .collect::<BTreeMap<_, _>>();
+    ScoresSnapshot { nodes, ..ScoresSnapshot::default() }
+}
+
+/// Live forecasts of `model` with the engine's defaults, on windows that each complete a
+/// step (the worst case: every window is a step's last).
+fn forecaster(model: &str) -> LiveForecasts {
+    let config = ForecastConfig { model: model.to_string(), ..ForecastConfig::default() };
+    LiveForecasts::new(&config, 300, &prometheus::Registry::new()).expect("valid settings")
+}
+
+/// The window ending step `k`, with the values of `patterns[k]`; returns the rows published.
+fn complete_step(live: &LiveForecasts, patterns: &[ScoresSnapshot], k: i64) -> usize {
+    let scores = &patterns[k as usize % patterns.len()];
+    let done = live.record(k * STEP_NS, (k + 1) * STEP_NS, scores);
+    done.iter().map(|step| step.snapshot.len()).sum()
+}
+
+/// Warms `model`'s trackers up and prints their memory per node and resource.
+fn warmed(model: &str, patterns: &[ScoresSnapshot]) -> (LiveForecasts, i64) {
+    let before = counting::live_bytes();
+    let live = forecaster(model);
+    let started = std::time::Instant::now();
+    let (nodes, warm_up) = scale();
+    for k in 0..warm_up {
+        complete_step(&live, patterns, k);
+    }
+    let bytes = (counting::live_bytes() - before) as f64;
+    let trackers = (nodes * RESOURCES) as f64;
+    let snapshot = live.snapshot();
+    println!(
+        "{model}: {} forecasts published; {:.1} MiB of forecasting state, {:.0} bytes per node and resource \
+         (the tracker's own part {} bytes); warm-up {warm_up} steps of {nodes} nodes in {:.1} s",
+        snapshot.len(),
+        bytes / 1048576.0,
+        bytes / trackers,
+        tracker_bytes(model),
+        started.elapsed().as_secs_f64()
+    );
+    (live, warm_up)
+}
+
+/// `Tracker::state_bytes` with the engine's defaults: the band and the tracker, without the
+/// model's own state.
+fn tracker_bytes(model: &str) -> usize {
+    let settings = ForecastConfig { model: model.to_string(), ..ForecastConfig::default() }
+        .tracker_settings(300)
+        .expect("valid settings");
+    ironspider_models::Tracker::new(std::sync::Arc::new(settings)).state_bytes()
+}
+
+fn forecasting(c: &mut Criterion) {
+    let patterns: Vec<ScoresSnapshot> = (0..PATTERNS).map(|p| scores(p, scale().0)).collect();
+    let mut group = c.benchmark_group(format!("window_close_{}_nodes_5_resources", scale().0));
+    group.sample_size(10);
+    for model in [forecast::DEFAULT, "naive"] {
+        let (live, mut k) = warmed(model, &patterns);
+        let label = if model == "naive" { "naive (baseline)".to_string() } else { format!("{model} (default)") };
+        group.bench_function(format!("step-completing window, {label}"), |b| {
+            b.iter(|| {
+                k += 1;
+                black_box(complete_step(&live, &patterns, k))
+            })
+        });
+        drop(live);
+    }
+    // An ordinary window: its sums only. A step so long that none completes during the run.
+    let ordinary = {
+        let long = 10_000_000;
+        let config = ForecastConfig {
+            step_seconds: long,
+            season_seconds: long,
+            horizons_seconds: vec![long],
+            ..ForecastConfig::default()
+        };
+        LiveForecasts::new(&config, 10, &prometheus::Registry::new()).expect("valid settings")
+    };
+    let mut w = 0;
+    group.bench_function("ordinary window (sums only)", |b| {
+        b.iter(|| {
+            w += 1;
+            let done = ordinary.record(w * WINDOW_NS, (w + 1) * WINDOW_NS, &patterns[w as usize % PATTERNS]);
+            black_box(done.len())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, forecasting);
+criterion_main!(benches);
