@@ -1,9 +1,19 @@
 //! `ironspider evaluate forecasts` on a small Bitbrains-layout folder of its own making: the
 //! outputs have the documented columns, one row per model, origin and step, and on a series
-//! that repeats every day exactly the seasonal naive model is exact.
+//! that repeats every day exactly the seasonal naive model is exact. And `--layout genai` on
+//! the real Alibaba GenAI trace: its panel, its origins on the 57 s grid, its season of 1.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
+
+/// `ironspider evaluate forecasts ARGS…` with `--quiet`.
+fn evaluate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ironspider"))
+        .args(["evaluate", "forecasts", "--quiet"])
+        .args(args)
+        .output()
+        .expect("run evaluate")
+}
 
 /// `days` days of 300 s rows whose CPU usage repeats every day — 10 % at night, 70 % from
 /// 08:00 to 18:00 — but for one spike of 90 % on the second day at 08:20 (so the in-sample
@@ -36,12 +46,8 @@ fn a_daily_pattern_is_forecast_exactly_by_the_seasonal_naive_model_and_every_out
     write_vm(data.path(), "1", 8);
     write_vm(data.path(), "2", 3); // too short: dropped with the reason
     let out = data.path().join("out");
-    let output = Command::new(env!("CARGO_BIN_EXE_ironspider"))
-        .args(["evaluate", "forecasts"])
-        .arg(data.path())
-        .args(["--out", out.to_str().expect("UTF-8 path"), "--models", "naive,snaive", "--quiet"])
-        .output()
-        .expect("run evaluate");
+    let dir = data.path().to_str().expect("UTF-8 path");
+    let output = evaluate(&[dir, "--out", out.to_str().expect("UTF-8 path"), "--models", "naive,snaive"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let errors = std::fs::read_to_string(out.join("errors.csv")).expect("errors.csv");
     let rows: Vec<Vec<&str>> = errors.lines().skip(1).map(|l| l.split(',').collect()).collect();
@@ -94,4 +100,27 @@ fn the_development_run_moves_every_origin_two_days_back_and_a_panel_too_small_fo
     let models: Vec<&str> =
         summary["models"].as_array().expect("models").iter().filter_map(|m| m["model"].as_str()).collect();
     assert_eq!(models, ["naive", "bank"]);
+}
+
+#[test]
+fn the_genai_layout_backtests_each_kept_pod_at_30_origins_on_the_57_s_grid() {
+    let data = ironspider_datasets::shared::dataset("alibaba-genai-v2026");
+    let data = data.to_str().expect("UTF-8 path");
+    let out = tempfile::tempdir().expect("temporary directory");
+    let out_dir = out.path().to_str().expect("UTF-8 path");
+    let output = evaluate(&["--layout", "genai", data, "--out", out_dir, "--models", "naive"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).expect("summary"))
+            .expect("JSON");
+    assert_eq!((summary["series"].as_u64(), summary["dropped"].as_array().map(Vec::len)), (Some(93), Some(50)));
+    let forecasts = std::fs::read_to_string(out.path().join("forecasts.csv")).expect("forecasts.csv");
+    assert_eq!(forecasts.lines().count() - 1, 93 * 30 * 12, "series × origins × steps");
+    // pod-00800b6d2cab: 1,441 points from 1,662,858,720; first origin index 1,080, that is
+    // 1,662,858,720 + 1,080 · 57; naive forecasts its value there, 0 (the pod is idle).
+    let first: Vec<&str> = forecasts.lines().nth(1).expect("a forecast").split(',').collect();
+    assert_eq!((first[0], first[2], first[3], first[5]), ("pod-00800b6d2cab", "1662920280", "1662920337", "0"));
+    // Holt-Winters needs a season of at least 2: asked for by name, it is refused with why.
+    let refused = evaluate(&["--layout", "genai", data, "--out", out_dir, "--models", "holt_winters"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refusing a season of 1"), "{refused:?}");
 }

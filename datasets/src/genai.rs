@@ -30,6 +30,9 @@ pub const STEP_SECONDS: u64 = 57;
 
 const GPU: &str = "gpu0";
 
+/// The file of per-pod GPU duty cycles, in percent.
+pub const GPU_DUTY_FILE: &str = "pod_gpu_duty_cycle_anon.csv";
+
 /// The readings of a GenAI trace.
 pub const COLUMNS: [Column; 4] = [
     Column { metric: "hw.gpu.utilization", unit: "1", attribute: Some(("hw.id", GPU)) },
@@ -48,7 +51,7 @@ struct Source {
 }
 
 const SOURCES: [Source; 3] = [
-    Source { file: "pod_gpu_duty_cycle_anon.csv", column: 0, scale: 0.01, max: 1.0 },
+    Source { file: GPU_DUTY_FILE, column: 0, scale: 0.01, max: 1.0 },
     Source { file: "pod_gpu_memory_used_bytes_anon.csv", column: 1, scale: 1.0, max: f64::INFINITY },
     Source { file: "pod_memory_util_anon.csv", column: 3, scale: 1.0, max: 1.0 },
 ];
@@ -57,7 +60,13 @@ const SOURCES: [Source; 3] = [
 type Reading = (i64, String, f64);
 
 /// Parses one data line given the positions of the three columns.
-fn parse(line: &str, at: [usize; 3], scale: f64, max: f64, report: &mut LoadReport) -> Result<Reading, &'static str> {
+pub(crate) fn parse(
+    line: &str,
+    at: [usize; 3],
+    scale: f64,
+    max: f64,
+    report: &mut LoadReport,
+) -> Result<Reading, &'static str> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     let field = |i: usize| fields.get(i).copied().ok_or("malformed");
     let [ts_at, value_at, pod_at] = at;
@@ -82,10 +91,15 @@ fn parse(line: &str, at: [usize; 3], scale: f64, max: f64, report: &mut LoadRepo
 }
 
 /// The positions of `timestamp_anon`, `value` and `container_ip` in a header.
-fn header_positions(header: &str) -> Option<[usize; 3]> {
+pub(crate) fn header_positions(header: &str) -> Option<[usize; 3]> {
     let names: Vec<&str> = header.split(',').map(str::trim).collect();
     let find = |name| names.iter().position(|n| *n == name);
     Some([find("timestamp_anon")?, find("value")?, find("container_ip")?])
+}
+
+/// The node a pod is replayed as: `pod-` and the first 12 characters of its hash.
+pub(crate) fn node_name(pod: &str) -> String {
+    format!("pod-{}", pod.get(..12).unwrap_or(pod))
 }
 
 /// Reads one source file's rows into `rows` (keyed by timestamp and pod).
@@ -140,7 +154,7 @@ pub fn load(dir: &Path, gpu_memory_bytes: Option<f64>) -> Result<(Trace, LoadRep
     pods.sort();
     let index: HashMap<&String, u32> = pods.iter().enumerate().map(|(i, pod)| (*pod, i as u32)).collect();
     let mut trace = Trace {
-        nodes: pods.iter().map(|pod| format!("pod-{}", &pod[..pod.len().min(12)])).collect(),
+        nodes: pods.iter().map(|pod| node_name(pod)).collect(),
         columns: COLUMNS.to_vec(),
         step_seconds: STEP_SECONDS,
         ..Trace::default()

@@ -16,6 +16,7 @@
 
 pub mod bitbrains;
 pub mod genai;
+pub mod genai_panel;
 pub mod openb;
 pub mod otlp;
 pub mod panel;

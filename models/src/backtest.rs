@@ -46,6 +46,12 @@ impl Protocol {
     /// forecasting the next hour; MASE scaled by the daily seasonal naive.
     pub const BITBRAINS: Protocol = Protocol { horizon: 12, step: 12, windows: 48, season: 288 };
 
+    /// Alibaba GenAI pods on the 57 s grid, the Bitbrains shape kept in steps: 30 origins 12
+    /// steps (11.4 min) apart over the last 360 steps (5.7 h, a quarter of the trace's day),
+    /// each forecasting the next 12 steps; MASE scaled by the in-sample naive (`m = 1`), as
+    /// the trace is shorter than a day and has no daily season to scale by.
+    pub const GENAI: Protocol = Protocol { horizon: 12, step: 12, windows: 30, season: 1 };
+
     /// The steps the evaluation covers after the first origin: H + (W − 1) · step (576 for
     /// Bitbrains: two days).
     pub const fn span(&self) -> usize {
@@ -195,6 +201,11 @@ mod tests {
         // Bitbrains: 2,016 points, first origin 2,016 − 12 − 47 · 12 − 1 = 1,439.
         let origins = Protocol::BITBRAINS.origins(2016).expect("long enough");
         assert_eq!((origins[0], origins[47], origins.len()), (1439, 2003, 48));
+        // GenAI: a full day of 1,441 points, first origin 1,441 − 12 − 29 · 12 − 1 = 1,080; the
+        // shortest kept pod, 720 points, has its first at 359.
+        let origins = Protocol::GENAI.origins(1441).expect("long enough");
+        assert_eq!((origins[0], origins[29], origins.len()), (1080, 1428, 30));
+        assert_eq!(Protocol::GENAI.origins(720).map(|o| o[0]), Some(359));
     }
 
     #[test]

@@ -7,28 +7,28 @@
 
 use super::ModelRun;
 use anyhow::{Context, bail};
-use ironspider_datasets::panel::{Panel, PanelSeries, STEP_SECONDS};
+use ironspider_datasets::panel::{Panel, PanelSeries};
 use ironspider_models::Quantiles;
 use ironspider_models::backtest::{Forecast, Protocol};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// Every model's scores in the file at `path`, models in the order they first appear.
-pub fn score(path: &Path, panel: &Panel) -> anyhow::Result<Vec<ModelRun>> {
+/// Every model's scores in the file at `path` by `protocol`, models in the order they first
+/// appear.
+pub fn score(path: &Path, panel: &Panel, protocol: Protocol) -> anyhow::Result<Vec<ModelRun>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let series: BTreeMap<&str, &PanelSeries> = panel.series.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut order: Vec<String> = Vec::new();
     let mut forecasts: BTreeMap<(String, String), Vec<Forecast>> = BTreeMap::new();
     for (index, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let (name, model, forecast) =
-            row(line, &series).with_context(|| format!("{} line {}", path.display(), index + 1))?;
+            row(line, &series, protocol.horizon).with_context(|| format!("{} line {}", path.display(), index + 1))?;
         if !order.contains(&model) {
             order.push(model.clone());
         }
         forecasts.entry((model, name)).or_default().push(forecast);
     }
-    let protocol = Protocol::BITBRAINS;
     Ok(order
         .into_iter()
         .map(|model| {
@@ -43,7 +43,11 @@ pub fn score(path: &Path, panel: &Panel) -> anyhow::Result<Vec<ModelRun>> {
 }
 
 /// One row: its series name, model and forecast.
-fn row(line: &str, series: &BTreeMap<&str, &PanelSeries>) -> anyhow::Result<(String, String, Forecast)> {
+fn row(
+    line: &str,
+    series: &BTreeMap<&str, &PanelSeries>,
+    horizon: usize,
+) -> anyhow::Result<(String, String, Forecast)> {
     let fields: Vec<&str> = line.split(',').map(str::trim).collect();
     let [name, model, origin, target, p10, p50, p90] = fields[..] else {
         bail!("expected 7 columns (series,model,origin,target,p10,p50,p90), found {}", fields.len());
@@ -51,8 +55,8 @@ fn row(line: &str, series: &BTreeMap<&str, &PanelSeries>) -> anyhow::Result<(Str
     let Some(panel_series) = series.get(name) else { bail!("series {name:?} is not in the panel") };
     let origin = index(panel_series, origin.parse().context("origin")?)?;
     let h = index(panel_series, target.parse().context("target")?)?.saturating_sub(origin);
-    if !(1..=Protocol::BITBRAINS.horizon).contains(&h) {
-        bail!("target is {h} steps after the origin, not 1 to {}", Protocol::BITBRAINS.horizon);
+    if !(1..=horizon).contains(&h) {
+        bail!("target is {h} steps after the origin, not 1 to {horizon}");
     }
     let point: f64 = p50.parse().context("p50")?;
     let band = match (p10.parse::<f64>(), p90.parse::<f64>()) {
@@ -64,9 +68,9 @@ fn row(line: &str, series: &BTreeMap<&str, &PanelSeries>) -> anyhow::Result<(Str
 
 /// The index in `series` of the slot at Unix second `time`.
 fn index(series: &PanelSeries, time: i64) -> anyhow::Result<usize> {
-    let offset = time - series.start;
-    if offset < 0 || offset % STEP_SECONDS != 0 || (offset / STEP_SECONDS) as usize >= series.values.len() {
+    let (offset, step) = (time - series.start, series.step);
+    if offset < 0 || offset % step != 0 || (offset / step) as usize >= series.values.len() {
         bail!("{time} is not a slot of series {} ({} points from {})", series.name, series.values.len(), series.start);
     }
-    Ok((offset / STEP_SECONDS) as usize)
+    Ok((offset / step) as usize)
 }

@@ -1,11 +1,12 @@
 //! `ironspider evaluate forecasts DIR --out OUT`: the forecasters' backtest on a
 //! Bitbrains-layout folder, by the protocol of [`ironspider_models::backtest`] on the panel of
 //! [`ironspider_datasets::panel`] (the same panel and origins the statsforecast comparison
-//! reads from `OUT/panel.csv`).
+//! reads from `OUT/panel.csv`); `--layout genai` backtests the Alibaba GenAI pods' GPU duty
+//! cycle instead, with its own panel, protocol and season (`src/evaluate/layout.rs`).
 //!
 //! Outputs:
 //! - `OUT/forecasts.csv`: `series,model,origin,target,p10,p50,p90`, one row per model, origin
-//!   and step (`origin` and `target` in Unix seconds on the 300 s grid; `p50` is the model's
+//!   and step (`origin` and `target` in Unix seconds on the panel's grid; `p50` is the model's
 //!   point forecast, `p10`/`p90` empty before its conformal band has errors enough);
 //! - `OUT/errors.csv`: `series,model,mase,mae,coverage_80`;
 //! - `OUT/summary.json`: per model the mean and median MASE, mean MAE, mean coverage and the
@@ -18,11 +19,14 @@
 //! (`src/evaluate/external.rs`).
 
 mod external;
+mod layout;
+
+pub use layout::Layout;
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use ironspider_datasets::panel::{self, Panel, PanelSeries};
-use ironspider_models::backtest::{Forecast, Protocol, Scores};
+use ironspider_datasets::panel::{Panel, PanelSeries};
+use ironspider_models::backtest::{Forecast, Scores};
 use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::{Conformal, forecast};
 use serde::Serialize;
@@ -41,12 +45,16 @@ pub const BAND_MIN_ERRORS: usize = 50;
 /// Flags of `evaluate forecasts`.
 #[derive(Debug, clap::Args)]
 pub struct EvaluateForecastsArgs {
-    /// A Bitbrains-layout folder (one `N.csv` per VM).
+    /// A Bitbrains-layout folder (one `N.csv` per VM), or a GenAI one with `--layout genai`.
     pub dir: PathBuf,
+    /// The folder's layout, which sets the panel, the protocol and the models' season.
+    #[arg(long, value_enum, default_value_t)]
+    pub layout: Layout,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Models to evaluate, comma-separated (default: every model of the catalogue).
+    /// Models to evaluate, comma-separated (default: every model of the catalogue that takes
+    /// the layout's season).
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
     /// Forecasts made elsewhere to score beside the models (the columns of `forecasts.csv`;
@@ -102,26 +110,32 @@ pub struct Summary {
 
 /// Runs the backtest and writes its outputs; returns the summary.
 pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
+    let (layout, horizon) = (args.layout, args.layout.protocol().horizon);
     let names = if args.models.is_empty() {
-        forecast::NAMES.iter().map(|n| n.to_string()).collect()
+        // `global` needs a fit, which a panel may not allow; it is dropped later if so.
+        let takes_season =
+            |name: &&&str| **name == "global" || forecast::named(name, layout.season(), horizon).is_some();
+        forecast::NAMES.iter().filter(takes_season).map(|n| n.to_string()).collect()
     } else {
         args.models.clone()
     };
     for name in &names {
         anyhow::ensure!(
-            forecast::NAMES.contains(&name.as_str()),
-            "unknown model {name:?}; the models are {}",
+            forecast::NAMES.contains(&name.as_str())
+                && (name == "global" || forecast::named(name, layout.season(), horizon).is_some()),
+            "unknown model {name:?}, or one refusing a season of {}; the models are {}",
+            layout.season(),
             forecast::NAMES.join(", ")
         );
     }
     let mut panel =
-        panel::bitbrains_cpu(&args.dir).with_context(|| format!("cannot build the panel of {}", args.dir.display()))?;
+        layout.panel(&args.dir).with_context(|| format!("cannot build the panel of {}", args.dir.display()))?;
     if args.development {
-        development_cut(&mut panel, Protocol::BITBRAINS.span());
+        development_cut(&mut panel, layout.protocol().span());
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     write(&args.out.join("panel.csv"), &panel_csv(&panel))?;
-    let (global, fit_took, global_fit) = fit_global(&panel, &names);
+    let (global, fit_took, global_fit) = fit_global(layout, &panel, &names);
     let names: Vec<String> = names.into_iter().filter(|name| name != "global" || global.is_some()).collect();
     let bar = crate::progress::bar((panel.series.len() * names.len()) as u64, "backtests", args.quiet);
     let mut forecasts_csv = String::from("series,model,origin,target,p10,p50,p90\n");
@@ -132,7 +146,7 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
         let mut took = if uses_global(name) { fit_took } else { Duration::ZERO };
         for series in &panel.series {
             let started = Instant::now();
-            let (forecasts, score) = backtest(name, series, global.as_ref())?;
+            let (forecasts, score) = backtest(layout, name, series, global.as_ref())?;
             took += started.elapsed();
             append_forecasts(&mut forecasts_csv, series, name, &forecasts);
             append_errors(&mut errors_csv, &series.name, name, &score);
@@ -143,7 +157,7 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
     }
     bar.finish_and_clear();
     for path in &args.with {
-        for run in external::score(path, &panel)? {
+        for run in external::score(path, &panel, layout.protocol())? {
             for (series, score) in &run.scores {
                 append_errors(&mut errors_csv, series, &run.name, score);
             }
@@ -180,12 +194,12 @@ fn uses_global(name: &str) -> bool {
 /// (what was known before any evaluated forecast), when a model in `names` uses it; the time
 /// the fit took; and what became of it, for the summary. A panel too small to fit one runs
 /// the bank without it (and `global` not at all).
-fn fit_global(panel: &Panel, names: &[String]) -> (Option<Arc<GlobalModel>>, Duration, String) {
+fn fit_global(layout: Layout, panel: &Panel, names: &[String]) -> (Option<Arc<GlobalModel>>, Duration, String) {
     if !names.iter().any(|name| uses_global(name)) {
         return (None, Duration::ZERO, "not needed".into());
     }
     let started = Instant::now();
-    let protocol = Protocol::BITBRAINS;
+    let protocol = layout.protocol();
     let histories: Vec<&[f64]> = panel
         .series
         .iter()
@@ -194,7 +208,7 @@ fn fit_global(panel: &Panel, names: &[String]) -> (Option<Arc<GlobalModel>>, Dur
             Some(&series.values[..=first])
         })
         .collect();
-    match GlobalModel::fit(&histories, FitSettings::for_season(panel::DAY_STEPS, protocol.horizon)) {
+    match GlobalModel::fit(&histories, FitSettings::for_season(layout.season(), protocol.horizon)) {
         Ok(model) => {
             let note = format!("fitted on {} series before their first origins", histories.len());
             (Some(Arc::new(model)), started.elapsed(), note)
@@ -205,13 +219,14 @@ fn fit_global(panel: &Panel, names: &[String]) -> (Option<Arc<GlobalModel>>, Dur
 
 /// One model's backtest of one series.
 fn backtest(
+    layout: Layout,
     name: &str,
     series: &PanelSeries,
     global: Option<&Arc<GlobalModel>>,
 ) -> anyhow::Result<(Vec<Forecast>, Scores)> {
-    let protocol = Protocol::BITBRAINS;
+    let protocol = layout.protocol();
     let mut model =
-        forecast::named_with(name, panel::DAY_STEPS, protocol.horizon, global).context("a model of the catalogue")?;
+        forecast::named_with(name, layout.season(), protocol.horizon, global).context("a model of the catalogue")?;
     let mut band = Conformal::new(protocol.horizon, BAND_WINDOW, BAND_MIN_ERRORS).context("band settings")?;
     let forecasts = protocol
         .run(&series.values, model.as_mut(), &mut band)

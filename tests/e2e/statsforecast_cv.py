@@ -1,10 +1,13 @@
 """statsforecast's cross-validation on the panel `ironspider evaluate forecasts` wrote
-(`OUT/panel.csv`), with the same windows (h=12, step_size=12, n_windows=48), written in the
-columns of `forecasts.csv` so that `ironspider evaluate forecasts --with FILE` scores it with
-the very code that scores IronSpider's models.
+(`OUT/panel.csv`), with the same windows as the layout's protocol, written in the columns of
+`forecasts.csv` so that `ironspider evaluate forecasts --with FILE` scores it with the very
+code that scores IronSpider's models.
 
-Usage: python statsforecast_cv.py PANEL.csv OUT.csv [MODEL ...]
-(models: Naive, SeasonalNaive, AutoETS, AutoTheta; default Naive SeasonalNaive).
+Layouts (`models/src/backtest.rs`): `bitbrains` (h=12, step_size=12, n_windows=48, season
+288, 300 s grid) and `genai` (h=12, step_size=12, n_windows=30, season 1, 57 s grid).
+
+Usage: python statsforecast_cv.py [--layout genai] PANEL.csv OUT.csv [MODEL ...]
+(models: Naive, SeasonalNaive, AutoETS, AutoTheta, AutoARIMA; default Naive SeasonalNaive).
 """
 
 import sys
@@ -12,18 +15,23 @@ import time
 
 import pandas as pd
 
-H, STEP, WINDOWS, SEASON, FREQ = 12, 12, 48, 288, 300
+# Per layout: horizon, steps between origins, origins, season, grid step in seconds.
+PROTOCOLS = {
+    "bitbrains": {"h": 12, "step_size": 12, "n_windows": 48, "season": 288, "freq": 300},
+    "genai": {"h": 12, "step_size": 12, "n_windows": 30, "season": 1, "freq": 57},
+}
 
 
-def models(names):
-    """statsforecast models by name, with the daily season where they take one."""
-    from statsforecast.models import AutoETS, AutoTheta, Naive, SeasonalNaive
+def models(names, season):
+    """statsforecast models by name, with the layout's season where they take one."""
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, Naive, SeasonalNaive
 
     known = {
         "Naive": lambda: Naive(),
-        "SeasonalNaive": lambda: SeasonalNaive(season_length=SEASON),
-        "AutoETS": lambda: AutoETS(season_length=SEASON),
-        "AutoTheta": lambda: AutoTheta(season_length=SEASON),
+        "SeasonalNaive": lambda: SeasonalNaive(season_length=season),
+        "AutoETS": lambda: AutoETS(season_length=season),
+        "AutoTheta": lambda: AutoTheta(season_length=season),
+        "AutoARIMA": lambda: AutoARIMA(season_length=season),
     }
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -31,14 +39,16 @@ def models(names):
     return [known[n]() for n in names]
 
 
-def cross_validation(panel_csv, names, n_jobs=1):
+def cross_validation(panel_csv, names, n_jobs=1, layout="bitbrains"):
     """The cross-validation frame and the seconds it took."""
     from statsforecast import StatsForecast
 
+    p = PROTOCOLS[layout]
     panel = pd.read_csv(panel_csv, dtype={"unique_id": str, "ds": "int64", "y": "float64"})
-    forecaster = StatsForecast(models=models(names), freq=FREQ, n_jobs=n_jobs)
+    forecaster = StatsForecast(models=models(names, p["season"]), freq=p["freq"], n_jobs=n_jobs)
     started = time.perf_counter()
-    cv = forecaster.cross_validation(df=panel, h=H, step_size=STEP, n_windows=WINDOWS, level=[80])
+    cv = forecaster.cross_validation(df=panel, h=p["h"], step_size=p["step_size"], n_windows=p["n_windows"],
+                                     level=[80])
     return cv, time.perf_counter() - started
 
 
@@ -62,10 +72,13 @@ def to_forecasts_csv(cv, names):
 
 
 def main(argv):
-    if len(argv) < 3:
+    layout = "bitbrains"
+    if len(argv) > 2 and argv[1] == "--layout":
+        layout, argv = argv[2], argv[:1] + argv[3:]
+    if len(argv) < 3 or layout not in PROTOCOLS:
         raise SystemExit(__doc__)
     names = argv[3:] or ["Naive", "SeasonalNaive"]
-    cv, seconds = cross_validation(argv[1], names)
+    cv, seconds = cross_validation(argv[1], names, layout=layout)
     to_forecasts_csv(cv, names).to_csv(argv[2], index=False, float_format="%.17g", na_rep="")
     print(f"statsforecast {', '.join(names)}: {seconds:.1f} s for {cv['unique_id'].nunique()} series")
 
