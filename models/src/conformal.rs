@@ -46,10 +46,11 @@
 //! ([`Conformal::state_bytes`]): per calibrated horizon, `h` forecasts and `window` errors
 //! with a 2-byte index entry each; a window is at most [`MAX_WINDOW`] errors.
 
-/// Errors per horizon the engine's bands keep: two days of 5-minute steps, the window
-/// `ironspider evaluate forecasts` scores its bands with (its `BAND_WINDOW`).
+/// Errors per horizon the bands keep, live and in `ironspider evaluate forecasts`: two days
+/// of 5-minute steps, the span of the evaluation itself, so the band reflects recent
+/// behaviour without tuning.
 pub const BAND_WINDOW: usize = 576;
-/// Errors a horizon needs before the engine gives its band (`evaluate`'s `BAND_MIN_ERRORS`).
+/// Errors a horizon needs before it has a band, live and in the backtest.
 pub const BAND_MIN_ERRORS: usize = 50;
 
 /// p10, p50 and p90 of one horizon's forecast.

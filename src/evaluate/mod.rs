@@ -28,6 +28,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ironspider_datasets::panel::{Panel, PanelSeries};
 use ironspider_models::backtest::{Forecast, Scores};
 use ironspider_models::forecast::{FitSettings, GlobalModel};
+use ironspider_models::conformal::{BAND_MIN_ERRORS, BAND_WINDOW};
 use ironspider_models::{Conformal, forecast};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -35,12 +36,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Errors per horizon the conformal band keeps: two days of 5-minute steps, the span of the
-/// evaluation itself, so the band reflects recent behaviour without tuning.
-pub const BAND_WINDOW: usize = 576;
-/// Errors a horizon needs before it has a band.
-pub const BAND_MIN_ERRORS: usize = 50;
 
 /// Flags of `evaluate forecasts`.
 #[derive(Debug, clap::Args)]
