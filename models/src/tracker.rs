@@ -372,7 +372,7 @@ mod tests {
 
     /// The catalogue's models that need no fitting (every one but `global`).
     fn standalone() -> Vec<&'static str> {
-        forecast::NAMES.into_iter().filter(|&name| name != "global").collect()
+        forecast::NAMES.into_iter().filter(|&name| !forecast::needs_fit(name)).collect()
     }
 
     fn quantiles(p10: f64, p50: f64, p90: f64) -> Result<Quantiles, Unavailable> {

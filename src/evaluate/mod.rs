@@ -27,8 +27,8 @@ use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use ironspider_datasets::panel::{Panel, PanelSeries};
 use ironspider_models::backtest::{Forecast, Scores};
-use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::conformal::{BAND_MIN_ERRORS, BAND_WINDOW};
+use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::{Conformal, forecast};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -106,18 +106,17 @@ pub struct Summary {
 /// Runs the backtest and writes its outputs; returns the summary.
 pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
     let (layout, horizon) = (args.layout, args.layout.protocol().horizon);
+    // A model needing a fit is taken here; it is dropped later if the panel cannot fit one.
+    let takes_season =
+        |name: &str| forecast::needs_fit(name) || forecast::named(name, layout.season(), horizon).is_some();
     let names = if args.models.is_empty() {
-        // `global` needs a fit, which a panel may not allow; it is dropped later if so.
-        let takes_season =
-            |name: &&&str| **name == "global" || forecast::named(name, layout.season(), horizon).is_some();
-        forecast::NAMES.iter().filter(takes_season).map(|n| n.to_string()).collect()
+        forecast::NAMES.iter().filter(|name| takes_season(name)).map(|n| n.to_string()).collect()
     } else {
         args.models.clone()
     };
     for name in &names {
         anyhow::ensure!(
-            forecast::NAMES.contains(&name.as_str())
-                && (name == "global" || forecast::named(name, layout.season(), horizon).is_some()),
+            takes_season(name),
             "unknown model {name:?}, or one refusing a season of {}; the models are {}",
             layout.season(),
             forecast::NAMES.join(", ")
@@ -131,14 +130,14 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     write(&args.out.join("panel.csv"), &panel_csv(&panel))?;
     let (global, fit_took, global_fit) = fit_global(layout, &panel, &names);
-    let names: Vec<String> = names.into_iter().filter(|name| name != "global" || global.is_some()).collect();
+    let names: Vec<String> = names.into_iter().filter(|name| !forecast::needs_fit(name) || global.is_some()).collect();
     let bar = crate::progress::bar((panel.series.len() * names.len()) as u64, "backtests", args.quiet);
     let mut forecasts_csv = String::from("series,model,origin,target,p10,p50,p90\n");
     let mut errors_csv = String::from("series,model,mase,mae,coverage_80\n");
     let mut results: Vec<ModelRun> = Vec::new();
     for name in &names {
         let mut scores = BTreeMap::new();
-        let mut took = if uses_global(name) { fit_took } else { Duration::ZERO };
+        let mut took = if forecast::reads_global(name) { fit_took } else { Duration::ZERO };
         for series in &panel.series {
             let started = Instant::now();
             let (forecasts, score) = backtest(layout, name, series, global.as_ref())?;
@@ -180,17 +179,12 @@ fn development_cut(panel: &mut Panel, span: usize) {
     }
 }
 
-/// Whether model `name` reads the global model (which its time then includes).
-fn uses_global(name: &str) -> bool {
-    matches!(name, "global" | "bank")
-}
-
 /// The global model, fitted on every series' values up to and including its first origin
 /// (what was known before any evaluated forecast), when a model in `names` uses it; the time
 /// the fit took; and what became of it, for the summary. A panel too small to fit one runs
 /// the bank without it (and `global` not at all).
 fn fit_global(layout: Layout, panel: &Panel, names: &[String]) -> (Option<Arc<GlobalModel>>, Duration, String) {
-    if !names.iter().any(|name| uses_global(name)) {
+    if !names.iter().any(|name| forecast::reads_global(name)) {
         return (None, Duration::ZERO, "not needed".into());
     }
     let started = Instant::now();

@@ -25,6 +25,17 @@ pub const NAMES: [&str; 9] =
 /// The model the engine uses unless configured otherwise.
 pub const DEFAULT: &str = "bank";
 
+/// Whether model `name` cannot be built without a fitted global model ([`named`] gives
+/// `None` for it).
+pub fn needs_fit(name: &str) -> bool {
+    name == "global"
+}
+
+/// Whether model `name` uses a fitted global model when one is given ([`named_with`]).
+pub fn reads_global(name: &str) -> bool {
+    needs_fit(name) || name == "bank"
+}
+
 /// A fresh model called `name`, for a series with `season` steps per season whose forecasts
 /// are wanted up to `horizon` steps ahead; `None` for an unknown name or settings the model
 /// refuses (a season of 0; Holt-Winters and the bank's seasonal candidates need 2), and for
@@ -64,7 +75,7 @@ mod tests {
 
     #[test]
     fn every_name_makes_a_model_that_reports_that_name() {
-        for name in NAMES.into_iter().filter(|&name| name != "global") {
+        for name in NAMES.into_iter().filter(|&name| !needs_fit(name)) {
             let model = named(name, 4, 3).unwrap_or_else(|| panic!("{name}"));
             assert_eq!(model.name(), name);
         }
