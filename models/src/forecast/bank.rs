@@ -187,22 +187,22 @@ impl Bank {
         self.tracked.get(index)?.score.get(h.checked_sub(1)?).copied().flatten()
     }
 
-    /// The candidates able to forecast `h`, best first (module doc), at most `top` of them.
-    fn ranked(&self, h: usize) -> Vec<usize> {
+    /// The candidates able to forecast `h`, best first (module doc), at most `top` of them,
+    /// each with its forecast: (index, forecast).
+    fn ranked(&self, h: usize) -> Vec<(usize, f64)> {
         let Some(scored) = h.min(self.horizons).checked_sub(1) else { return Vec::new() };
-        let mut able: Vec<(usize, f64)> = (self.tracked.iter().enumerate())
-            .filter(|(_, t)| t.candidate.model.forecast(h).is_some())
-            .map(|(i, t)| (i, t.score[scored].unwrap_or(f64::INFINITY)))
+        let mut able: Vec<(usize, f64, f64)> = (self.tracked.iter().enumerate())
+            .filter_map(|(i, t)| Some((i, t.score[scored].unwrap_or(f64::INFINITY), t.candidate.model.forecast(h)?)))
             .collect();
         // A stable sort keeps the bank's order among equal scores.
         able.sort_by(|a, b| a.1.total_cmp(&b.1));
-        able.into_iter().take(self.top).map(|(i, _)| i).collect()
+        able.into_iter().take(self.top).map(|(i, _, forecast)| (i, forecast)).collect()
     }
 
     /// The index of the best-ranked candidate for horizon `h` (`None` for h = 0 or when
     /// none can forecast yet).
     pub fn chosen_index(&self, h: usize) -> Option<usize> {
-        self.ranked(h).first().copied()
+        self.ranked(h).first().map(|&(i, _)| i)
     }
 
     /// The label of the best-ranked candidate for horizon `h`, for reports.
@@ -234,8 +234,7 @@ impl Forecaster for Bank {
     }
 
     fn forecast(&self, h: usize) -> Option<f64> {
-        let mut forecasts: Vec<f64> =
-            self.ranked(h).into_iter().filter_map(|i| self.tracked[i].candidate.model.forecast(h)).collect();
+        let mut forecasts: Vec<f64> = self.ranked(h).into_iter().map(|(_, forecast)| forecast).collect();
         median(&mut forecasts)
     }
 }

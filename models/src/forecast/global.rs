@@ -126,7 +126,8 @@ impl Linear {
     /// ẑ for the raw features `x`.
     fn predict(&self, x: &[f64; FEATURES]) -> f64 {
         let terms = x.iter().zip(&self.mean).zip(&self.deviation).zip(&self.weights);
-        self.intercept + terms.map(|(((x, mean), deviation), w)| w * (x - mean) / deviation).sum::<f64>()
+        // Summed from the intercept, in feature order, as the published results were computed.
+        terms.fold(self.intercept, |z, (((x, mean), deviation), w)| z + w * (x - mean) / deviation)
     }
 }
 
@@ -274,6 +275,9 @@ pub(crate) struct Recent {
     /// Σ of the last m values (features 14) and of `differences`.
     sum_values: f64,
     sum_differences: f64,
+    /// Features 0–16, which do not depend on the horizon, as of the newest value: computed
+    /// once per observation rather than once per horizon asked.
+    base: [f64; FEATURES],
     floor: f64,
     season: usize,
 }
@@ -286,6 +290,7 @@ impl Recent {
             differences: Ring::new(season),
             sum_values: 0.0,
             sum_differences: 0.0,
+            base: [0.0; FEATURES],
             floor,
             season,
         }
@@ -306,6 +311,9 @@ impl Recent {
             self.sum_differences = self.differences.values().iter().sum();
             self.sum_values = (0..self.season).filter_map(|k| self.values.ago(k)).sum();
         }
+        if self.ready() {
+            self.base = self.base_features(y);
+        }
     }
 
     /// Whether a season plus one value has been seen.
@@ -323,13 +331,8 @@ impl Recent {
         (self.sum_differences / self.season as f64).max(self.floor)
     }
 
-    /// The features for horizon `h` (module doc), once ready and for h < m.
-    pub(crate) fn features(&self, h: usize) -> Option<[f64; FEATURES]> {
-        if !self.ready() || h == 0 || h >= self.season {
-            return None;
-        }
-        let m = self.season;
-        let y = *self.values.ago(0)?;
+    /// Features 0–16 (module doc) for the newest value `y`, with features 17–18 left 0.
+    fn base_features(&self, y: f64) -> [f64; FEATURES] {
         let s = self.scale();
         let ago = |k: usize| self.values.ago(k).copied().unwrap_or(y);
         let mut x = [0.0; FEATURES];
@@ -343,12 +346,22 @@ impl Recent {
         last6.sort_by(f64::total_cmp);
         x[12] = ((last6[2] + last6[3]) / 2.0 - y) / s;
         x[13] = ((0..12).map(ago).sum::<f64>() / 12.0 - y) / s;
-        x[14] = (self.sum_values / m as f64 - y) / s;
+        x[14] = (self.sum_values / self.season as f64 - y) / s;
         x[15] = y;
         x[16] = (0..12).filter_map(|k| self.differences.ago(k)).sum::<f64>() / 12.0 / s;
-        let then = ago(m - h);
-        x[17] = (then - ago(m)) / s;
-        x[18] = (then - y) / s;
+        x
+    }
+
+    /// The features for horizon `h` (module doc), once ready and for h < m.
+    pub(crate) fn features(&self, h: usize) -> Option<[f64; FEATURES]> {
+        if !self.ready() || h == 0 || h >= self.season {
+            return None;
+        }
+        let m = self.season;
+        let (mut x, s) = (self.base, self.scale());
+        let then = *self.values.ago(m - h)?;
+        x[17] = (then - self.values.ago(m)?) / s;
+        x[18] = (then - x[15]) / s;
         Some(x)
     }
 }
