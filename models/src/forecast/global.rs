@@ -6,7 +6,7 @@
 //! [`GlobalModel::fit`] learns, from the histories of many series of utilisation fractions
 //! at a fixed step, one coefficient vector per horizon h = 1 … H. [`Global`] is a
 //! [`Forecaster`] that keeps a series' recent values and forecasts it with a shared
-//! (`Arc`) model: the same [`Recent`] state computes the features in training and in use, so
+//! (`Arc`) model: the same `Recent` state computes the features in training and in use, so
 //! they cannot drift apart.
 //!
 //! ## Features and target (at origin t, horizon h, season m)
