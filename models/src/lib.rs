@@ -25,7 +25,6 @@ pub mod accuracy;
 pub mod backtest;
 pub mod conformal;
 pub mod forecast;
-mod pending;
 pub mod tracker;
 
 pub use conformal::{Conformal, Quantiles};

@@ -96,7 +96,7 @@ pub enum SettingsError {
 }
 
 impl TrackerSettings {
-    /// Settings for trackers of the catalogue model `model` ([`forecast::named`]) at
+    /// Settings for trackers of the catalogue model `model` ([`forecast::named_for`]) at
     /// `season` steps per season, giving forecasts `horizons` steps ahead (sorted and
     /// deduplicated here), with a band of `band_window` errors per horizon given from
     /// `band_min_errors` on, forward-filling gaps of up to `max_gap` (≤ [`MAX_GAP`]) steps.
@@ -116,7 +116,8 @@ impl TrackerSettings {
         };
         let model_error = |why| SettingsError::Model { model: model.to_string(), season, horizon: longest, why };
         let name = forecast::NAMES.iter().copied().find(|n| *n == model).ok_or_else(|| model_error("unknown"))?;
-        forecast::named(name, season, longest).ok_or_else(|| model_error("the model refuses these settings"))?;
+        forecast::named_for(name, season, &sorted, None)
+            .ok_or_else(|| model_error("the model refuses these settings"))?;
         Conformal::for_horizons(&sorted, band_window, band_min_errors)
             .ok_or(SettingsError::Band { window: band_window, min_errors: band_min_errors })?;
         if max_gap > MAX_GAP {
@@ -152,9 +153,8 @@ impl TrackerSettings {
 
     /// A fresh model and band.
     fn fresh(&self) -> (Box<dyn Forecaster>, Conformal) {
-        let longest = self.horizons[self.horizons.len() - 1];
         // `new` built both with these very arguments, and building is deterministic.
-        let model = forecast::named(self.model, self.season, longest);
+        let model = forecast::named_for(self.model, self.season, &self.horizons, None);
         let band = Conformal::for_horizons(&self.horizons, self.band_window, self.band_min_errors);
         match (model, band) {
             (Some(model), Some(band)) => (model, band),

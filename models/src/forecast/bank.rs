@@ -4,21 +4,27 @@
 //! ## Contract
 //!
 //! [`Bank`] is a [`Forecaster`] (`name() = "bank"`). Every observation goes to every
-//! candidate. For each horizon h = 1 … H (H = `max_horizon`) and candidate c, the score is
-//! an exponentially weighted mean of absolute h-step errors:
+//! candidate. For each scored horizon h (by default 1 … H, H = `max_horizon`;
+//! [`Bank::scoring_only`] narrows them) and candidate c, the score is an exponentially
+//! weighted mean of absolute h-step errors:
 //!
 //! e = |y_t − ŷ^c_{t|t−h}|, S^c_h ← S^c_h + λ (e − S^c_h) (the first error sets S^c_h = e),
 //!
 //! with λ = 1 − 2^(−1/half-life), so that an error weighs half as much `half_life` steps
-//! later. Each candidate keeps its forecasts of the last H origins ([`crate::pending`]),
-//! scored when their target arrives: an update costs O(candidates · H) and the state is
-//! fixed in size after construction.
+//! later. Each candidate keeps, per scored horizon h, its forecasts of the last h origins
+//! (origin `t` in slot `t mod h`: the observation that opens origin `t` scores the forecast
+//! made at `t − h` in that slot, and the forecast issued from `t` takes it), scored when
+//! their target arrives: an update costs O(candidates · scored horizons), and the state,
+//! Σh forecasts per candidate, is fixed in size after construction.
 //!
-//! `forecast(h)` ranks the candidates able to forecast h by S^c_h (lowest first; one
-//! without a score yet after every scored one; ties in the bank's order) and gives the
-//! median of the forecasts of the first k (`top`, [`Bank::combining`]; the mean of the two
-//! middle ones when fewer than k, and an even number, can forecast). With k = 1 this is
-//! selection of the best. Beyond H, horizon H's ranking is used.
+//! `forecast(h)` ranks the candidates able to forecast h by S^c_g (lowest first; one
+//! without a score yet after every scored one; ties in the bank's order), where g is h when
+//! h is scored, else the smallest scored horizon above h, else the largest scored one; it
+//! gives the median of the forecasts of the first k (`top`, [`Bank::combining`]; the mean
+//! of the two middle ones when fewer than k, and an even number, can forecast). With k = 1
+//! this is selection of the best. Scoring only some horizons leaves the forecasts at those
+//! horizons exactly as with every horizon scored: each horizon's scores are its own (the
+//! engine scores the three it publishes, a quarter of the work of all twelve).
 //!
 //! ## Why the median of the best three
 //!
@@ -48,9 +54,7 @@
 //! The damped-trend and Holt-Winters models stay in the catalogue on their own; in the bank
 //! they were chosen rarely on the development data and cost the most per step.
 
-use crate::pending::Pending;
 use std::fmt;
-
 use std::sync::Arc;
 
 use super::Forecaster;
@@ -81,42 +85,86 @@ impl Candidate {
     }
 }
 
-/// One candidate in the bank, with its pending forecasts and its scores.
+/// Which horizons a bank scores: ascending and distinct, each with where its slots start
+/// in a candidate's `due` (horizon `h` has `h` of them).
+#[derive(Debug, Clone)]
+struct Scored {
+    horizons: Vec<usize>,
+    offsets: Vec<usize>,
+    /// Σh: slots per candidate.
+    slots: usize,
+}
+
+impl Scored {
+    /// `horizons` sorted and deduplicated; `None` if empty or holding a 0.
+    fn new(horizons: &[usize]) -> Option<Self> {
+        let mut horizons = horizons.to_vec();
+        horizons.sort_unstable();
+        horizons.dedup();
+        if horizons.first().is_none_or(|&h| h == 0) {
+            return None;
+        }
+        let offsets = horizons.iter().scan(0, |next, &h| Some(std::mem::replace(next, *next + h))).collect();
+        let slots = horizons.iter().sum();
+        Some(Self { horizons, offsets, slots })
+    }
+
+    /// The index of the horizon whose ranking forecasts `h` (module doc); `None` for h = 0.
+    fn ranking(&self, h: usize) -> Option<usize> {
+        (h >= 1).then(|| self.horizons.partition_point(|&g| g < h).min(self.horizons.len() - 1))
+    }
+
+    /// The slot of origin `t`'s forecast for the `j`-th scored horizon.
+    fn slot(&self, j: usize, t: usize) -> usize {
+        self.offsets[j] + t % self.horizons[j]
+    }
+}
+
+/// One candidate in the bank, with its forecasts awaiting their targets and its scores.
 struct Tracked {
     candidate: Candidate,
-    /// Its forecasts of the last H origins, awaiting their targets.
-    pending: Pending,
-    /// `score[h − 1]`: S_h, the weighted mean absolute h-step error.
+    /// Per scored horizon, its forecasts of the last h origins (module doc).
+    due: Vec<Option<f64>>,
+    /// `score[j]`: S_h of the `j`-th scored horizon, the weighted mean absolute h-step error.
     score: Vec<Option<f64>>,
 }
 
 impl Tracked {
-    fn new(candidate: Candidate, horizons: usize) -> Self {
-        Self { candidate, pending: Pending::new(horizons), score: vec![None; horizons] }
+    fn new(candidate: Candidate, scored: &Scored) -> Self {
+        Self { candidate, due: vec![None; scored.slots], score: vec![None; scored.horizons.len()] }
     }
 
-    /// Scores the forecasts whose target is `y`, passes `y` to the model, and keeps its new
-    /// forecasts for their targets.
-    fn observe(&mut self, y: f64, weight: f64) {
-        let score = &mut self.score;
-        self.pending.arrive(|h, f| {
-            let e = (y - f).abs();
-            let s = &mut score[h - 1];
-            *s = Some(s.map_or(e, |s| s + weight * (e - s)));
-        });
+    /// At origin `t`: scores the forecasts whose target is `y`, passes `y` to the model, and
+    /// keeps its new forecasts for their targets.
+    fn observe(&mut self, y: f64, t: usize, scored: &Scored, weight: f64) {
+        for (j, score) in self.score.iter_mut().enumerate() {
+            if let Some(f) = self.due[scored.slot(j, t)] {
+                let e = (y - f).abs();
+                *score = Some(score.map_or(e, |s| s + weight * (e - s)));
+            }
+        }
         self.candidate.model.observe(y);
-        let model = &self.candidate.model;
-        self.pending.issue((1..=score.len()).map(|h| model.forecast(h)));
+        for (j, &h) in scored.horizons.iter().enumerate() {
+            self.due[scored.slot(j, t)] = self.candidate.model.forecast(h);
+        }
+    }
+
+    /// Its forecast `h` steps after origin `t`: the one just issued when `h` is the `j`-th
+    /// scored horizon, else the model's.
+    fn forecast(&self, h: usize, t: usize, scored: &Scored, j: usize) -> Option<f64> {
+        if scored.horizons[j] == h { self.due[scored.slot(j, t)] } else { self.candidate.model.forecast(h) }
     }
 }
 
 /// Candidate forecasters scored online; the best per horizon forecasts.
 pub struct Bank {
     tracked: Vec<Tracked>,
-    horizons: usize,
+    scored: Scored,
     weight: f64,
     /// k: how many of the best candidates' forecasts the median is taken of.
     top: usize,
+    /// Observations so far: the newest origin.
+    origin: usize,
 }
 
 impl Bank {
@@ -126,12 +174,27 @@ impl Bank {
         check("candidates", candidates.len() as f64, "≥ 1", !candidates.is_empty())?;
         check("max_horizon", max_horizon as f64, "≥ 1", max_horizon >= 1)?;
         check("half_life", half_life, "(0, ∞)", half_life > 0.0 && half_life.is_finite())?;
+        let scored = Scored::new(&(1..=max_horizon).collect::<Vec<_>>()).expect("horizons 1 … max_horizon ≥ 1");
         Ok(Self {
-            tracked: candidates.into_iter().map(|c| Tracked::new(c, max_horizon)).collect(),
-            horizons: max_horizon,
+            tracked: candidates.into_iter().map(|c| Tracked::new(c, &scored)).collect(),
+            scored,
             weight: 1.0 - 0.5f64.powf(1.0 / half_life),
             top: 1,
+            origin: 0,
         })
+    }
+
+    /// The same bank, before any observation, scoring only `horizons` (non-empty, each ≥ 1;
+    /// module doc): its forecasts at those horizons are the full bank's.
+    pub fn scoring_only(mut self, horizons: &[usize]) -> Result<Self, InvalidParameter> {
+        let scored = Scored::new(horizons);
+        check("horizons", horizons.len() as f64, "non-empty, each ≥ 1", scored.is_some())?;
+        check("observations", self.origin as f64, "0 (narrow before observing)", self.origin == 0)?;
+        let scored = scored.expect("checked");
+        let tracked = std::mem::take(&mut self.tracked);
+        self.tracked = tracked.into_iter().map(|t| Tracked::new(t.candidate, &scored)).collect();
+        self.scored = scored;
+        Ok(self)
     }
 
     /// The same bank forecasting the median of its `top` (≥ 1) best candidates per horizon.
@@ -174,7 +237,7 @@ impl Bank {
 
     /// The largest horizon scored, H.
     pub fn max_horizon(&self) -> usize {
-        self.horizons
+        self.scored.horizons[self.scored.horizons.len() - 1]
     }
 
     /// The candidates' labels, in the bank's order.
@@ -182,17 +245,19 @@ impl Bank {
         self.tracked.iter().map(|t| t.candidate.label.as_str())
     }
 
-    /// Candidate `index`'s score S_h for horizon `h` (1 … H), once it has one.
+    /// Candidate `index`'s score S_h for a scored horizon `h`, once it has one.
     pub fn score(&self, index: usize, h: usize) -> Option<f64> {
-        self.tracked.get(index)?.score.get(h.checked_sub(1)?).copied().flatten()
+        let j = self.scored.horizons.iter().position(|&g| g == h)?;
+        self.tracked.get(index)?.score[j]
     }
 
     /// The candidates able to forecast `h`, best first (module doc), at most `top` of them,
     /// each with its forecast: (index, forecast).
     fn ranked(&self, h: usize) -> Vec<(usize, f64)> {
-        let Some(scored) = h.min(self.horizons).checked_sub(1) else { return Vec::new() };
+        let Some(j) = self.scored.ranking(h) else { return Vec::new() };
+        let (t, scored) = (self.origin, &self.scored);
         let mut able: Vec<(usize, f64, f64)> = (self.tracked.iter().enumerate())
-            .filter_map(|(i, t)| Some((i, t.score[scored].unwrap_or(f64::INFINITY), t.candidate.model.forecast(h)?)))
+            .filter_map(|(i, c)| Some((i, c.score[j].unwrap_or(f64::INFINITY), c.forecast(h, t, scored, j)?)))
             .collect();
         // A stable sort keeps the bank's order among equal scores.
         able.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -228,8 +293,9 @@ impl Forecaster for Bank {
     }
 
     fn observe(&mut self, y: f64) {
-        for t in &mut self.tracked {
-            t.observe(y, self.weight);
+        self.origin += 1;
+        for c in &mut self.tracked {
+            c.observe(y, self.origin, &self.scored, self.weight);
         }
     }
 
@@ -368,11 +434,55 @@ mod tests {
         #[test]
         fn state_does_not_grow(m in 2..=48usize, horizons in 1..=12usize, seed in any::<u64>()) {
             let mut bank = Bank::default_for_season(m, horizons).unwrap();
-            let sizes = |b: &Bank| b.tracked.iter().map(|t| (t.pending.len(), t.pending.capacity(), t.score.capacity())).collect::<Vec<_>>();
+            let sizes = |b: &Bank| b.tracked.iter().map(|t| (t.due.len(), t.due.capacity(), t.score.capacity())).collect::<Vec<_>>();
             let before = sizes(&bank);
             feed(&mut bank, &random_walk(10_000, seed | 1));
             prop_assert_eq!(sizes(&bank), before);
-            prop_assert!(bank.tracked.iter().all(|t| t.pending.len() == horizons * horizons));
+            prop_assert!(bank.tracked.iter().all(|t| t.due.len() == horizons * (horizons + 1) / 2));
+        }
+    }
+
+    #[test]
+    fn narrowing_is_refused_when_empty_zero_or_after_observing() {
+        let bank = || Bank::default_for_season(4, 4).unwrap();
+        assert_eq!(bank().scoring_only(&[]).err().map(|e| e.name), Some("horizons"));
+        assert_eq!(bank().scoring_only(&[0, 2]).err().map(|e| e.name), Some("horizons"));
+        let mut observed = bank();
+        observed.observe(1.0);
+        assert_eq!(observed.scoring_only(&[1]).err().map(|e| e.name), Some("observations"));
+        let narrowed = bank().scoring_only(&[12, 3, 1, 3]).unwrap();
+        assert_eq!((narrowed.max_horizon(), narrowed.scored.slots), (12, 16), "sorted, deduplicated, Σh slots");
+        // Horizons between scored ones rank by the next scored one; beyond, by the largest.
+        assert_eq!(
+            [0, 1, 2, 3, 4, 12, 13].map(|h| narrowed.scored.ranking(h)),
+            [None, Some(0), Some(1), Some(1), Some(2), Some(2), Some(2)]
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Differential: scoring only some horizons leaves the forecasts there as the full
+        /// bank gives them, to the bit, after every observation.
+        #[test]
+        fn a_narrowed_bank_forecasts_as_the_full_one_at_its_horizons(
+            m in 2..=24usize,
+            picked in prop::collection::btree_set(1..=12usize, 1..=4),
+            seed in any::<u64>(),
+            n in 0..400usize,
+        ) {
+            let horizons: Vec<usize> = picked.into_iter().collect();
+            let longest = horizons[horizons.len() - 1];
+            let mut full = Bank::default_for_season(m, longest).unwrap();
+            let mut narrow = Bank::default_for_season(m, longest).unwrap().scoring_only(&horizons).unwrap();
+            for y in random_walk(n, seed | 1) {
+                full.observe(y);
+                narrow.observe(y);
+                for &h in &horizons {
+                    prop_assert_eq!(full.forecast(h).map(f64::to_bits), narrow.forecast(h).map(f64::to_bits), "h = {}", h);
+                    prop_assert_eq!(full.chosen_index(h), narrow.chosen_index(h));
+                }
+            }
         }
     }
 

@@ -52,6 +52,20 @@ pub fn named_with(
     horizon: usize,
     global: Option<&Arc<GlobalModel>>,
 ) -> Option<Box<dyn Forecaster>> {
+    named_for(name, season, &(1..=horizon).collect::<Vec<_>>(), global)
+}
+
+/// As [`named_with`], for a caller that asks for forecasts at `horizons` only (non-empty,
+/// each ≥ 1): the bank then scores only those ([`Bank::scoring_only`]), which leaves its
+/// forecasts there as they would be with every horizon up to the longest scored; the other
+/// models do not depend on the horizons asked.
+pub fn named_for(
+    name: &str,
+    season: usize,
+    horizons: &[usize],
+    global: Option<&Arc<GlobalModel>>,
+) -> Option<Box<dyn Forecaster>> {
+    let horizon = horizons.iter().copied().max()?;
     fn boxed<F: Forecaster + 'static>(model: F) -> Box<dyn Forecaster> {
         Box::new(model)
     }
@@ -64,7 +78,10 @@ pub fn named_with(
         "damped_holt" => DampedHolt::new(0.3, 0.1, 0.9).ok().map(boxed),
         "holt_winters" => HoltWinters::new(0.1, 0.1, 0.1, 0.9, season).ok().map(boxed),
         "global" => global.map(|model| boxed(Global::new(Arc::clone(model)))),
-        "bank" => Bank::default_with_global(season, horizon, global.cloned()).ok().map(boxed),
+        "bank" => Bank::default_with_global(season, horizon, global.cloned())
+            .and_then(|bank| bank.scoring_only(horizons))
+            .ok()
+            .map(boxed),
         _ => None,
     }
 }

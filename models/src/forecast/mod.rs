@@ -11,7 +11,7 @@ pub mod ets;
 pub mod global;
 
 pub use bank::{Bank, Candidate};
-pub use catalogue::{DEFAULT, NAMES, named, named_with, needs_fit, reads_global};
+pub use catalogue::{DEFAULT, NAMES, named, named_for, named_with, needs_fit, reads_global};
 pub use ets::{DampedHolt, HoltWinters, InvalidParameter, Ses};
 pub use global::{FitError, FitSettings, Global, GlobalModel};
 
