@@ -56,6 +56,14 @@ pub struct EvaluateForecastsArgs {
     /// `p50` is scored as the point forecast, `p10`/`p90` may be empty). Repeatable.
     #[arg(long = "with")]
     pub with: Vec<PathBuf>,
+    /// Fit no global model: `global` is left out and the bank runs its other candidates, as
+    /// the engine's live bank does today (`serve` fits none).
+    #[arg(long)]
+    pub no_global_fit: bool,
+    /// Threads the backtests run in (default: the machine's cores). Each model's `seconds`
+    /// are the sum of its backtests' own times, whatever the threads.
+    #[arg(long)]
+    pub jobs: Option<std::num::NonZeroUsize>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -129,23 +137,26 @@ pub fn run(args: &EvaluateForecastsArgs) -> anyhow::Result<Summary> {
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     write(&args.out.join("panel.csv"), &panel_csv(&panel))?;
-    let (global, fit_took, global_fit) = fit_global(layout, &panel, &names);
+    let (global, fit_took, global_fit) = if args.no_global_fit {
+        (None, Duration::ZERO, "not fitted: --no-global-fit".to_string())
+    } else {
+        fit_global(layout, &panel, &names)
+    };
     let names: Vec<String> = names.into_iter().filter(|name| !forecast::needs_fit(name) || global.is_some()).collect();
     let bar = crate::progress::bar((panel.series.len() * names.len()) as u64, "backtests", args.quiet);
     let mut forecasts_csv = String::from("series,model,origin,target,p10,p50,p90\n");
     let mut errors_csv = String::from("series,model,mase,mae,coverage_80\n");
+    let jobs = args.jobs.or_else(|| std::thread::available_parallelism().ok()).map_or(1, usize::from);
+    let mut runs = backtest_all(layout, &names, &panel.series, global.as_ref(), jobs, &bar)?.into_iter();
     let mut results: Vec<ModelRun> = Vec::new();
     for name in &names {
         let mut scores = BTreeMap::new();
         let mut took = if forecast::reads_global(name) { fit_took } else { Duration::ZERO };
-        for series in &panel.series {
-            let started = Instant::now();
-            let (forecasts, score) = backtest(layout, name, series, global.as_ref())?;
-            took += started.elapsed();
+        for (series, (forecasts, score, elapsed)) in panel.series.iter().zip(runs.by_ref()) {
+            took += elapsed;
             append_forecasts(&mut forecasts_csv, series, name, &forecasts);
             append_errors(&mut errors_csv, &series.name, name, &score);
             scores.insert(series.name.clone(), score);
-            bar.inc(1);
         }
         results.push(ModelRun { name: name.clone(), scores, took });
     }
@@ -204,6 +215,54 @@ fn fit_global(layout: Layout, panel: &Panel, names: &[String]) -> (Option<Arc<Gl
         }
         Err(error) => (None, started.elapsed(), format!("not fitted: {error}")),
     }
+}
+
+/// One model's backtest of one series, and the time it took.
+type Backtest = (Vec<Forecast>, Scores, Duration);
+
+/// Every model's backtest of every series, model-major (`names[0]` on each series in
+/// turn, then `names[1]`, …), run by `jobs` threads that each take the next undone pair.
+/// The first error, if any, is returned once every thread has stopped.
+fn backtest_all(
+    layout: Layout,
+    names: &[String],
+    series: &[PanelSeries],
+    global: Option<&Arc<GlobalModel>>,
+    jobs: usize,
+    bar: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<Backtest>> {
+    let pairs = names.len() * series.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let run = |i: usize| -> anyhow::Result<Backtest> {
+        let started = Instant::now();
+        let (forecasts, score) = backtest(layout, &names[i / series.len()], &series[i % series.len()], global)?;
+        bar.inc(1);
+        Ok((forecasts, score, started.elapsed()))
+    };
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= pairs {
+                return done;
+            }
+            let result = run(i);
+            let failed = result.is_err();
+            done.push((i, result));
+            if failed {
+                next.store(pairs, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    };
+    let finished: Vec<Vec<(usize, anyhow::Result<Backtest>)>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..jobs.clamp(1, pairs.max(1))).map(|_| scope.spawn(worker)).collect();
+        threads.into_iter().map(|t| t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    let mut slots: Vec<Option<Backtest>> = (0..pairs).map(|_| None).collect();
+    for (i, result) in finished.into_iter().flatten() {
+        slots[i] = Some(result?);
+    }
+    slots.into_iter().map(|slot| slot.context("a backtest left undone after another failed")).collect()
 }
 
 /// One model's backtest of one series.
