@@ -19,6 +19,11 @@ fn evaluate(args: &[&str]) -> Output {
 /// 08:00 to 18:00 — but for one spike of 90 % on the second day at 08:20 (so the in-sample
 /// seasonal naive scale, `2 · 0.2 / 1,440` steps, is not 0).
 fn write_vm(dir: &Path, name: &str, days: i64) {
+    write_vm_at(dir, name, days, 10.0);
+}
+
+/// As [`write_vm`], with `night` percent at night instead of 10.
+fn write_vm_at(dir: &Path, name: &str, days: i64, night: f64) {
     let mut text = String::from(
         "Timestamp [ms];\tCPU cores;\tCPU capacity provisioned [MHZ];\tCPU usage [MHZ];\tCPU usage [%];\tMemory capacity provisioned [KB];\tMemory usage [KB];\tDisk read throughput [KB/s];\tDisk write throughput [KB/s];\tNetwork received throughput [KB/s];\tNetwork transmitted throughput [KB/s]\n",
     );
@@ -30,7 +35,7 @@ fn write_vm(dir: &Path, name: &str, days: i64) {
         } else if (8..18).contains(&hour) {
             70.0
         } else {
-            10.0
+            night
         };
         text.push_str(&format!(
             "{};\t2;\t5851.9;\t0;\t{usage};\t8218624.0;\t1034592.8;\t0;\t0;\t0;\t0\n",
@@ -123,4 +128,36 @@ fn the_genai_layout_backtests_each_kept_pod_at_30_origins_on_the_57_s_grid() {
     // Holt-Winters needs a season of at least 2: asked for by name, it is refused with why.
     let refused = evaluate(&["--layout", "genai", data, "--out", out_dir, "--models", "holt_winters"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("refusing a season of 1"), "{refused:?}");
+}
+
+#[test]
+fn threads_change_no_output_and_no_global_fit_runs_the_bank_without_the_global_model() {
+    // Six VMs that differ (their nights at 5–30 %): 6 × 1,727 points before the first
+    // origin give 6 × 72 rows at a stride of 24, enough for a fit.
+    let data = tempfile::tempdir().expect("temporary directory");
+    for vm in 1..=6 {
+        write_vm_at(data.path(), &vm.to_string(), 8, 5.0 * vm as f64);
+    }
+    let dir = data.path().to_str().expect("UTF-8 path");
+    let run = |name: &str, extra: &[&str]| {
+        let out = data.path().join(name);
+        let mut args = vec![dir, "--out", out.to_str().expect("UTF-8 path"), "--models", "naive,bank,global"];
+        args.extend_from_slice(extra);
+        let output = evaluate(&args);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let read = |file: &str| std::fs::read_to_string(out.join(file)).expect(file);
+        let summary: serde_json::Value = serde_json::from_str(&read("summary.json")).expect("JSON");
+        (read("forecasts.csv"), read("errors.csv"), summary)
+    };
+    let (one, three) = (run("one", &["--jobs", "1"]), run("three", &["--jobs", "3"]));
+    assert_eq!(one.0.lines().count() - 1, 3 * 6 * 48 * 12, "models × series × origins × steps");
+    assert!(one.0 == three.0 && one.1 == three.1, "forecasts.csv and errors.csv the same in 1 and 3 threads");
+    assert!(one.2["global_fit"].as_str().is_some_and(|fit| fit.starts_with("fitted on 6 series")), "{}", one.2);
+    let without = run("without", &["--no-global-fit"]);
+    assert_eq!(without.2["global_fit"], "not fitted: --no-global-fit");
+    let models: Vec<&str> =
+        without.2["models"].as_array().expect("models").iter().filter_map(|m| m["model"].as_str()).collect();
+    assert_eq!(models, ["naive", "bank"], "global left out");
+    let bank = |csv: &str| csv.lines().filter(|l| l.contains(",bank,")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(bank(&without.0).len(), bank(&one.0).len());
 }
