@@ -43,7 +43,7 @@
 //! (horizons 1, 3 and 12 steps, a window of 576 errors) the band is 17,848 bytes.
 
 use crate::conformal::{Conformal, Quantiles};
-use crate::forecast::{self, Forecaster};
+use crate::forecast::{self, Forecaster, GlobalModel};
 use std::sync::Arc;
 
 /// What every tracker of one configuration shares: the model, the horizons and the band's
@@ -56,6 +56,8 @@ pub struct TrackerSettings {
     band_window: usize,
     band_min_errors: usize,
     max_gap: i64,
+    /// The fitted global model fresh trackers' models take, once there is one.
+    global: Option<Arc<GlobalModel>>,
 }
 
 /// The longest gap a tracker forward-fills, in steps, so that one value costs at most
@@ -123,7 +125,26 @@ impl TrackerSettings {
         if max_gap > MAX_GAP {
             return Err(SettingsError::Gap(max_gap));
         }
-        Ok(Self { model: name, season, horizons: sorted, band_window, band_min_errors, max_gap: max_gap as i64 })
+        Ok(Self {
+            model: name,
+            season,
+            horizons: sorted,
+            band_window,
+            band_min_errors,
+            max_gap: max_gap as i64,
+            global: None,
+        })
+    }
+
+    /// The same settings, with `global` for the trackers made from them from now on (running
+    /// trackers take it with [`Tracker::adopt_global`]).
+    pub fn with_global(&self, global: Arc<GlobalModel>) -> Self {
+        Self { global: Some(global), ..self.clone() }
+    }
+
+    /// The fitted global model fresh trackers take, if any.
+    pub fn global(&self) -> Option<&Arc<GlobalModel>> {
+        self.global.as_ref()
     }
 
     /// The model's catalogue name.
@@ -154,7 +175,7 @@ impl TrackerSettings {
     /// A fresh model and band.
     fn fresh(&self) -> (Box<dyn Forecaster>, Conformal) {
         // `new` built both with these very arguments, and building is deterministic.
-        let model = forecast::named_for(self.model, self.season, &self.horizons, None);
+        let model = forecast::named_for(self.model, self.season, &self.horizons, self.global.as_ref());
         let band = Conformal::for_horizons(&self.horizons, self.band_window, self.band_min_errors);
         match (model, band) {
             (Some(model), Some(band)) => (model, band),
@@ -302,6 +323,17 @@ impl Tracker {
         self.feed(y);
         self.last = Some((step, y));
         Ok(taken)
+    }
+
+    /// Takes `settings`, its own with a newly fitted global model
+    /// ([`TrackerSettings::with_global`]): the running model gets the global model
+    /// ([`Forecaster::adopt_global`]) and keeps its state, the band is kept, and a later
+    /// reset builds with it.
+    pub fn adopt_global(&mut self, settings: &Arc<TrackerSettings>) {
+        if let Some(global) = settings.global() {
+            self.model.adopt_global(global);
+        }
+        self.settings = Arc::clone(settings);
     }
 
     /// Forgets everything: a fresh model and band, no step.

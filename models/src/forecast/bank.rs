@@ -66,6 +66,8 @@ use super::global::{Global, GlobalModel};
 pub const MIN_DEFAULT_HALF_LIFE: usize = 24;
 /// How many of the best candidates the default bank takes the median of.
 pub const DEFAULT_TOP: usize = 3;
+/// The label of the global model's candidate.
+const GLOBAL_LABEL: &str = "global";
 
 /// A forecaster with the label reports give it.
 pub struct Candidate {
@@ -230,7 +232,7 @@ impl Bank {
             candidates.push(Candidate::new(format!("snaive({season})"), Box::new(model)));
         }
         if let Some(model) = global {
-            candidates.push(Candidate::new("global", Box::new(Global::new(model))));
+            candidates.push(Candidate::new(GLOBAL_LABEL, Box::new(Global::new(model))));
         }
         Self::new(candidates, max_horizon, season.max(MIN_DEFAULT_HALF_LIFE) as f64)?.combining(DEFAULT_TOP)
     }
@@ -302,6 +304,20 @@ impl Forecaster for Bank {
     fn forecast(&self, h: usize) -> Option<f64> {
         let mut forecasts: Vec<f64> = self.ranked(h).into_iter().map(|(_, forecast)| forecast).collect();
         median(&mut forecasts)
+    }
+
+    /// Passes `model` to the candidate labelled `global` (which keeps its recent values and
+    /// its scores, now earned by the new coefficients as they come), or adds one at the end
+    /// with no score and nothing pending: it forecasts once it has seen a season and joins the
+    /// ranking as its errors arrive.
+    fn adopt_global(&mut self, model: &Arc<GlobalModel>) {
+        match self.tracked.iter_mut().find(|t| t.candidate.label == GLOBAL_LABEL) {
+            Some(tracked) => tracked.candidate.model.adopt_global(model),
+            None => {
+                let candidate = Candidate::new(GLOBAL_LABEL, Box::new(Global::new(Arc::clone(model))));
+                self.tracked.push(Tracked::new(candidate, &self.scored));
+            }
+        }
     }
 }
 
@@ -440,6 +456,25 @@ mod tests {
             prop_assert_eq!(sizes(&bank), before);
             prop_assert!(bank.tracked.iter().all(|t| t.due.len() == horizons * (horizons + 1) / 2));
         }
+    }
+
+    #[test]
+    fn a_global_model_adopted_before_any_observation_is_the_bank_built_with_it() {
+        let model = crate::forecast::global::tests::fitted(3, 4);
+        let mut adopted = Bank::default_for_season(24, 4).unwrap().scoring_only(&[1, 4]).unwrap();
+        adopted.adopt_global(&model);
+        let mut built =
+            Bank::default_with_global(24, 4, Some(Arc::clone(&model))).unwrap().scoring_only(&[1, 4]).unwrap();
+        assert!(adopted.labels().eq(built.labels()), "the global candidate added last, as built");
+        for y in random_walk(400, 5).into_iter().map(|y| 0.5 + 0.01 * y) {
+            adopted.observe(y);
+            built.observe(y);
+            assert_eq!([1, 4].map(|h| adopted.forecast(h)), [1, 4].map(|h| built.forecast(h)));
+        }
+        // A second fit goes to the same candidate: no new one.
+        adopted.adopt_global(&crate::forecast::global::tests::fitted(4, 4));
+        assert_eq!(adopted.labels().filter(|l| *l == "global").count(), 1);
+        assert!(adopted.forecast(1).is_some());
     }
 
     #[test]

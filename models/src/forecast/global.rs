@@ -107,9 +107,10 @@ pub struct FitSettings {
 }
 
 impl FitSettings {
-    /// The settings chosen on the development data: every 24th origin, a floor of 0.001.
+    /// The settings chosen on the development data: every 24th origin (every season's, for
+    /// seasons under 24 steps), a floor of 0.001.
     pub fn for_season(season: usize, horizons: usize) -> Self {
-        Self { season, horizons, stride: 24, floor: 1e-3 }
+        Self { season, horizons, stride: season.clamp(1, 24), floor: 1e-3 }
     }
 }
 
@@ -390,6 +391,14 @@ impl Forecaster for Global {
         self.recent.observe(y);
     }
 
+    fn adopt_global(&mut self, model: &Arc<GlobalModel>) {
+        // The recent values stay valid for a model of the same season and floor.
+        if (model.season, model.floor) != (self.model.season, self.model.floor) {
+            self.recent = Recent::new(model.season, model.floor);
+        }
+        self.model = Arc::clone(model);
+    }
+
     fn forecast(&self, h: usize) -> Option<f64> {
         if h > self.model.max_horizon() {
             return None;
@@ -405,7 +414,7 @@ impl Forecaster for Global {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::forecast::ets::tests::feed;
 
@@ -474,6 +483,36 @@ mod tests {
         let (global_mae, naive_mae) = (global_error / n, naive_error / n);
         assert!(global_mae < 0.05 * 1.03, "global MAE {global_mae}");
         assert!(global_mae < naive_mae, "global MAE {global_mae}, naive {naive_mae}");
+    }
+
+    /// A global model fitted on six noisy ramps of period 24 (`seed` varies them): 40 rows each.
+    pub(crate) fn fitted(seed: u64, horizons: usize) -> Arc<GlobalModel> {
+        let mut seed = seed | 1;
+        let series: Vec<Vec<f64>> =
+            (0..6).map(|_| (0..1_000).map(|t| (t % 24) as f64 / 48.0 + 0.1 * uniform(&mut seed)).collect()).collect();
+        let histories: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+        Arc::new(GlobalModel::fit(&histories, FitSettings::for_season(24, horizons)).unwrap())
+    }
+
+    #[test]
+    fn an_adopted_model_forecasts_from_the_recent_values_already_seen() {
+        // Seen with model a, then given model b: exactly as a series run with b throughout.
+        let (a, b) = (fitted(1, 3), fitted(2, 3));
+        assert_ne!(a, b);
+        let ys: Vec<f64> = (0..60).map(|t| (t % 24) as f64 / 48.0 + 0.01 * (t % 5) as f64).collect();
+        let (mut switched, mut throughout) = (Global::new(a), Global::new(Arc::clone(&b)));
+        feed(&mut switched, &ys);
+        feed(&mut throughout, &ys);
+        switched.adopt_global(&b);
+        for h in 1..=3 {
+            assert_eq!(switched.forecast(h), throughout.forecast(h), "h = {h}");
+            assert!(switched.forecast(h).is_some());
+        }
+    }
+
+    #[test]
+    fn the_stride_is_24_or_a_shorter_season() {
+        assert_eq!([288, 24, 4].map(|m| FitSettings::for_season(m, 1).stride), [24, 24, 4]);
     }
 
     #[test]

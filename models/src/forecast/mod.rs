@@ -26,4 +26,9 @@ pub trait Forecaster: Send {
     /// The point forecast `h ≥ 1` steps after the newest observation; `None` until the
     /// model has seen enough to forecast (and for `h = 0`).
     fn forecast(&self, h: usize) -> Option<f64>;
+
+    /// A newly fitted global model, handed to a model that is already running: the models
+    /// that read one take it ([`Global`] swaps its coefficients and keeps its recent values;
+    /// the [`Bank`] passes it to its global candidate, or adds one); the others ignore it.
+    fn adopt_global(&mut self, _model: &std::sync::Arc<GlobalModel>) {}
 }
