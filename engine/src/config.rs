@@ -67,6 +67,11 @@ pub struct ForecastConfig {
     /// Missing steps forward-filled with the last value (default 12, as in the backtest's
     /// panel); a longer silence starts the series fresh.
     pub max_gap_steps: u64,
+    /// How often, in seconds, the global model is fitted again from the `node_steps`
+    /// history (default 86,400: daily; 0: never fit one). The first fit is at start, before
+    /// the warm start, when the history is kept (`engine.history`) and holds enough; only a
+    /// model that reads one (the bank) uses it.
+    pub global_refit_seconds: u64,
 }
 
 impl Default for ForecastConfig {
@@ -80,6 +85,7 @@ impl Default for ForecastConfig {
             band_window: BAND_WINDOW,
             band_min_errors: BAND_MIN_ERRORS,
             max_gap_steps: 12,
+            global_refit_seconds: 86_400,
         }
     }
 }

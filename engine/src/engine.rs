@@ -57,6 +57,9 @@ impl Engine {
             None
         };
         if let Some(forecasts) = forecasts.as_ref().filter(|_| config.history) {
+            if config.forecast.global_refit_seconds > 0 {
+                log_fit(&forecasts.refit_global(&config.data_dir, clock.now_ns(), global_fit_span(forecasts)));
+            }
             let warm = forecasts.warm_start(&config.data_dir, clock.now_ns());
             tracing::info!(
                 steps = warm.steps,
@@ -81,6 +84,16 @@ impl Engine {
             clock,
             metrics,
         })
+    }
+
+    /// Fits the global model again from the history (`engine.forecast.global_refit_seconds`;
+    /// [`LiveForecasts::refit_global`]) when forecasts and the history are on; blocks for
+    /// the fit, so callers on an async runtime run it on a blocking thread.
+    pub fn refit_global(&self) -> Option<crate::forecasts::GlobalFit> {
+        let forecasts = self.forecasts.as_ref().filter(|_| self.config.history)?;
+        let fit = forecasts.refit_global(&self.config.data_dir, self.clock.now_ns(), global_fit_span(forecasts));
+        log_fit(&fit);
+        Some(fit)
     }
 
     /// The configuration in force.
@@ -256,5 +269,18 @@ impl Engine {
 impl ScoreSource for Engine {
     fn snapshot(&self) -> Arc<ScoresSnapshot> {
         self.scores()
+    }
+}
+
+/// Steps of history a fit of the global model reads: a week of seasons, or the warm
+/// start's reach if longer (2,016 steps at the defaults: seven days of 5-minute steps).
+fn global_fit_span(forecasts: &LiveForecasts) -> usize {
+    (7 * forecasts.settings().season()).max(forecasts.warm_steps())
+}
+
+fn log_fit(fit: &crate::forecasts::GlobalFit) {
+    match &fit.outcome {
+        Ok(()) => tracing::info!(series = fit.series, steps = fit.steps, seconds = fit.seconds, "global model fitted"),
+        Err(why) => tracing::info!(series = fit.series, steps = fit.steps, %why, "global model not fitted"),
     }
 }

@@ -100,6 +100,9 @@ pub struct ForecastMetrics {
     resets: [IntCounter; 2],
     trackers: IntGauge,
     update_seconds: Gauge,
+    /// Global model fits: `fitted`, `too_little_history`.
+    global_fits: [IntCounter; 2],
+    global_series: IntGauge,
 }
 
 impl ForecastMetrics {
@@ -112,6 +115,13 @@ impl ForecastMetrics {
         let resets = IntCounterVec::new(
             Opts::new("ironspider_forecast_resets_total", "Forecasters started fresh, by reason."),
             &["reason"],
+        )?;
+        let fits = IntCounterVec::new(
+            Opts::new(
+                "ironspider_forecast_global_fits_total",
+                "Fits of the global model from the node_steps history, by outcome.",
+            ),
+            &["outcome"],
         )?;
         let metrics = Self {
             fed: IntCounter::new("ironspider_forecast_values_total", "Step values fed to forecasters.")?,
@@ -126,7 +136,14 @@ impl ForecastMetrics {
                 "ironspider_forecast_update_seconds",
                 "Seconds the newest completed step's forecaster update took.",
             )?,
+            global_fits: [fits.with_label_values(&["fitted"]), fits.with_label_values(&["too_little_history"])],
+            global_series: IntGauge::new(
+                "ironspider_forecast_global_series",
+                "Node-resource series the global model in use was fitted on (0: none fitted).",
+            )?,
         };
+        registry.register(Box::new(fits))?;
+        registry.register(Box::new(metrics.global_series.clone()))?;
         registry.register(Box::new(refused))?;
         registry.register(Box::new(resets))?;
         registry.register(Box::new(metrics.fed.clone()))?;
@@ -134,6 +151,17 @@ impl ForecastMetrics {
         registry.register(Box::new(metrics.trackers.clone()))?;
         registry.register(Box::new(metrics.update_seconds.clone()))?;
         Ok(metrics)
+    }
+
+    /// Counts one fit of the global model: on `series` series when it was fitted.
+    pub(super) fn record_fit(&self, fitted_on: Option<usize>) {
+        match fitted_on {
+            Some(series) => {
+                self.global_fits[0].inc();
+                self.global_series.set(series as i64);
+            }
+            None => self.global_fits[1].inc(),
+        }
     }
 
     /// Counts one completed step.

@@ -39,10 +39,12 @@
 //! forecast at once, close to what they forecast before the restart (not to the bit: the
 //! state before the restart had seen more than `N` steps). Steps it fed are not taken again
 //! from live windows.
+mod fit;
 mod metrics;
 mod snapshot;
 mod warm;
 
+pub use fit::MAX_SERIES as GLOBAL_FIT_MAX_SERIES;
 pub use metrics::{ForecastMetrics, ForecastsCollector};
 pub use snapshot::{
     Forecast, ForecastRow, ForecastsSnapshot, NodeForecasts, PublishedForecasts, RESOURCES, UNAVAILABLE_REASONS,
@@ -51,6 +53,7 @@ pub use warm::WarmStart;
 
 use crate::config::{EngineConfigError, ForecastConfig};
 use crate::error::EngineError;
+use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::tracker::{Taken, Tracker, TrackerSettings, Unavailable};
 use ironspider_scores::{NODE_QUANTITIES, Quantity, ScoresSnapshot};
 use parking_lot::Mutex;
@@ -88,6 +91,9 @@ pub struct StepInput {
 /// Every node's trackers, their accumulators and the published snapshot.
 pub struct LiveForecasts {
     settings: Arc<TrackerSettings>,
+    /// The settings fresh trackers are made with: `settings`, with the global model once
+    /// one is fitted. Locked after `state`.
+    fresh: Mutex<Arc<TrackerSettings>>,
     step_ns: i64,
     /// Each configured horizon in seconds, in the settings' order.
     horizons_seconds: Vec<u64>,
@@ -233,6 +239,7 @@ impl LiveForecasts {
         published.set(ForecastsSnapshot { model: settings.model(), ..ForecastsSnapshot::default() });
         registry.register(Box::new(ForecastsCollector::new(Arc::clone(&published))?))?;
         Ok(Self {
+            fresh: Mutex::new(Arc::new(settings.clone())),
             settings: Arc::new(settings),
             step_ns,
             horizons_seconds,
@@ -305,7 +312,8 @@ impl LiveForecasts {
         let started = Instant::now();
         state.open = None;
         let mut counts = StepCounts::default();
-        let inputs = state.feed(k, &self.settings, &mut counts);
+        let fresh = Arc::clone(&self.fresh.lock());
+        let inputs = state.feed(k, &fresh, &mut counts);
         self.published.set(self.build(state, self.end_of(k)));
         self.metrics.record_step(&counts, &state.nodes, started.elapsed().as_secs_f64());
         CompletedStep {
@@ -368,7 +376,8 @@ impl LiveForecasts {
                 series.windows[r] = 1;
             }
             let mut counts = StepCounts::default();
-            state.feed(k, &self.settings, &mut counts);
+            let fresh = Arc::clone(&self.fresh.lock());
+            state.feed(k, &fresh, &mut counts);
             state.warm_until = Some(k);
             report.steps += 1;
         }
@@ -377,6 +386,66 @@ impl LiveForecasts {
         }
         report.seconds = started.elapsed().as_secs_f64();
         report
+    }
+}
+
+/// What a fit of the global model did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalFit {
+    /// Step files read.
+    pub steps: usize,
+    /// Node-resource series followed (at most [`GLOBAL_FIT_MAX_SERIES`]).
+    pub series: usize,
+    /// Fitted and handed to every tracker, or why not.
+    pub outcome: Result<(), String>,
+    /// Wall seconds it took.
+    pub seconds: f64,
+}
+
+impl LiveForecasts {
+    /// Fits the global model on the last `span_steps` steps of `data_dir`'s `node_steps`
+    /// history as of `now_ns` (`fit` module doc) and hands it to every tracker and to the
+    /// trackers made from now on; a model that reads none (not the bank) is left alone,
+    /// and a fit that fails changes nothing.
+    pub fn refit_global(&self, data_dir: &Path, now_ns: i64, span_steps: usize) -> GlobalFit {
+        let started = Instant::now();
+        let seconds = || started.elapsed().as_secs_f64();
+        if !ironspider_models::forecast::reads_global(self.settings.model()) {
+            let outcome = Err(format!("model {} reads no global model", self.settings.model()));
+            return GlobalFit { steps: 0, series: 0, outcome, seconds: seconds() };
+        }
+        let (season, longest) = (self.settings.season(), self.settings.horizons().last().copied().unwrap_or(1));
+        let current = now_ns.div_euclid(self.step_ns);
+        let max_gap = self.settings.max_gap() as i64;
+        let found = fit::histories(
+            data_dir,
+            self.step_ns,
+            current,
+            span_steps as i64,
+            max_gap,
+            season + longest + 2,
+            fit::MAX_SERIES,
+        );
+        let stretches: Vec<&[f64]> = found.stretches.iter().map(Vec::as_slice).collect();
+        let fitted = GlobalModel::fit(&stretches, FitSettings::for_season(season, longest));
+        self.metrics.record_fit(fitted.as_ref().ok().map(|_| found.series));
+        let outcome = fitted.map(|model| self.adopt_global(Arc::new(model))).map_err(|error| error.to_string());
+        GlobalFit { steps: found.steps, series: found.series, outcome, seconds: seconds() }
+    }
+
+    /// The global model the trackers use, once one is fitted.
+    pub fn global(&self) -> Option<Arc<GlobalModel>> {
+        self.fresh.lock().global().cloned()
+    }
+
+    /// Hands `model` to every running tracker and to those made from now on.
+    fn adopt_global(&self, model: Arc<GlobalModel>) {
+        let mut state = self.state.lock();
+        let settings = Arc::new(self.settings.with_global(model));
+        *self.fresh.lock() = Arc::clone(&settings);
+        for tracker in state.nodes.values_mut().flat_map(|node| node.trackers.iter_mut().flatten()) {
+            tracker.adopt_global(&settings);
+        }
     }
 }
 

@@ -222,3 +222,90 @@ fn a_warm_start_reads_only_the_steps_it_needs() {
     assert_eq!(live("naive").0.warm_start(dir.path(), 22 * 20 * S).steps, 8);
     assert!(live("naive").0.warm_start(&dir.path().join("nothing"), 0).steps == 0, "no history: cold");
 }
+
+/// The bank on a 20 s grid with a season of 4 steps, horizons 1 and 2 steps, bands of 4
+/// errors given from the first.
+fn seasonal_bank() -> (LiveForecasts, prometheus::Registry) {
+    let registry = prometheus::Registry::new();
+    let config = ForecastConfig { model: "bank".into(), season_seconds: 80, ..config("bank") };
+    (LiveForecasts::new(&config, 10, &registry).expect("valid settings"), registry)
+}
+
+/// Node `i`'s CPU in step `k`: a 4-step cycle with a phase and level per node, and a
+/// deterministic wobble.
+fn cycle(i: usize, k: i64) -> f64 {
+    let phase = (k + i as i64) % 4;
+    0.2 + 0.02 * i as f64 + 0.1 * phase as f64 + 0.01 * ((k * 7 + i as i64 * 3) % 5) as f64
+}
+
+#[test]
+fn the_global_model_is_fitted_from_the_history_and_every_tracker_takes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps_dir = crate::history::HistoryTable::NodeSteps.dir(dir.path());
+    let (before, _) = seasonal_bank();
+    let names: Vec<String> = (0..12).map(|i| format!("n{i:02}")).collect();
+    // 80 steps of 12 nodes, CPU and a constant pressure: 24 series, each (80 − 4 − 1 − 2)/4
+    // ≈ 18 training rows at a stride of one season (4), over 200 in all.
+    for k in 0..80 {
+        for w in 0..2 {
+            let start = k * 20 * S + w * 10 * S;
+            let nodes: Vec<(&str, f64)> = names.iter().enumerate().map(|(i, n)| (n.as_str(), cycle(i, k))).collect();
+            for done in before.record(start, start + 10 * S, &scores(start + 10 * S, &nodes)) {
+                write_window(&steps_dir, done.start, &node_steps_batch(&done)).unwrap();
+            }
+        }
+    }
+    let (after, registry) = seasonal_bank();
+    assert!(after.global().is_none());
+    let fit = after.refit_global(dir.path(), 80 * 20 * S, 100);
+    assert_eq!((fit.steps, fit.series, fit.outcome.clone()), (80, 24, Ok(())));
+    let text = render(&registry);
+    assert!(text.contains("ironspider_forecast_global_series 24"), "{text}");
+    assert!(text.contains("ironspider_forecast_global_fits_total{outcome=\"fitted\"} 1"), "{text}");
+    let global = after.global().expect("fitted");
+
+    // Differential: after the warm start, n03's CPU forecasts are those of a tracker made
+    // with the fitted model and fed the same steps (warm_steps = 2·4 + 4 + 2 = 14: 66 … 79).
+    assert_eq!(after.warm_start(dir.path(), 80 * 20 * S).steps, 14);
+    let fed = |settings: TrackerSettings| {
+        let mut tracker = Tracker::new(Arc::new(settings));
+        for k in 66..80 {
+            tracker.observe(k, cycle(3, k)).unwrap();
+        }
+        (0..2).map(|i| tracker.forecast(i).map(|q| (q.p10, q.p50, q.p90)).unwrap()).collect::<Vec<_>>()
+    };
+    let got: Vec<(f64, f64, f64)> = cpu(&after.snapshot(), "n03").iter().map(|r| (r.1, r.2, r.3)).collect();
+    assert_eq!(got, fed(after.settings().with_global(Arc::clone(&global))));
+    assert_ne!(got, fed(after.settings().clone()), "the global candidate changes these forecasts");
+
+    // A tracker running before a later fit takes the new model and keeps forecasting.
+    let refit = after.refit_global(dir.path(), 80 * 20 * S, 100);
+    assert_eq!(refit.outcome, Ok(()));
+    assert!(!after.global().is_some_and(|g| Arc::ptr_eq(&g, &global)), "a new model");
+    let next = after.record(80 * 20 * S, 81 * 20 * S, &scores(81 * 20 * S, &[("n03", 0.4)]));
+    assert_eq!(next.len(), 1);
+    assert_eq!(cpu(&next[0].snapshot, "n03").len(), 2);
+}
+
+#[test]
+fn too_little_history_fits_nothing_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps_dir = crate::history::HistoryTable::NodeSteps.dir(dir.path());
+    let (before, _) = seasonal_bank();
+    for k in 0..10 {
+        for done in step(&before, k, cycle(0, k), cycle(0, k)) {
+            write_window(&steps_dir, done.start, &node_steps_batch(&done)).unwrap();
+        }
+    }
+    let (after, registry) = seasonal_bank();
+    let fit = after.refit_global(dir.path(), 10 * 20 * S, 100);
+    assert_eq!((fit.steps, fit.series), (10, 2));
+    assert!(fit.outcome.as_ref().is_err_and(|why| why.contains("training rows")), "{fit:?}");
+    assert!(after.global().is_none());
+    let text = render(&registry);
+    assert!(text.contains("ironspider_forecast_global_fits_total{outcome=\"too_little_history\"} 1"), "{text}");
+    assert!(text.contains("ironspider_forecast_global_series 0"), "{text}");
+    // A model that reads none is not fitted for.
+    let naive = live("naive").0.refit_global(dir.path(), 10 * 20 * S, 100);
+    assert!(naive.outcome.is_err_and(|why| why.contains("reads no global model")));
+}
