@@ -82,6 +82,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let api = tokio::spawn(async move { api_server.await });
     let closer =
         tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));
+    let refit = Duration::from_secs(config.engine.forecast.global_refit_seconds);
+    let refitting = tokio::spawn(refit_global(Arc::clone(&engine), refit, stopped()));
     ready.store(true, Ordering::Release);
 
     shutdown_signal().await;
@@ -92,6 +94,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     http.await?.context("OTLP/HTTP receiver")?;
     api.await?.context("HTTP API")?;
     closer.await?;
+    refitting.await?;
     rebalancing.await?;
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     Ok(())
@@ -163,16 +166,38 @@ async fn rebalance(
 }
 
 async fn close_windows(engine: Arc<Engine>, period: Duration, stopped: impl std::future::Future<Output = ()>) {
-    let mut ticks = tokio::time::interval(period);
+    let ticks = tokio::time::interval(period);
+    on_blocking_thread_every(ticks, stopped, "window closer", move || engine.close_due_windows()).await;
+}
+
+/// Fits the global model again every `period` (none when zero): the first fit was at start
+/// (`Engine::new`), so the first tick here is one period later. The fit runs on a blocking
+/// thread; ingest and readers do not wait for it.
+async fn refit_global(engine: Arc<Engine>, period: Duration, stopped: impl std::future::Future<Output = ()>) {
+    if period.is_zero() {
+        return;
+    }
+    let ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    on_blocking_thread_every(ticks, stopped, "global model fit", move || engine.refit_global()).await;
+}
+
+/// Runs `job` on a blocking thread at every tick of `ticks` (a late tick is delayed, never
+/// bunched) until `stopped`, its result dropped; a job that panics is logged as `what`
+/// failing.
+async fn on_blocking_thread_every<T: Send + 'static>(
+    mut ticks: tokio::time::Interval,
+    stopped: impl std::future::Future<Output = ()>,
+    what: &'static str,
+    job: impl Fn() -> T + Clone + Send + 'static,
+) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stopped);
     loop {
         tokio::select! {
             _ = &mut stopped => return,
             _ = ticks.tick() => {
-                let engine = Arc::clone(&engine);
-                if let Err(error) = tokio::task::spawn_blocking(move || engine.close_due_windows()).await {
-                    tracing::error!(%error, "window closer failed");
+                if let Err(error) = tokio::task::spawn_blocking(job.clone()).await {
+                    tracing::error!(%error, "{what} failed");
                 }
             }
         }
