@@ -280,7 +280,15 @@ fn global_fit_span(forecasts: &LiveForecasts) -> usize {
 
 fn log_fit(fit: &crate::forecasts::GlobalFit) {
     match &fit.outcome {
-        Ok(()) => tracing::info!(series = fit.series, steps = fit.steps, seconds = fit.seconds, "global model fitted"),
-        Err(why) => tracing::info!(series = fit.series, steps = fit.steps, %why, "global model not fitted"),
+        Ok(()) => tracing::info!(
+            series = fit.series,
+            steps = fit.steps,
+            skipped = fit.skipped,
+            seconds = fit.seconds,
+            "global model fitted"
+        ),
+        Err(why) => {
+            tracing::info!(series = fit.series, steps = fit.steps, skipped = fit.skipped, %why, "global model not fitted")
+        }
     }
 }

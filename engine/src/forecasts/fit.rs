@@ -18,8 +18,8 @@
 //! backtest uses) and hands it to every tracker; a fit that fails (too little history)
 //! changes nothing and says why.
 
+use super::WarmStart;
 use super::warm::{read_step, step_files};
-use super::{RESOURCES, WarmStart};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -65,6 +65,9 @@ pub struct Histories {
     pub series: usize,
     /// Step files read.
     pub steps: usize,
+    /// Files or rows skipped: unreadable, of another step length, an unknown resource
+    /// (`warm::read_step`).
+    pub skipped: usize,
 }
 
 /// The stretches of the last `span` steps before `current` (module doc).
@@ -85,7 +88,7 @@ pub fn histories(
         let Some((k, rows)) = read_step(&file, step_ns, &mut report) else { continue };
         steps += 1;
         for (node, r, value) in rows {
-            if !value.is_finite() || r >= RESOURCES.len() {
+            if !value.is_finite() {
                 continue;
             }
             let key = (node, r);
@@ -104,7 +107,7 @@ pub fn histories(
             s.done
         })
         .collect();
-    Histories { stretches, series: followed, steps }
+    Histories { stretches, series: followed, steps, skipped: report.skipped }
 }
 
 #[cfg(test)]

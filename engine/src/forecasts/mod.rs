@@ -396,6 +396,9 @@ pub struct GlobalFit {
     pub steps: usize,
     /// Node-resource series followed (at most [`GLOBAL_FIT_MAX_SERIES`]).
     pub series: usize,
+    /// Step files or rows skipped as unreadable, of another step length or naming an
+    /// unknown resource.
+    pub skipped: usize,
     /// Fitted and handed to every tracker, or why not.
     pub outcome: Result<(), String>,
     /// Wall seconds it took.
@@ -412,7 +415,7 @@ impl LiveForecasts {
         let seconds = || started.elapsed().as_secs_f64();
         if !ironspider_models::forecast::reads_global(self.settings.model()) {
             let outcome = Err(format!("model {} reads no global model", self.settings.model()));
-            return GlobalFit { steps: 0, series: 0, outcome, seconds: seconds() };
+            return GlobalFit { steps: 0, series: 0, skipped: 0, outcome, seconds: seconds() };
         }
         let (season, longest) = (self.settings.season(), self.settings.horizons().last().copied().unwrap_or(1));
         let current = now_ns.div_euclid(self.step_ns);
@@ -430,7 +433,7 @@ impl LiveForecasts {
         let fitted = GlobalModel::fit(&stretches, FitSettings::for_season(season, longest));
         self.metrics.record_fit(fitted.as_ref().ok().map(|_| found.series));
         let outcome = fitted.map(|model| self.adopt_global(Arc::new(model))).map_err(|error| error.to_string());
-        GlobalFit { steps: found.steps, series: found.series, outcome, seconds: seconds() }
+        GlobalFit { steps: found.steps, series: found.series, skipped: found.skipped, outcome, seconds: seconds() }
     }
 
     /// The global model the trackers use, once one is fitted.

@@ -258,7 +258,7 @@ fn the_global_model_is_fitted_from_the_history_and_every_tracker_takes_it() {
     let (after, registry) = seasonal_bank();
     assert!(after.global().is_none());
     let fit = after.refit_global(dir.path(), 80 * 20 * S, 100);
-    assert_eq!((fit.steps, fit.series, fit.outcome.clone()), (80, 24, Ok(())));
+    assert_eq!((fit.steps, fit.series, fit.skipped, fit.outcome.clone()), (80, 24, 0, Ok(())));
     let text = render(&registry);
     assert!(text.contains("ironspider_forecast_global_series 24"), "{text}");
     assert!(text.contains("ironspider_forecast_global_fits_total{outcome=\"fitted\"} 1"), "{text}");

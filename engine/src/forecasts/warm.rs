@@ -83,7 +83,7 @@ pub(super) fn read_step(file: &Path, step_ns: i64, report: &mut super::WarmStart
     let batches = match read(file) {
         Ok(batches) => batches,
         Err(error) => {
-            tracing::warn!(file = %file.display(), %error, "warm start: step file skipped");
+            tracing::warn!(file = %file.display(), %error, "node_steps history: step file skipped");
             report.skipped += 1;
             return None;
         }
