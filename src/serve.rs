@@ -133,11 +133,14 @@ fn scheduler(
     let evictor = match cluster.filter(|_| settings.evict) {
         Some(client) => {
             rebalancer = rebalancer.evicting();
-            Some(Evictor::new(client.clone(), registry)?)
+            Some(Evictor::new(client.clone(), settings.evict_namespaces.clone(), registry)?)
         }
         None => None,
     };
-    let binder = cluster.filter(|_| settings.bind).map(|client| Arc::new(Binder::new(client.clone())));
+    let binder = match cluster.filter(|_| settings.bind) {
+        Some(client) => Some(Arc::new(Binder::new(client.clone(), settings.scheduler_names.clone(), registry)?)),
+        None => None,
+    };
     let extender = Arc::new(Extender::new(model, Arc::new(NoForecast)));
     Ok((Scheduler { extender, rebalancer: Arc::new(rebalancer), binder }, evictor))
 }

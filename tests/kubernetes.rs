@@ -18,7 +18,9 @@ async fn serve_with_a_kubeconfig_watches_the_cluster_and_binds_through_it() {
     let api = FakeApi::start().await;
     api.put_node(node("gpu-1", 8, 32, 1, "A100"));
     let gpu_pod = |name: &str| pod(name, json!({"nvidia.com/gpu": "1"}), None, "Pending");
-    api.put_pod(gpu_pod("p"));
+    let mut ours = gpu_pod("p");
+    ours["spec"]["schedulerName"] = json!("ironspider");
+    api.put_pod(ours);
     let kubeconfig = api.kubeconfig.to_str().unwrap().to_string();
     let server = tokio::task::spawn_blocking(move || Server::start(&["--kubeconfig", &kubeconfig, "--kube-bind"], &[]))
         .await

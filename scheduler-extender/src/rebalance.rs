@@ -96,7 +96,7 @@ pub struct HotNode {
 }
 
 /// One planned eviction.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct Move {
     /// `namespace/name`.
     pub pod: String,

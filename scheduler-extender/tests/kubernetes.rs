@@ -3,7 +3,10 @@
 //! watch feeds the model with pods bound by anyone and releases them when they finish, are
 //! deleted, or vanish while the watch was down (410 Gone, relist); `bind` posts the exact
 //! Binding and rolls back when it is refused; evictions happen only when enabled, once per
-//! plan, and a PodDisruptionBudget's 429 is counted and skipped.
+//! plan, and a PodDisruptionBudget's 429 is counted and skipped. Forged calls are refused
+//! before the model or the API server sees them: binds of pods without a UID, of another UID,
+//! of another scheduler's or of bound pods; evictions of pods telemetry misplaces or that
+//! live outside the allowed namespaces.
 
 use ironspider_kube_fake::{FakeApi, Kind, eventually, node, pod};
 use ironspider_scheduler::config::SchedulerConfig;
@@ -132,6 +135,25 @@ async fn a_pod_deleted_while_the_watch_was_down_is_released_by_the_relist() {
     eventually("next holds both GPUs", || free(&extender, "gpu-1") == [0, 0]).await;
 }
 
+/// A pending pod of this extender's scheduler (`spec.schedulerName: ironspider`).
+fn ours(name: &str, requests: Value) -> Value {
+    let mut pod = pod(name, requests, None, "Pending");
+    pod["spec"]["schedulerName"] = json!("ironspider");
+    pod
+}
+
+fn binder(client: kubernetes::Client, registry: &prometheus::Registry) -> Binder {
+    Binder::new(client, KubernetesConfig::default().scheduler_names, registry).unwrap()
+}
+
+fn counter(registry: &prometheus::Registry, name: &str, label: &str) -> f64 {
+    let families = registry.gather();
+    let family = families.iter().find(|f| f.name() == name);
+    let metrics = family.map(|f| f.get_metric().to_vec()).unwrap_or_default();
+    let labelled = metrics.iter().find(|m| m.get_label().iter().any(|l| l.value() == label));
+    labelled.map_or(0.0, |m| m.get_counter().get_value())
+}
+
 fn bind_args(name: &str, node: &str) -> ExtenderBindingArgs {
     ExtenderBindingArgs {
         pod_name: name.into(),
@@ -146,14 +168,14 @@ async fn bind_posts_the_binding_and_rolls_back_when_the_api_refuses_it() {
     let api = FakeApi::start().await;
     api.put_node(node("gpu-1", 8, 32, 1, "A100"));
     let half = json!({"ironspider.io/gpu-milli": "500"});
-    api.put_pod(pod("p", half.clone(), None, "Pending"));
-    api.put_pod(pod("q", half.clone(), None, "Pending"));
+    api.put_pod(ours("p", half.clone()));
+    api.put_pod(ours("q", half.clone()));
     let extender = extender(Arc::default(), SchedulerConfig::default());
     let model = extender.model();
     let client = client(&api).await;
     let _watches = watch::spawn(client.clone(), Arc::clone(&extender));
     eventually("gpu-1 is known", || model.kube_node("gpu-1").is_some()).await;
-    let binder = Binder::new(client);
+    let binder = binder(client, &prometheus::Registry::new());
 
     assert_eq!(passed(&filter(&extender, pod("p", half.clone(), None, "Pending"), &["gpu-1"])), ["gpu-1"]);
     let bound = binder.bind(&extender, &bind_args("p", "gpu-1")).await;
@@ -178,6 +200,59 @@ async fn bind_posts_the_binding_and_rolls_back_when_the_api_refuses_it() {
     assert_eq!(binder.bind(&extender, &bind_args("q", "gpu-1")).await.error, "", "the retried bind finds q pending");
     assert_eq!(free(&extender, "gpu-1"), [0]);
     assert_eq!(api.bindings().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_binds_are_refused_before_the_model_or_the_api_sees_them() {
+    let api = FakeApi::start().await;
+    api.put_node(node("gpu-1", 8, 32, 1, "A100"));
+    api.put_node(node("gpu-2", 8, 32, 1, "A100"));
+    let gpu = json!({"nvidia.com/gpu": "1"});
+    api.put_pod(ours("mine", gpu.clone()));
+    api.put_pod(pod("theirs", gpu.clone(), None, "Pending"));
+    let mut running = ours("running", json!({"cpu": "1"}));
+    running["spec"]["nodeName"] = json!("gpu-2");
+    api.put_pod(running);
+    let mut leaving = ours("leaving", gpu.clone());
+    leaving["metadata"]["deletionTimestamp"] = json!("2026-12-07T00:00:00Z");
+    api.put_pod(leaving);
+    let extender = extender(Arc::default(), SchedulerConfig::default());
+    let model = extender.model();
+    let client = client(&api).await;
+    let _watches = watch::spawn(client.clone(), Arc::clone(&extender));
+    eventually("both nodes are known", || model.kube_node("gpu-2").is_some()).await;
+    eventually("running is held", || model.placement("running").is_some()).await;
+    let registry = prometheus::Registry::new();
+    let binder = binder(client, &registry);
+
+    // The attack: filter a pod without a UID, then bind it with an empty PodUID.
+    let mut anonymous = pod("theirs", gpu.clone(), None, "Pending");
+    anonymous["metadata"].as_object_mut().unwrap().remove("uid");
+    assert_eq!(passed(&filter(&extender, anonymous, &["gpu-1"])), ["gpu-1"]);
+    let attacks = [
+        (ExtenderBindingArgs { pod_uid: String::new(), ..bind_args("theirs", "gpu-1") }, "no_uid", "required"),
+        (bind_args("ghost", "gpu-1"), "not_found", "does not exist"),
+        (ExtenderBindingArgs { pod_uid: "forged".into(), ..bind_args("mine", "gpu-1") }, "uid_mismatch", "UID"),
+        (bind_args("theirs", "gpu-1"), "other_scheduler", "default-scheduler"),
+        (bind_args("running", "gpu-1"), "bound_elsewhere", "already bound to node gpu-2"),
+        (bind_args("leaving", "gpu-1"), "terminating", "being deleted"),
+    ];
+    for (args, reason, says) in attacks {
+        let answer = binder.bind(&extender, &args).await;
+        assert!(answer.error.contains(says), "{reason}: {}", answer.error);
+        assert_eq!(counter(&registry, "ironspider_scheduler_bind_refusals_total", reason), 1.0, "{reason}");
+    }
+    assert_eq!(api.bindings(), [] as [Value; 0], "nothing was posted");
+    assert_eq!((free(&extender, "gpu-1"), free(&extender, "gpu-2")), (vec![1000], vec![1000]));
+    assert!(model.placement("theirs").is_none() && model.placement("mine").is_none());
+    assert_eq!(api.pod("default/running").unwrap()["spec"]["nodeName"], "gpu-2");
+
+    // The pod kube-scheduler did send is bound, with its UID as the Binding's precondition.
+    assert_eq!(passed(&filter(&extender, ours("mine", gpu.clone()), &["gpu-1"])), ["gpu-1"]);
+    assert_eq!(binder.bind(&extender, &bind_args("mine", "gpu-1")).await.error, "");
+    assert_eq!(api.bindings().len(), 1);
+    assert_eq!(api.bindings()[0]["metadata"]["uid"], "mine");
+    assert_eq!(free(&extender, "gpu-1"), [0]);
 }
 
 /// Telemetry of two hot nodes (`hot-1` with pod `a`, `hot-2` with pod `b`) and a cool one,
@@ -211,11 +286,13 @@ fn hot_spots(window_end: i64) -> ScoresSnapshot {
 }
 
 fn counted(registry: &prometheus::Registry, outcome: &str) -> f64 {
-    let families = registry.gather();
-    let family = families.iter().find(|f| f.name() == "ironspider_rebalance_evictions_total");
-    let metrics = family.map(|f| f.get_metric().to_vec()).unwrap_or_default();
-    let labelled = metrics.iter().find(|m| m.get_label().iter().any(|l| l.value() == outcome));
-    labelled.map_or(0.0, |m| m.get_counter().get_value())
+    counter(registry, "ironspider_rebalance_evictions_total", outcome)
+}
+
+fn evictor(api: &FakeApi, registry: &prometheus::Registry) -> impl Future<Output = Evictor> {
+    let namespaces = KubernetesConfig::default().evict_namespaces;
+    let client = client(api);
+    async move { Evictor::new(client.await, namespaces, registry).unwrap() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +307,7 @@ async fn evictions_happen_only_when_enabled_once_per_plan_and_a_budget_refusal_i
     let extender = extender(Arc::clone(&telemetry), SchedulerConfig { rebalance, ..SchedulerConfig::default() });
     let model = extender.model();
     let registry = prometheus::Registry::new();
-    let evictor = Evictor::new(client(&api).await, &registry).unwrap();
+    let evictor = evictor(&api, &registry).await;
 
     let dry =
         LiveRebalancer::new(model.config().rebalance.clone(), model, WINDOW, &prometheus::Registry::new()).unwrap();
@@ -252,8 +329,8 @@ async fn evictions_happen_only_when_enabled_once_per_plan_and_a_budget_refusal_i
         outcomes,
         [("default/a".to_string(), Outcome::Evicted), ("default/b".to_string(), Outcome::Blocked(budget.clone()))]
     );
-    let expected =
-        json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a", "namespace": "default"}});
+    let expected = json!({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "a", "namespace": "default"},
+        "deleteOptions": {"preconditions": {"uid": "a"}}});
     assert_eq!(api.evictions()[0], expected);
     assert!(api.pod("default/a").is_none() && api.pod("default/b").is_some());
     assert_eq!((counted(&registry, "evicted"), counted(&registry, "blocked")), (1.0, 1.0));
@@ -268,4 +345,42 @@ async fn evictions_happen_only_when_enabled_once_per_plan_and_a_budget_refusal_i
     assert_eq!(outcomes.len(), 1);
     assert_eq!((outcomes[0].0.pod.as_str(), &outcomes[0].1), ("default/b", &Outcome::Blocked(budget)));
     assert_eq!((counted(&registry, "evicted"), counted(&registry, "blocked")), (1.0, 2.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evictions_of_pods_telemetry_misplaces_or_outside_the_allowed_namespaces_are_refused() {
+    let api = FakeApi::start().await;
+    // Telemetry says `a` runs on hot-1 and `kube-system/b` on hot-2: the first is forged (the
+    // API server has `a` on cool), the second is in a namespace not allowed.
+    api.put_pod(pod("a", json!({"cpu": "3"}), Some("cool"), "Running"));
+    let mut system = pod("b", json!({"cpu": "2"}), Some("hot-2"), "Running");
+    system["metadata"]["namespace"] = json!("kube-system");
+    api.put_pod(system);
+    let telemetry = Arc::new(Telemetry::default());
+    let mut forged = hot_spots(WINDOW);
+    forged.pods[1].namespace = "kube-system".into();
+    *telemetry.0.lock() = Arc::new(forged);
+    let rebalance = RebalanceConfig { sustained_windows: 1, ..RebalanceConfig::default() };
+    let extender = extender(Arc::clone(&telemetry), SchedulerConfig { rebalance, ..SchedulerConfig::default() });
+    let model = extender.model();
+    let registry = prometheus::Registry::new();
+    let evictor = evictor(&api, &registry).await;
+    let live = LiveRebalancer::new(model.config().rebalance.clone(), model, WINDOW, &prometheus::Registry::new())
+        .unwrap()
+        .evicting();
+    live.refresh(model);
+    assert_eq!(live.latest().moves.len(), 2, "{:?}", live.latest());
+
+    let outcomes: Vec<(String, Outcome)> =
+        evictor.carry_out(&live).await.into_iter().map(|(planned, outcome)| (planned.pod, outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("default/a".to_string(), Outcome::Refused("the pod runs on node \"cool\", not on \"hot-1\"".into())),
+            ("kube-system/b".to_string(), Outcome::Refused("namespace kube-system is not in evict_namespaces".into())),
+        ]
+    );
+    assert_eq!(api.evictions(), [] as [Value; 0], "nothing was posted");
+    assert!(api.pod("default/a").is_some() && api.pod("kube-system/b").is_some());
+    assert_eq!(counted(&registry, "refused"), 2.0);
 }

@@ -58,7 +58,7 @@ def test_the_manifests_and_the_scheduler_configuration_agree():
     granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
                for resource in rule["resources"] for verb in rule["verbs"]}
     assert granted == {("", "nodes", "list"), ("", "nodes", "watch"), ("", "pods", "list"), ("", "pods", "watch"),
-                       ("", "pods/binding", "create"), ("", "pods/eviction", "create")}, "exactly the calls made"
+                       ("", "pods", "get"), ("", "pods/binding", "create"), ("", "pods/eviction", "create")}, "exactly the calls made"
 
 
 def test_the_shipped_configuration_serves_every_wired_verb(start_server, tmp_path):

@@ -9,10 +9,14 @@
 //!   (`ADDED`, `MODIFIED`, `DELETED`) newer than V, then live ones; a V older than the
 //!   compacted version gets an `ERROR` event with a `410 Expired` Status, as the real server
 //!   answers;
+//! - `GET /api/v1/namespaces/{ns}/pods/{name}`: the pod, or a 404 Status;
 //! - `POST /api/v1/namespaces/{ns}/pods/{name}/binding`: records the body and sets the pod's
-//!   `spec.nodeName` (201), or answers the refusal it was told to;
+//!   `spec.nodeName` (201), or answers the refusal it was told to; as the real server, 404 for
+//!   a missing pod, 409 when the Binding's `metadata.uid` (its precondition) is not the pod's
+//!   or the pod is assigned to a node already;
 //! - `POST /api/v1/namespaces/{ns}/pods/{name}/eviction`: records the body and deletes the pod
-//!   (201), or answers 429 for a pod a "PodDisruptionBudget" protects, 404 for a missing pod.
+//!   (201), or answers 429 for a pod a "PodDisruptionBudget" protects, 404 for a missing pod,
+//!   409 when `deleteOptions.preconditions.uid` is not the pod's.
 //!
 //! Every object gets the store's next `resourceVersion` when it changes.
 
@@ -175,6 +179,20 @@ async fn list_or_watch(
     Body::from_stream(lines).into_response()
 }
 
+async fn get_pod(State(shared): State<Shared>, Path((ns, name)): Path<(String, String)>) -> Response {
+    match shared.store.lock().objects.get(&(Kind::Pod, format!("{ns}/{name}"))) {
+        Some(pod) => ([("content-type", "application/json")], pod.to_string()).into_response(),
+        None => status(404, "NotFound", &format!("pods \"{name}\" not found")),
+    }
+}
+
+/// The real server's answer to a precondition `uid` (when one is given) that is not `pod`'s.
+fn uid_precondition_failed(uid: &Value, pod: &Value) -> Option<Response> {
+    let (asked, found) = (uid.as_str()?, pod["metadata"]["uid"].as_str().unwrap_or_default());
+    let message = format!("Precondition failed: UID in precondition: {asked}, UID in object meta: {found}");
+    (asked != found).then(|| status(409, "Conflict", &message))
+}
+
 async fn binding(State(shared): State<Shared>, Path((ns, name)): Path<(String, String)>, body: String) -> Response {
     let body: Value = serde_json::from_str(&body).expect("a JSON Binding");
     let key = format!("{ns}/{name}");
@@ -187,6 +205,12 @@ async fn binding(State(shared): State<Shared>, Path((ns, name)): Path<(String, S
         return status(404, "NotFound", &format!("pods \"{name}\" not found"));
     };
     drop(store);
+    if let Some(refusal) = uid_precondition_failed(&body["metadata"]["uid"], &pod) {
+        return refusal;
+    }
+    if let Some(node) = pod["spec"]["nodeName"].as_str() {
+        return status(409, "Conflict", &format!("pod {name} is already assigned to node \"{node}\""));
+    }
     pod["spec"]["nodeName"] = body["target"]["name"].clone();
     shared.change(Kind::Pod, pod, false);
     status(201, "", "")
@@ -196,7 +220,7 @@ async fn eviction(State(shared): State<Shared>, Path((ns, name)): Path<(String, 
     let body: Value = serde_json::from_str(&body).expect("a JSON Eviction");
     let key = format!("{ns}/{name}");
     let mut store = shared.store.lock();
-    store.evictions.push(body);
+    store.evictions.push(body.clone());
     if store.protected.contains(&key) {
         return status(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.");
     }
@@ -204,6 +228,9 @@ async fn eviction(State(shared): State<Shared>, Path((ns, name)): Path<(String, 
         return status(404, "NotFound", &format!("pods \"{name}\" not found"));
     };
     drop(store);
+    if let Some(refusal) = uid_precondition_failed(&body["deleteOptions"]["preconditions"]["uid"], &pod) {
+        return refusal;
+    }
     shared.change(Kind::Pod, pod, true);
     status(201, "", "")
 }
@@ -217,6 +244,7 @@ impl FakeApi {
         let app = Router::new()
             .route("/api/v1/nodes", get(|s, h, Query(q)| async move { list_or_watch(s, Kind::Node, h, q).await }))
             .route("/api/v1/pods", get(|s, h, Query(q)| async move { list_or_watch(s, Kind::Pod, h, q).await }))
+            .route("/api/v1/namespaces/{ns}/pods/{name}", get(get_pod))
             .route("/api/v1/namespaces/{ns}/pods/{name}/binding", post(binding))
             .route("/api/v1/namespaces/{ns}/pods/{name}/eviction", post(eviction))
             .with_state(shared);

@@ -23,9 +23,11 @@ use std::path::PathBuf;
 /// [scheduler.kubernetes]
 /// kubeconfig = "/etc/ironspider/kubeconfig"   # or in_cluster = true
 /// bind = true
+/// scheduler_names = ["ironspider"]
 /// evict = false
+/// evict_namespaces = ["default"]
 /// ```
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KubernetesConfig {
     /// A kubeconfig file to reach the cluster with (its current context unless `context`
@@ -41,9 +43,30 @@ pub struct KubernetesConfig {
     /// Post a Binding for every pod `bind` places (kube-scheduler's `bindVerb`). Default false:
     /// `bind` only records the placement.
     pub bind: bool,
+    /// The `spec.schedulerName`s of the pods `bind` may bind: those of the kube-scheduler
+    /// profiles that call this extender (deploy/ runs one named `ironspider`). A bind for a
+    /// pod another scheduler owns is refused. Default `["ironspider"]`.
+    pub scheduler_names: Vec<String>,
     /// Carry out the rebalancer's planned evictions through the Eviction API. Default false:
     /// plans are dry runs.
     pub evict: bool,
+    /// The namespaces whose pods may be evicted; a planned move of a pod elsewhere is refused
+    /// before the API is asked. Default `["default"]`.
+    pub evict_namespaces: Vec<String>,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            kubeconfig: None,
+            context: None,
+            in_cluster: false,
+            bind: false,
+            scheduler_names: vec!["ironspider".to_string()],
+            evict: false,
+            evict_namespaces: vec!["default".to_string()],
+        }
+    }
 }
 
 impl KubernetesConfig {
