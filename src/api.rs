@@ -4,13 +4,13 @@
 //! `GET /api/v1/forecasts[/{node}]`. `serve` adds the Prometheus remote-write receiver
 //! (`POST /api/v1/write`, see [`ironspider_ingest::source::remote_write`]) on the same address.
 
+use crate::sql_pool::{SqlPool, SqlRefusal};
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ironspider_engine::Engine;
-use ironspider_engine::sql::to_json_rows;
+use ironspider_engine::{Engine, EngineError};
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +24,8 @@ pub struct ApiState {
     pub registry: Registry,
     /// Set once every listener is bound and serving.
     pub ready: Arc<AtomicBool>,
+    /// Where SQL queries run.
+    pub sql: Arc<SqlPool>,
 }
 
 /// The API routes.
@@ -32,7 +34,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/sql", post(sql))
+        .route("/api/v1/sql", post(sql).layer(DefaultBodyLimit::max(state.engine.config().sql.max_query_bytes)))
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/nodes/{name}", get(node))
         .route("/api/v1/pods", get(pods))
@@ -106,18 +108,25 @@ async fn node_forecasts(State(state): State<ApiState>, Path(name): Path<String>)
     }
 }
 
-/// Runs the SQL text of the body; answers a JSON array with one object per row, or 400 with
-/// the error text.
+/// Runs the SQL text of the body on the SQL pool ([`crate::sql_pool`]); answers a JSON
+/// array with one object per row, or the refusal in words: 400 for a query that fails (its
+/// text, its plan, a limit of memory, result size or depth), 413 for one too long, 429 with
+/// `Retry-After` when the pool is full, 503 past the time limit or at shutdown.
 async fn sql(State(state): State<ApiState>, query: String) -> Response {
-    let rows = match state.engine.sql(&query).await {
-        Ok(batches) => to_json_rows(&batches),
-        Err(error) => Err(error),
+    let refusal = match state.sql.run(Arc::clone(&state.engine), query).await {
+        Ok(json) => return ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(refusal) => refusal,
     };
-    match rows {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(error) => {
-            (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{error}\n"))
-                .into_response()
-        }
+    let status = match &refusal {
+        SqlRefusal::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        SqlRefusal::Timeout(_) | SqlRefusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        SqlRefusal::Failed(EngineError::QueryTooLong { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+        SqlRefusal::Failed(_) => StatusCode::BAD_REQUEST,
+        SqlRefusal::Crashed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match refusal {
+        SqlRefusal::Busy(_) => (status, [(header::RETRY_AFTER, "1")], text, format!("{refusal}\n")).into_response(),
+        _ => (status, text, format!("{refusal}\n")).into_response(),
     }
 }

@@ -17,3 +17,4 @@ pub mod replay;
 pub mod scores_grpc;
 pub mod serve;
 pub mod simulate;
+pub mod sql_pool;

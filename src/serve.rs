@@ -5,6 +5,7 @@
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::scores_grpc::ScoresService;
+use crate::sql_pool::SqlPool;
 use anyhow::Context;
 use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
@@ -57,6 +58,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     // Watch streams end at shutdown: the gRPC server's graceful stop waits for open streams.
     let scores = ScoresService::new(Arc::clone(&engine), stop_rx.clone()).into_server();
+    let sql = Arc::new(SqlPool::new(&config.engine.sql, stop_rx.clone(), &registry)?);
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -73,7 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let rebalancing = tokio::spawn(rebalance(scheduler.clone(), evictor, period, stopped()));
     let http_server = axum::serve(http_listener, otlp_http::router(ingestor)).with_graceful_shutdown(stopped());
     let http = tokio::spawn(async move { http_server.await });
-    let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready) };
+    let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready), sql };
     let api_server = axum::serve(
         api_listener,
         api::router(api_state).merge(remote_write).merge(ironspider_scheduler::http::router(scheduler)),

@@ -21,3 +21,4 @@ mod replay;
 mod scores;
 mod scores_grpc;
 mod simulate;
+mod sql_limits;

@@ -1,5 +1,6 @@
 //! Engine configuration: the `[engine]` table of the TOML file, with its `[engine.forecast]`
-//! table (live forecasts, [`ForecastConfig`]).
+//! table (live forecasts, [`ForecastConfig`]) and its `[engine.sql]` table (the limits every
+//! SQL query runs within, [`SqlConfig`]).
 //!
 //! Every key has a default, so an empty file (or none) is a working configuration.
 
@@ -35,6 +36,76 @@ pub struct EngineConfig {
     pub scores: ironspider_scores::ScoreConfig,
     /// Live forecasts of every node's utilisation and pressure (`[engine.forecast]`).
     pub forecast: ForecastConfig,
+    /// What a SQL query may use (`[engine.sql]`).
+    pub sql: SqlConfig,
+}
+
+/// The limits of SQL queries: the `[engine.sql]` table. Queries run on threads of their own,
+/// never on those that serve ingest, `/readyz`, scores and the extender; one that reaches a
+/// limit ends with an error saying which, and nothing else is disturbed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlConfig {
+    /// Threads that run queries (default 1).
+    pub threads: usize,
+    /// Queries running at once (default 2); more are refused at once (HTTP 429 with
+    /// `Retry-After`).
+    pub max_concurrent: usize,
+    /// Seconds a query may run, from its start to its last row (default 30).
+    pub timeout_seconds: u64,
+    /// Bytes of memory a query's joins, sorts and aggregations may take (default 256 MiB);
+    /// past it the query fails with "resources exhausted".
+    pub memory_limit_bytes: usize,
+    /// Rows a result may have (default 100,000); a larger one is refused: add a `LIMIT`.
+    pub max_result_rows: usize,
+    /// Bytes of Arrow memory a result may take (default 64 MiB).
+    pub max_result_bytes: usize,
+    /// Bytes of SQL text (default 65,536).
+    pub max_query_bytes: usize,
+    /// Row pairs a join without keys (nested-loop or cross) may compare, by its inputs'
+    /// estimated rows (default 10⁹, about a second of comparisons); such a join cannot be
+    /// cancelled midway, so a larger one is refused before it runs.
+    pub max_join_pairs: u64,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            max_concurrent: 2,
+            timeout_seconds: 30,
+            memory_limit_bytes: 256 << 20,
+            max_result_rows: 100_000,
+            max_result_bytes: 64 << 20,
+            max_query_bytes: 65_536,
+            max_join_pairs: 1_000_000_000,
+        }
+    }
+}
+
+impl SqlConfig {
+    /// Refuses a limit of zero, which would refuse every query.
+    pub fn validate(&self) -> Result<(), EngineConfigError> {
+        let limits = [
+            ("threads", self.threads as u64),
+            ("max_concurrent", self.max_concurrent as u64),
+            ("timeout_seconds", self.timeout_seconds),
+            ("memory_limit_bytes", self.memory_limit_bytes as u64),
+            ("max_result_rows", self.max_result_rows as u64),
+            ("max_result_bytes", self.max_result_bytes as u64),
+            ("max_query_bytes", self.max_query_bytes as u64),
+            ("max_join_pairs", self.max_join_pairs),
+        ];
+        match limits.into_iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err(EngineConfigError::ZeroSqlLimit(key)),
+            None => Ok(()),
+        }
+    }
+
+    /// The time limit.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_seconds)
+    }
 }
 
 /// Live forecasts: the `[engine.forecast]` table. Forecasts run on a grid of
@@ -146,6 +217,7 @@ impl Default for EngineConfig {
             history: true,
             scores: ironspider_scores::ScoreConfig::default(),
             forecast: ForecastConfig::default(),
+            sql: SqlConfig::default(),
         }
     }
 }
@@ -159,6 +231,9 @@ pub enum EngineConfigError {
     /// `max_series = 0`.
     #[error("engine.max_series = 0: the engine must hold at least one series")]
     NoSeries,
+    /// An `[engine.sql]` limit of zero (named).
+    #[error("engine.sql.{0} = 0: every query would be refused; the limit is at least 1")]
+    ZeroSqlLimit(&'static str),
     /// A score setting.
     #[error(transparent)]
     Scores(#[from] ironspider_scores::ScoreConfigError),
@@ -188,6 +263,7 @@ impl EngineConfig {
         if self.forecast.enabled {
             self.forecast.tracker_settings(self.window_seconds)?;
         }
+        self.sql.validate()?;
         Ok(self.scores.validate()?)
     }
 
@@ -231,6 +307,12 @@ mod tests {
         let mut cold = EngineConfig::default();
         cold.scores.health.stale_windows = 0;
         assert!(matches!(cold.validate(), Err(EngineConfigError::Scores(_))));
+        let mut closed = EngineConfig::default();
+        closed.sql.max_concurrent = 0;
+        assert_eq!(
+            closed.validate().unwrap_err().to_string(),
+            "engine.sql.max_concurrent = 0: every query would be refused; the limit is at least 1"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::pods::pod_costs;
 use crate::score_log::BatchLog;
 use crate::score_metrics::ScoresCollector;
 use crate::series::{SeriesInterner, SeriesKind};
-use crate::sql::{self, TablesSnapshot};
+use crate::sql::{self, LiveTables, TablesSnapshot};
 use crate::store::{ClosedWindow, WindowStore};
 use crate::tables::{self, forecasts_batch, node_scores_batch, node_steps_batch};
 use crate::telemetry::EngineMetrics;
@@ -252,17 +252,21 @@ impl Engine {
         }
     }
 
-    /// Everything live, captured for a query.
-    pub fn snapshot(&self) -> TablesSnapshot {
-        let store = self.store.lock().snapshot();
-        let series = tables::series_batch(&self.series.read());
-        TablesSnapshot { series, store, node_scores: self.score_log.batches(), forecasts: self.forecast_log.batches() }
+    /// The live tables `needed`, captured for a query (the others left empty).
+    pub fn snapshot(&self, needed: LiveTables) -> TablesSnapshot {
+        TablesSnapshot {
+            series: needed.series.then(|| tables::series_batch(&self.series.read())),
+            store: if needed.store { self.store.lock().snapshot() } else { Default::default() },
+            node_scores: if needed.node_scores { self.score_log.batches() } else { Vec::new() },
+            forecasts: if needed.forecasts { self.forecast_log.batches() } else { Vec::new() },
+        }
     }
 
-    /// Runs a SQL statement over the live tables and the history.
+    /// Runs a SQL statement over the live tables and the history, within `[engine.sql]`'s
+    /// limits (`sql` module doc).
     pub async fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, EngineError> {
         let data_dir = self.config.history.then_some(self.config.data_dir.as_path());
-        sql::run(self.snapshot(), data_dir, query).await
+        sql::run(|needed| self.snapshot(needed), data_dir, query, &self.config.sql).await
     }
 }
 

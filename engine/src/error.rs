@@ -18,6 +18,40 @@ pub enum EngineError {
     /// A SQL query failed to plan or run.
     #[error("{0}")]
     Sql(datafusion::error::DataFusionError),
+    /// A SQL text longer than `engine.sql.max_query_bytes`.
+    #[error("the query is {bytes} bytes; at most {limit} are accepted (engine.sql.max_query_bytes)")]
+    QueryTooLong {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A query whose expressions nest deeper than `sql::MAX_EXPRESSION_DEPTH`.
+    #[error("the query nests expressions deeper than {limit} (engine.sql): simplify it")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// A nested-loop or cross join past `engine.sql.max_join_pairs`, or over an input of
+    /// unknown size.
+    #[error("{}", too_expensive(*pairs, *limit))]
+    TooExpensive {
+        /// Its inputs' rows multiplied (none: an input's size is unknown).
+        pairs: Option<u128>,
+        /// The limit.
+        limit: u64,
+    },
+    /// A result past `engine.sql.max_result_rows` or `max_result_bytes`.
+    #[error(
+        "the result has more than {rows} rows or {bytes} bytes (engine.sql.max_result_rows, max_result_bytes): \
+         add a LIMIT or aggregate"
+    )]
+    ResultTooLarge {
+        /// The row limit.
+        rows: usize,
+        /// The byte limit.
+        bytes: usize,
+    },
     /// Writing the Parquet history failed.
     #[error("parquet history: {0}")]
     Parquet(parquet::errors::ParquetError),
@@ -35,6 +69,19 @@ pub enum EngineError {
         /// The underlying error.
         error: std::io::Error,
     },
+}
+
+fn too_expensive(pairs: Option<u128>, limit: u64) -> String {
+    match pairs {
+        Some(pairs) => {
+            format!(
+                "a join without keys would compare {pairs} row pairs, more than {limit} (engine.sql.max_join_pairs)"
+            )
+        }
+        None => format!(
+            "a join without keys over an input of unknown size is refused (engine.sql.max_join_pairs = {limit})"
+        ),
+    }
 }
 
 /// `From` for the `?` operator, without making the wrapped error a `source()`.
