@@ -123,3 +123,40 @@ async fn undecodable_and_unsupported_bodies_are_refused_with_the_right_status() 
     let (status, _) = post_remote_write(&server, "snappy", snappy(&request)).await;
     assert_eq!(status, 204, "the server still takes good requests");
 }
+
+/// The issue's bomb: one 0.5 MB snappy body, one series of 102 labels and 100,000 samples,
+/// took resident memory from 50 MB to 925 MB when every sample got its own copy of the
+/// labels. Converted in bounded chunks, the peak stays near the idle server's.
+#[tokio::test]
+async fn a_label_bomb_does_not_blow_up_memory_and_a_series_past_the_label_limit_is_refused_whole() {
+    let server = Server::start(&[], &[]);
+    let idle = server.peak_resident_bytes();
+    let start = now_ns() / 1_000_000 - 20_000;
+    let bomb = |labels: usize| {
+        let extra: Vec<(String, String)> =
+            (0..labels).map(|i| (format!("label_{i:03}"), format!("value-{i:03}"))).collect();
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        // 100,000 samples a tenth of a millisecond apart in milliseconds: 10 s of timestamps.
+        let samples = (0..100_000i64).map(|i| Sample { value: i as f64, timestamp: start as i64 + i / 10 }).collect();
+        WriteRequest { timeseries: vec![series("bomb_gauge", &extra, samples)] }
+    };
+    let body = snappy(&bomb(99));
+    assert!(body.len() < 2 << 20, "a body of {} bytes", body.len());
+    let (status, text) = post_remote_write(&server, "snappy", body).await;
+    let peak = server.peak_resident_bytes();
+    eprintln!("idle peak {} MB, after the bomb {} MB ({status})", idle >> 20, peak >> 20);
+    // Ten samples share each millisecond: the first of each is stored, nine are duplicates.
+    assert_eq!(
+        (status, text.trim()),
+        (400, "rejected data points: 90000 duplicate_timestamp (same series and time as the previous point)")
+    );
+    assert_eq!(server.metric("ironspider_points_accepted_total").await, 10_000.0, "every chunk applied");
+    assert!(peak < idle + (200 << 20), "peak resident {} MB against {} MB idle", peak >> 20, idle >> 20);
+
+    // 200 point attributes, past the limit of 128: refused whole before any per-sample work.
+    let (status, text) = post_remote_write(&server, "snappy", snappy(&bomb(200))).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("too_many_attributes"), "{text}");
+    let refused = server.metric(r#"ironspider_points_rejected_total{reason="too_many_attributes"}"#).await;
+    assert_eq!(refused, 100_000.0);
+}

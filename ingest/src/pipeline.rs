@@ -31,6 +31,14 @@ pub struct ExportOutcome {
 }
 
 impl ExportOutcome {
+    /// Adds `other`'s counts (one request applied in parts).
+    pub fn add(&mut self, other: &ExportOutcome) {
+        self.received += other.received;
+        self.accepted += other.accepted;
+        self.skipped += other.skipped;
+        self.rejected.merge(&other.rejected);
+    }
+
     /// The OTLP answer: `partial_success` set only when points were rejected.
     pub fn response(&self) -> ExportMetricsServiceResponse {
         let partial_success = self.rejected.message().map(|error_message| ExportMetricsPartialSuccess {
@@ -106,22 +114,49 @@ impl Ingestor {
     /// Ingests one encoded batch: checks its size, decodes it by its format, builds the
     /// engine batch, applies it and counts what happened. The one entry point of every source,
     /// which holds an [`Admission`] meanwhile. OTLP protobuf goes through the configured
-    /// decoder (the fast one unless `ingest.decoder = "prost"`), the other formats through
-    /// [`format::decode`]. A decoding error applies nothing.
+    /// decoder (the fast one unless `ingest.decoder = "prost"`), remote write through its
+    /// conversion chunk by chunk (each chunk applied before the next is built, so the
+    /// converted form never holds more than one; `format::remote_write::convert`), the
+    /// other formats through [`format::decode`]. A decoding error applies nothing.
     pub fn submit(&self, transport: Transport, encoded: &Encoded) -> Result<ExportOutcome, IngestError> {
         self.check_size(encoded.bytes.len())?;
         let started = Instant::now();
-        if encoded.format == Format::OtlpProtobuf && self.config.decoder == DecoderKind::Fast {
-            let mut builder = self.builder();
-            fast::decode(&encoded.bytes, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
-            return Ok(self.apply(builder, transport, started));
-        }
-        let decoded = format::decode(encoded, self.config.max_request_bytes)?;
-        let mut builder = self.builder();
-        reference::walk(&decoded.request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
-        let mut outcome = self.apply(builder, transport, started);
-        self.count_refused_in_decoding(&decoded.rejected, &mut outcome);
+        let outcome = match encoded.format {
+            Format::OtlpProtobuf if self.config.decoder == DecoderKind::Fast => {
+                let mut builder = self.builder();
+                fast::decode(&encoded.bytes, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
+                self.apply(builder)
+            }
+            Format::RemoteWrite => self.submit_remote_write(&encoded.bytes)?,
+            _ => {
+                let decoded = format::decode(encoded, self.config.max_request_bytes)?;
+                let mut builder = self.builder();
+                reference::walk(&decoded.request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
+                let mut outcome = self.apply(builder);
+                self.count_refused_in_decoding(&decoded.rejected, &mut outcome);
+                outcome
+            }
+        };
+        self.metrics.latency(transport).observe(started.elapsed().as_secs_f64());
         Ok(outcome)
+    }
+
+    /// Remote write: the request decoded whole (within the size limit), converted and
+    /// applied chunk by chunk.
+    fn submit_remote_write(&self, bytes: &[u8]) -> Result<ExportOutcome, IngestError> {
+        use crate::format::remote_write::{self, convert};
+        let request = remote_write::decode(bytes, self.config.max_request_bytes)?;
+        let mut total = ExportOutcome::default();
+        let max_attributes = self.config.max_attributes_per_point;
+        convert::for_each_chunk(&request, max_attributes, convert::CHUNK_ATTRIBUTES, |chunk| {
+            let mut builder = self.builder();
+            reference::walk(&chunk.request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
+            let mut outcome = self.apply(builder);
+            self.count_refused_in_decoding(&chunk.rejected, &mut outcome);
+            total.add(&outcome);
+            Ok::<(), IngestError>(())
+        })?;
+        Ok(total)
     }
 
     /// Counts the points a format's conversion refused with those the builder and the engine
@@ -138,7 +173,7 @@ impl Ingestor {
     }
 
     /// Applies a built batch and counts what happened.
-    fn apply(&self, builder: BatchBuilder<'_, '_>, transport: Transport, started: Instant) -> ExportOutcome {
+    fn apply(&self, builder: BatchBuilder<'_, '_>) -> ExportOutcome {
         let (batch, counts) = builder.finish();
         let report = self.engine.apply(batch);
         self.engine.metrics().record_rejections(&counts.rejected);
@@ -146,7 +181,6 @@ impl Ingestor {
         self.metrics.points_skipped.inc_by(counts.skipped);
         let mut rejected = counts.rejected;
         rejected.merge(&report.rejected);
-        self.metrics.latency(transport).observe(started.elapsed().as_secs_f64());
         ExportOutcome { received: counts.received, accepted: report.accepted, skipped: counts.skipped, rejected }
     }
 }

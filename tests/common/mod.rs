@@ -286,6 +286,14 @@ pub async fn nodes(server: &Server) -> Vec<serde_json::Value> {
 }
 
 impl Server {
+    /// The server's peak resident memory so far (`VmHWM` of `/proc/PID/status`), in bytes.
+    pub fn peak_resident_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("process status");
+        let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB");
+        kib * 1024
+    }
+
     /// Sends SIGTERM (through `kill`, as an operator would) and waits up to `within` for a
     /// clean exit; the exit status, or `None` when the server is still running then.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {

@@ -8,7 +8,9 @@
 //! OTLP protobuf is read in place by [`crate::fast`] on the hot path. [`decode`] turns any
 //! format into a prost-decoded OTLP export request for [`crate::reference::walk`]: OTLP
 //! protobuf with prost, OTLP/JSON through [`json`], remote write through
-//! [`remote_write`]'s conversion, which may refuse samples on the way.
+//! [`remote_write`]'s conversion, which may refuse samples on the way. The pipeline
+//! converts remote write in bounded chunks instead ([`remote_write::convert::for_each_chunk`]);
+//! [`decode`] converts it whole, for tools and tests.
 
 pub mod json;
 pub mod remote_write;

@@ -17,6 +17,18 @@
 //!   "no recorded value" (skipped, not an error).
 //!
 //! A series without `__name__` and native-histogram samples are refused as `invalid_point`.
+//!
+//! ## Bounded memory
+//!
+//! OTLP gives every point its own attributes, so a series of `s` samples and `l` labels
+//! becomes `s · l` attribute copies: a 0.5 MB snappy body of 100,000 samples of one series
+//! with 102 labels became 10 million copies and took resident memory from 50 MB to 925 MB.
+//! So, before any per-sample work, a series with more point attributes than
+//! `ingest.max_attributes_per_point` has all its samples refused as `too_many_attributes`
+//! (as the batch builder would refuse each point), and the conversion hands out the request
+//! in chunks ([`for_each_chunk`]) of at most [`CHUNK_ATTRIBUTES`] attribute copies (a long
+//! series is split across chunks), each converted, walked and dropped before the next: the
+//! converted form of a request never holds more than one chunk.
 
 use super::proto::{TimeSeries, WriteRequest};
 use ironspider_engine::{RejectCounts, RejectReason};
@@ -101,15 +113,14 @@ fn resource_attributes(series: &TimeSeries) -> Vec<KeyValue> {
     attributes
 }
 
-fn metric(name: &str, series: &TimeSeries) -> Metric {
+fn metric(name: &str, series: &TimeSeries, samples: &[super::proto::Sample]) -> Metric {
     let attributes: Vec<KeyValue> = series
         .labels
         .iter()
         .filter(|l| l.name != "__name__" && !RESOURCE_LABELS.contains(&l.name.as_str()))
         .map(|l| string_attribute(&l.name, &l.value))
         .collect();
-    let data_points = series
-        .samples
+    let data_points = samples
         .iter()
         .map(|sample| NumberDataPoint {
             attributes: attributes.clone(),
@@ -137,35 +148,91 @@ struct ResourceGroup {
     metrics: Vec<Metric>,
 }
 
-/// Converts a decoded write request (see the module doc for the mapping).
-pub fn to_otlp(request: &WriteRequest) -> Converted {
-    let mut rejected = RejectCounts::default();
-    let mut by_resource: BTreeMap<[Option<&str>; 4], ResourceGroup> = BTreeMap::new();
+/// Attribute copies (samples × point attributes, at least one per sample) one chunk of a
+/// converted request holds at most (module doc): about 10 MB of OTLP structs.
+pub const CHUNK_ATTRIBUTES: usize = 100_000;
+
+/// Point attributes of a series: its labels but `__name__` and the resource labels.
+fn point_attributes(series: &TimeSeries) -> usize {
+    series.labels.iter().filter(|l| l.name != "__name__" && !RESOURCE_LABELS.contains(&l.name.as_str())).count()
+}
+
+/// A chunk being filled: series grouped by resource.
+#[derive(Default)]
+struct Chunk<'r> {
+    by_resource: BTreeMap<[Option<&'r str>; 4], ResourceGroup>,
+    attributes: usize,
+    rejected: RejectCounts,
+}
+
+impl Chunk<'_> {
+    fn into_converted(self) -> Converted {
+        let resource_metrics = self
+            .by_resource
+            .into_values()
+            .map(|ResourceGroup { attributes, metrics }| ResourceMetrics {
+                resource: Some(Resource { attributes, ..Resource::default() }),
+                scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
+                ..ResourceMetrics::default()
+            })
+            .collect();
+        Converted { request: ExportMetricsServiceRequest { resource_metrics }, rejected: self.rejected }
+    }
+}
+
+/// Converts a decoded write request (see the module doc for the mapping) chunk by chunk,
+/// handing each to `each` before the next is built; stops at `each`'s first error. Series
+/// with more than `max_attributes` point attributes are refused whole, and a chunk holds at
+/// most `budget` attribute copies (module doc; [`CHUNK_ATTRIBUTES`] in the pipeline).
+pub fn for_each_chunk<E>(
+    request: &WriteRequest,
+    max_attributes: usize,
+    budget: usize,
+    mut each: impl FnMut(Converted) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut chunk = Chunk::default();
     for series in &request.timeseries {
         let native_histograms = series.histograms.len() as u64;
-        rejected.add(RejectReason::InvalidPoint, native_histograms);
+        chunk.rejected.add(RejectReason::InvalidPoint, native_histograms);
         let Some(name) = label(series, "__name__").filter(|n| !n.is_empty()) else {
-            rejected.add(RejectReason::InvalidPoint, series.samples.len() as u64);
+            chunk.rejected.add(RejectReason::InvalidPoint, series.samples.len() as u64);
             continue;
         };
-        if series.samples.is_empty() {
+        let attributes = point_attributes(series);
+        if attributes > max_attributes {
+            chunk.rejected.add(RejectReason::TooManyAttributes, series.samples.len() as u64);
             continue;
         }
-        let key = RESOURCE_LABELS.map(|name| label(series, name));
-        let group = by_resource
-            .entry(key)
-            .or_insert_with(|| ResourceGroup { attributes: resource_attributes(series), metrics: Vec::new() });
-        group.metrics.push(metric(name, series));
+        let per_sample = attributes.max(1);
+        let mut samples = &series.samples[..];
+        while !samples.is_empty() {
+            if chunk.attributes + per_sample > budget && chunk.attributes > 0 {
+                each(std::mem::take(&mut chunk).into_converted())?;
+            }
+            let room = (budget.saturating_sub(chunk.attributes) / per_sample).max(1);
+            let (now, later) = samples.split_at(room.min(samples.len()));
+            let key = RESOURCE_LABELS.map(|name| label(series, name));
+            let group = chunk
+                .by_resource
+                .entry(key)
+                .or_insert_with(|| ResourceGroup { attributes: resource_attributes(series), metrics: Vec::new() });
+            group.metrics.push(metric(name, series, now));
+            chunk.attributes += now.len() * per_sample;
+            samples = later;
+        }
     }
-    let resource_metrics = by_resource
-        .into_values()
-        .map(|ResourceGroup { attributes, metrics }| ResourceMetrics {
-            resource: Some(Resource { attributes, ..Resource::default() }),
-            scope_metrics: vec![ScopeMetrics { metrics, ..ScopeMetrics::default() }],
-            ..ResourceMetrics::default()
-        })
-        .collect();
-    Converted { request: ExportMetricsServiceRequest { resource_metrics }, rejected }
+    each(chunk.into_converted())
+}
+
+/// Converts a whole decoded write request in one piece, with no attribute limit (for
+/// tests and tools; the pipeline converts in chunks).
+pub fn to_otlp(request: &WriteRequest) -> Converted {
+    let mut whole = Converted::default();
+    let _: Result<(), std::convert::Infallible> = for_each_chunk(request, usize::MAX, usize::MAX, |chunk| {
+        whole = chunk;
+        Ok(())
+    });
+    whole
 }
 
 #[cfg(test)]
@@ -243,5 +310,52 @@ mod tests {
         assert_eq!(attribute(attributes, "host.name"), None);
         assert_eq!(attribute(attributes, "node.kubernetes.io/instance-type"), Some("m5.large"));
         assert_eq!(converted.rejected.get(RejectReason::InvalidPoint), 2);
+    }
+
+    /// A converted point: its metric's name, its attribute count and its timestamp.
+    type Point = (String, usize, u64);
+
+    /// Every chunk's points, and the refusals.
+    fn chunks(request: &WriteRequest, max_attributes: usize, budget: usize) -> (Vec<Vec<Point>>, RejectCounts) {
+        let (mut seen, mut rejected) = (Vec::new(), RejectCounts::default());
+        let _: Result<(), ()> = for_each_chunk(request, max_attributes, budget, |chunk| {
+            rejected.merge(&chunk.rejected);
+            let metrics = chunk.request.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
+            let points = metrics.flat_map(|m| match &m.data {
+                Some(Data::Gauge(g)) => g
+                    .data_points
+                    .iter()
+                    .map(|p| (m.name.clone(), p.attributes.len(), p.time_unix_nano))
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            });
+            seen.push(points.collect());
+            Ok(())
+        });
+        (seen, rejected)
+    }
+
+    #[test]
+    fn a_series_past_the_attribute_limit_is_refused_whole_and_chunks_stay_within_their_budget() {
+        let labels = |n: usize| {
+            let mut labels: Vec<(String, String)> = (0..n).map(|i| (format!("l{i}"), "v".to_string())).collect();
+            labels.push(("__name__".into(), "g".into()));
+            labels
+        };
+        let make = |n: usize, samples: i64| {
+            let labels = labels(n);
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            series(&labels, &(0..samples).map(|t| (1.0, t)).collect::<Vec<_>>())
+        };
+        // 2 labels × 5 samples = 10 copies, then 3 labels × 4 samples = 12, with a budget of 8.
+        let request = WriteRequest { timeseries: vec![make(2, 5), make(4, 3), make(3, 4)] };
+        let (seen, rejected) = chunks(&request, 3, 8);
+        assert_eq!(rejected.get(RejectReason::TooManyAttributes), 3, "the 4-label series, whole");
+        let sizes: Vec<Vec<usize>> = seen.iter().map(|c| c.iter().map(|p| p.1).collect()).collect();
+        assert_eq!(sizes, [vec![2; 4], vec![2, 3, 3], vec![3, 3]], "4 + 1 + 2 + 2 samples, ≤ 8 copies each");
+        let stamps: Vec<u64> = seen.iter().flatten().map(|p| p.2 / 1_000_000).collect();
+        assert_eq!(stamps, [0, 1, 2, 3, 4, 0, 1, 2, 3], "every sample once, in order");
+        let whole = to_otlp(&request);
+        assert_eq!(whole.rejected.total(), 0, "to_otlp has no attribute limit");
     }
 }
