@@ -21,4 +21,5 @@ mod replay;
 mod scores;
 mod scores_grpc;
 mod simulate;
+mod slow_clients;
 mod sql_limits;

@@ -26,6 +26,14 @@ pub struct IngestConfig {
     pub max_live_points: usize,
     /// Delay suggested to throttled exporters, in seconds (default 1).
     pub retry_after_seconds: u64,
+    /// Seconds an HTTP request body may take to arrive (default 10); a slower one is
+    /// answered 408 and dropped. Bodies are read before a request takes its place among
+    /// those processed (`max_inflight_requests`), so slow uploads hold only a reading slot.
+    pub body_timeout_seconds: u64,
+    /// HTTP request bodies read at once (default 256); past this, requests are answered
+    /// "retry later" (429 / 503 with `Retry-After`) before their body is read. Bounds the
+    /// memory of bodies in flight to this × `max_request_bytes`.
+    pub max_reading_requests: usize,
     /// Which protobuf decoder reads OTLP requests (default `fast`). `prost` is the reference
     /// path, kept for comparison: benchmarks run the server with it as their baseline.
     pub decoder: DecoderKind,
@@ -45,6 +53,8 @@ impl IngestConfig {
             ("max_request_bytes", self.max_request_bytes),
             ("max_inflight_requests", self.max_inflight_requests),
             ("max_live_points", self.max_live_points),
+            ("body_timeout_seconds", self.body_timeout_seconds as usize),
+            ("max_reading_requests", self.max_reading_requests),
         ];
         match limits.into_iter().find(|(_, limit)| *limit == 0) {
             Some((key, _)) => Err(IngestConfigError(key)),
@@ -74,6 +84,8 @@ impl Default for IngestConfig {
             max_inflight_requests: 64,
             max_live_points: 200_000_000,
             retry_after_seconds: 1,
+            body_timeout_seconds: 10,
+            max_reading_requests: 256,
             decoder: DecoderKind::Fast,
             metric_mappings: Vec::new(),
         }

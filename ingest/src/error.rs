@@ -23,6 +23,9 @@ pub enum IngestError {
     /// source would have waited instead: see [`crate::Ingestor::admit`]).
     #[error(transparent)]
     Overloaded(#[from] Overloaded),
+    /// The request body did not arrive within `ingest.body_timeout_seconds`.
+    #[error("the request body did not arrive within {0} s (ingest.body_timeout_seconds)")]
+    SlowBody(u64),
     /// A content type or encoding the receiver does not speak.
     #[error("{0}")]
     Unsupported(String),
@@ -33,6 +36,7 @@ impl IngestError {
     pub fn outcome(&self) -> Outcome {
         match self {
             IngestError::Decode(_) | IngestError::Unsupported(_) => Outcome::Invalid,
+            IngestError::SlowBody(_) => Outcome::TimedOut,
             IngestError::TooLarge { .. } => Outcome::TooLarge,
             IngestError::Overloaded(_) => Outcome::Throttled,
         }

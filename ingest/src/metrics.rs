@@ -39,6 +39,8 @@ pub enum Outcome {
     TooLarge,
     /// Throttled: the engine could not keep up.
     Throttled,
+    /// The body did not arrive in time.
+    TimedOut,
 }
 
 impl Outcome {
@@ -49,6 +51,7 @@ impl Outcome {
             Outcome::Invalid => "invalid",
             Outcome::TooLarge => "too_large",
             Outcome::Throttled => "throttled",
+            Outcome::TimedOut => "timed_out",
         }
     }
 }

@@ -150,6 +150,7 @@ pub fn status_of(error: &IngestError) -> Status {
     match error {
         IngestError::Decode(_) | IngestError::Unsupported(_) => Status::invalid_argument(message),
         IngestError::TooLarge { .. } => Status::resource_exhausted(message),
+        IngestError::SlowBody(_) => Status::deadline_exceeded(message),
         IngestError::Overloaded(Overloaded { retry_after, .. }) => Status::with_error_details(
             Code::ResourceExhausted,
             message,

@@ -5,7 +5,10 @@
 //! request's encoding (its `partial_success` set when points were rejected); 400 with a
 //! `google.rpc.Status` body for undecodable requests; 413 for bodies over the limit (checked
 //! on `Content-Length`, while reading, and after decompression); 415 for other content
-//! types or encodings; 429 with `Retry-After` when the engine cannot keep up.
+//! types or encodings; 408 for a body that does not arrive within
+//! `ingest.body_timeout_seconds`; 429 with `Retry-After` when the engine cannot keep up or
+//! too many bodies are being read. The body is read before the request is admitted among
+//! those processed, so slow uploads never hold a processing place.
 
 use super::http_body::{content_type_essence, read_body, set_retry_after};
 use crate::error::IngestError;
@@ -83,10 +86,7 @@ async fn export(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body
         );
         return error_response(&ingestor, MediaType::Json, &error);
     };
-    let result = match ingestor.try_admit() {
-        Ok(_admission) => receive(&ingestor, &headers, body, media_type).await,
-        Err(error) => Err(error),
-    };
+    let result = receive(&ingestor, &headers, body, media_type).await;
     match result {
         Ok(outcome) => success_response(&ingestor, media_type, &outcome),
         Err(error) => error_response(&ingestor, media_type, &error),
@@ -100,6 +100,7 @@ async fn receive(
     media_type: MediaType,
 ) -> Result<ExportOutcome, IngestError> {
     let raw = read_body(ingestor, headers, body, Transport::Http).await?;
+    let _admission = ingestor.try_admit()?;
     let body = decompress(headers, raw, ingestor.config().max_request_bytes)?;
     ingestor.submit(Transport::Http, &Encoded::new(media_type.format(), body))
 }
@@ -161,6 +162,7 @@ fn error_response(ingestor: &Ingestor, media_type: MediaType, error: &IngestErro
         IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted),
         IngestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
         IngestError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
+        IngestError::SlowBody(_) => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),
     };
     let rpc_status = RpcStatus { code: code as i32, message: error.to_string() };
     let body = match media_type {

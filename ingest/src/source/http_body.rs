@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
+use std::time::Duration;
 
 /// The media type of `Content-Type` without its parameters (empty when absent).
 pub(super) fn content_type_essence(headers: &HeaderMap) -> &str {
@@ -28,7 +29,10 @@ pub(super) fn set_retry_after(response: &mut Response, error: &IngestError) {
 }
 
 /// Reads a request body of at most `ingest.max_request_bytes` (checked on `Content-Length`
-/// first, then while reading) and counts its bytes.
+/// first, then while reading) within `ingest.body_timeout_seconds`, holding one of the
+/// `ingest.max_reading_requests` reading slots meanwhile, and counts its bytes. Called
+/// before the request takes its place among those processed, so a slow upload holds a
+/// reading slot, never a processing one.
 pub(super) async fn read_body(
     ingestor: &Ingestor,
     headers: &HeaderMap,
@@ -40,7 +44,10 @@ pub(super) async fn read_body(
     if let Some(size) = declared {
         ingestor.check_size(size)?;
     }
-    let raw = Limited::new(body, limit).collect().await.map_err(|error| {
+    let _slot = ingestor.try_read_slot()?;
+    let seconds = ingestor.config().body_timeout_seconds;
+    let collected = tokio::time::timeout(Duration::from_secs(seconds), Limited::new(body, limit).collect()).await;
+    let raw = collected.map_err(|_| IngestError::SlowBody(seconds))?.map_err(|error| {
         if error.is::<http_body_util::LengthLimitError>() {
             IngestError::TooLarge { size: limit + 1, limit }
         } else {

@@ -50,9 +50,11 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
 }
 
 async fn write(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
-    let result = match check_headers(&headers).and_then(|()| ingestor.try_admit()) {
-        Ok(_admission) => match read_body(&ingestor, &headers, body, Transport::RemoteWrite).await {
-            Ok(raw) => ingestor.submit(Transport::RemoteWrite, &Encoded::new(Format::RemoteWrite, raw)),
+    let result = match check_headers(&headers) {
+        Ok(()) => match read_body(&ingestor, &headers, body, Transport::RemoteWrite).await {
+            Ok(raw) => ingestor.try_admit().and_then(|_admission| {
+                ingestor.submit(Transport::RemoteWrite, &Encoded::new(Format::RemoteWrite, raw))
+            }),
             Err(error) => Err(error),
         },
         Err(error) => Err(error),
@@ -74,6 +76,7 @@ fn error_response(error: &IngestError) -> Response {
         IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         IngestError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+        IngestError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
     };
     let mut response = (status, format!("{error}\n")).into_response();
     set_retry_after(&mut response, error);
