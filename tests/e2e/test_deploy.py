@@ -34,7 +34,10 @@ def test_the_manifests_and_the_scheduler_configuration_agree():
     assert embedded == config, "deploy/kube-scheduler/config.yaml and the ConfigMap differ"
 
     [extender] = config["extenders"]
-    assert extender["nodeCacheCapable"] is True and extender["ignorable"] is True
+    # Only GPU pods reach the extender, and they must not fall through to the default
+    # binder when IronSpider refuses a bind (the GPU would be booked twice).
+    assert extender["nodeCacheCapable"] is True and extender["ignorable"] is False
+    assert {r["name"] for r in extender["managedResources"]} == {"nvidia.com/gpu", "ironspider.io/gpu-milli"}
     assert extender["weight"] == 5 and extender["httpTimeout"] == "2s"
     assert extender["bindVerb"] == "bind"
     url = urlparse(extender["urlPrefix"])
