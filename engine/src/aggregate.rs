@@ -127,7 +127,8 @@ pub fn aggregate_histograms(rows: &[HistogramRow]) -> Vec<SeriesAggregate> {
 fn merge_histograms<'a>(points: impl Iterator<Item = &'a HistogramRow> + Clone) -> SeriesAggregate {
     let first = points.clone().next();
     let series = first.map_or(0, |p| p.series);
-    let count: u64 = points.clone().map(|p| p.count).sum();
+    // Counts come from clients: added saturating, so that no sum of them can overflow.
+    let count: u64 = points.clone().map(|p| p.count).fold(0, u64::saturating_add);
     let sum = points.clone().map(|p| p.sum).try_fold(0.0, |acc, s| s.map(|s| acc + s));
     let min = points.clone().filter_map(|p| p.min).reduce(f64::min);
     let newest_summary_p95 =
@@ -142,7 +143,7 @@ fn merge_histograms<'a>(points: impl Iterator<Item = &'a HistogramRow> + Clone) 
     buckets.dedup_by(|later, kept| {
         let same_bound = later.0 == kept.0;
         if same_bound {
-            kept.1 += later.1;
+            kept.1 = kept.1.saturating_add(later.1);
         }
         same_bound
     });
@@ -162,7 +163,7 @@ fn merge_histograms<'a>(points: impl Iterator<Item = &'a HistogramRow> + Clone) 
 /// The `q` quantile of observations grouped in buckets given as `(upper bound, count)`,
 /// sorted by bound. Linear interpolation inside the bucket holding rank `q · total`.
 pub fn bucket_quantile(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
-    let total: u64 = buckets.iter().map(|b| b.1).sum();
+    let total: u64 = buckets.iter().map(|b| b.1).fold(0, u64::saturating_add);
     if total == 0 {
         return None;
     }
@@ -170,14 +171,14 @@ pub fn bucket_quantile(buckets: &[(f64, u64)], q: f64) -> Option<f64> {
     let mut below = 0u64;
     let mut lower_edge = buckets.first().map_or(0.0, |b| b.0.min(0.0));
     for &(upper, count) in buckets {
-        if count > 0 && (below + count) as f64 >= rank {
+        if count > 0 && below.saturating_add(count) as f64 >= rank {
             if upper.is_infinite() {
                 return Some(lower_edge);
             }
             let within = (rank - below as f64) / count as f64;
             return Some(lower_edge + within * (upper - lower_edge));
         }
-        below += count;
+        below = below.saturating_add(count);
         if upper.is_finite() {
             lower_edge = upper;
         }
@@ -240,6 +241,25 @@ mod tests {
         assert_eq!(merged.sum, Some(360.0));
         assert_eq!(merged.mean, Some(1.8));
         assert!((merged.p95.unwrap() - 4.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn counts_near_u64_max_saturate_instead_of_overflowing() {
+        // Two points of 2^63 observations each, all in the bucket ≤ 1: the count saturates at
+        // u64::MAX, and the p95 rank (0.95 · u64::MAX) lies in that bucket: 0 + 0.95 · 1.
+        let half = 1u64 << 63;
+        let row = HistogramRow {
+            series: 1,
+            ts: 1,
+            count: half,
+            bounds: vec![1.0],
+            counts: vec![half, 0],
+            ..Default::default()
+        };
+        let merged = &aggregate_histograms(&[row.clone(), HistogramRow { ts: 2, ..row }])[0];
+        assert_eq!(merged.count, u64::MAX);
+        assert!((merged.p95.unwrap() - 0.95).abs() < 1e-9, "{:?}", merged.p95);
+        assert_eq!(bucket_quantile(&[(1.0, u64::MAX), (2.0, u64::MAX)], 1.0), Some(1.0), "saturated total");
     }
 
     #[test]

@@ -190,6 +190,14 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
         attrs: PointAttrs<'a, '_>,
         mut row: HistogramRow,
     ) -> Result<(), WireError> {
+        // Scaled first, so that a value the unit's scale takes past f64's range is refused
+        // as not finite rather than stored as ±∞.
+        if metric.scale != 1.0 {
+            let scale = |v: &mut f64| *v *= metric.scale;
+            row.bounds.iter_mut().for_each(scale);
+            row.quantiles.iter_mut().for_each(|(_, v)| scale(v));
+            row.sum.iter_mut().chain(row.min.iter_mut()).chain(row.max.iter_mut()).for_each(scale);
+        }
         let finite = |v: Option<f64>| v.is_none_or(f64::is_finite);
         if !(finite(row.sum)
             && finite(row.min)
@@ -203,12 +211,6 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             return self.refuse(RejectReason::InvalidPoint, attrs);
         }
         let Some(series) = self.intern(metric, attrs)? else { return Ok(()) };
-        if metric.scale != 1.0 {
-            let scale = |v: &mut f64| *v *= metric.scale;
-            row.bounds.iter_mut().for_each(scale);
-            row.quantiles.iter_mut().for_each(|(_, v)| scale(v));
-            row.sum.iter_mut().chain(row.min.iter_mut()).chain(row.max.iter_mut()).for_each(scale);
-        }
         row.series = series;
         self.batch.histograms.push(row);
         self.batch.histogram_cumulative.push(metric.route == Route::Histogram(true));
@@ -309,11 +311,12 @@ impl<'e, 'a: 'e> MetricsVisitor<'a> for BatchBuilder<'e, 'a> {
     fn number_point(&mut self, attrs: PointAttrs<'a, '_>, point: &NumberPoint) -> Result<(), WireError> {
         let Some((metric, ts)) = self.admit(&point.times, attrs)? else { return Ok(()) };
         let Some(value) = point.value else { return self.refuse(RejectReason::InvalidPoint, attrs) };
+        // Scaled before the check: a value its unit's scale takes past f64's range is refused.
+        let value = value * metric.scale;
         if !value.is_finite() {
             return self.refuse(RejectReason::NonFiniteValue, attrs);
         }
         let Some(series) = self.intern(&metric, attrs)? else { return Ok(()) };
-        let value = value * metric.scale;
         if metric.route == Route::Cumulative {
             self.batch.cumulative.push(series, start_ns(&point.times), ts, value);
         } else {

@@ -262,3 +262,32 @@ fn attribute_order_does_not_split_a_series() {
     assert!(rows.contains("series: [0, 0]"), "{rows}");
     assert_eq!((rows, series), reference_rows(&request));
 }
+
+/// A value that is finite as sent but not once its unit is scaled (DCGM's framebuffer MiB
+/// become bytes, × 2^20) is refused as `non_finite_value` on both paths, never stored as ∞.
+#[test]
+fn a_value_past_the_range_once_scaled_is_refused_as_not_finite() {
+    let point = |value: f64| NumberDataPoint {
+        time_unix_nano: 10,
+        value: Some(number_data_point::Value::AsDouble(value)),
+        ..Default::default()
+    };
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "DCGM_FI_DEV_FB_USED".into(),
+                    data: Some(Data::Gauge(Gauge { data_points: vec![point(1e308), point(2048.0)] })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let (rows, _) = fast_rows(&request.encode_to_vec()).expect("decodes");
+    assert!(rows.contains("value: [2147483648.0]"), "only 2048 MiB is stored, in bytes: {rows}");
+    // RejectCounts in `RejectReason::ALL` order: non_finite_value first.
+    assert!(rows.contains("rejected: RejectCounts([1, 0, 0"), "{rows}");
+    assert_eq!(fast_rows(&request.encode_to_vec()).unwrap(), reference_rows(&request));
+}

@@ -2,8 +2,16 @@
 //! apimachinery `resource.Quantity` grammar: a signed decimal number, then an optional
 //! binary suffix (`Ki` … `Ei`, powers of 1024), decimal suffix (`n`, `u`, `m`, `k`, `M`, `G`,
 //! `T`, `P`, `E`) or decimal exponent (`e3`, `E-2`).
+//!
+//! Only what a resource amount can be is accepted: the API server refuses negative requests
+//! and allocatable amounts, and apimachinery holds an amount in an `int64` of its unit, so a
+//! negative value (which would free room in the model's accounting) or one above
+//! [`MAX`] (2⁶³ − 1) is not a quantity here either.
 
-/// The value of `text`, `None` when it is not a quantity.
+/// The largest amount accepted: `i64::MAX` units, apimachinery's bound.
+pub const MAX: f64 = i64::MAX as f64;
+
+/// The value of `text`, `None` when it is not a resource quantity (module doc).
 pub fn parse(text: &str) -> Option<f64> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(text.len());
@@ -32,7 +40,7 @@ pub fn parse(text: &str) -> Option<f64> {
         }
     };
     let value = number * factor;
-    value.is_finite().then_some(value)
+    (0.0..=MAX).contains(&value).then_some(value)
 }
 
 #[cfg(test)]
@@ -49,7 +57,9 @@ mod tests {
         assert_eq!(parse("1G"), Some(1e9));
         assert_eq!(parse("1e3"), Some(1000.0));
         assert_eq!(parse("25E-2"), Some(0.25));
-        for bad in ["", "abc", "1Xi", "m", "1e", "--1"] {
+        assert_eq!(parse("0"), Some(0.0));
+        assert_eq!(parse("8Ei"), Some(8.0 * 1024f64.powi(6)), "2^63, which rounds to MAX as f64");
+        for bad in ["", "abc", "1Xi", "m", "1e", "--1", "-1", "-500m", "-2Gi", "9Ei", "1e19", "1e308", "1e309"] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
