@@ -86,9 +86,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));
     let refit = Duration::from_secs(config.engine.forecast.global_refit_seconds);
     let refitting = tokio::spawn(refit_global(Arc::clone(&engine), refit, stopped()));
-    ready.store(true, Ordering::Release);
+    // Ready once every listener serves and, with a cluster, once the watches' first lists
+    // are in the model: before them, binds would be checked against a model without pods.
+    let listed = _watches.as_ref().map(kubernetes::watch::Watches::listed);
+    let readiness = tokio::spawn(become_ready(Arc::clone(&ready), listed));
 
     shutdown_signal().await;
+    readiness.abort();
     tracing::info!("shutting down: closing windows and flushing history");
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
@@ -168,6 +172,18 @@ async fn rebalance(
             }
         }
     }
+}
+
+/// Sets `ready` once `listed` (the cluster's first lists, when there is a cluster) is true.
+async fn become_ready(ready: Arc<AtomicBool>, listed: Option<watch::Receiver<bool>>) {
+    if let Some(mut listed) = listed {
+        tracing::info!("waiting for the cluster's first lists of nodes and pods before turning ready");
+        if listed.wait_for(|listed| *listed).await.is_err() {
+            return;
+        }
+        tracing::info!("cluster listed; ready");
+    }
+    ready.store(true, Ordering::Release);
 }
 
 async fn close_windows(engine: Arc<Engine>, period: Duration, stopped: impl std::future::Future<Output = ()>) {

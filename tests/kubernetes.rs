@@ -47,3 +47,23 @@ async fn serve_with_a_kubeconfig_watches_the_cluster_and_binds_through_it() {
     let other = post(&server, "filter", &json!({"Pod": gpu_pod("q"), "NodeNames": ["gpu-1"]})).await;
     assert!(other["FailedNodes"]["gpu-1"].as_str().is_some_and(|r| r.starts_with("GPU:")), "{other}");
 }
+
+/// Until the watches' first lists are in the model, binds would be checked against a model
+/// without the cluster's pods: `serve` stays unready meanwhile (here for ever: the API
+/// server cannot be reached) while it is alive.
+#[test]
+fn serve_is_not_ready_before_the_clusters_first_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    ironspider_kube_fake::unreachable_kubeconfig(&kubeconfig);
+    let server = Server::launch(dir.path(), &["--kubeconfig", kubeconfig.to_str().unwrap()], &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.status_of("/healthz") != Some(200) {
+        assert!(std::time::Instant::now() < deadline, "serve never answered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for _ in 0..20 {
+        assert_eq!(server.status_of("/readyz"), Some(503));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -384,3 +384,27 @@ async fn evictions_of_pods_telemetry_misplaces_or_outside_the_allowed_namespaces
     assert!(api.pod("default/a").is_some() && api.pod("kube-system/b").is_some());
     assert_eq!(counted(&registry, "refused"), 2.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watches_say_listed_only_once_nodes_and_pods_are_in_the_model() {
+    let api = FakeApi::start().await;
+    api.put_node(node("gpu-1", 8, 32, 1, "A100"));
+    api.put_pod(pod("running", json!({"nvidia.com/gpu": "1"}), Some("gpu-1"), "Running"));
+    let fed = extender(Arc::default(), SchedulerConfig::default());
+    let watches = watch::spawn(client(&api).await, Arc::clone(&fed));
+    let mut listed = watches.listed();
+    tokio::time::timeout(std::time::Duration::from_secs(10), listed.wait_for(|l| *l)).await.unwrap().unwrap();
+    // By then both lists are in the model: the node's GPU is held by the running pod.
+    assert_eq!(free(&fed, "gpu-1"), [0]);
+    assert!(fed.model().placement("running").is_some());
+
+    // An API server that cannot be reached: never listed, so serve never turns ready.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    ironspider_kube_fake::unreachable_kubeconfig(&kubeconfig);
+    let config = KubernetesConfig { kubeconfig: Some(kubeconfig), ..KubernetesConfig::default() };
+    let unreachable = kubernetes::connect(&config).await.unwrap().unwrap();
+    let never = watch::spawn(unreachable, extender(Arc::default(), SchedulerConfig::default()));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!*never.listed().borrow(), "no list, not listed");
+}

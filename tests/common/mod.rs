@@ -46,6 +46,13 @@ impl Server {
     /// Starts `ironspider serve` on the data directory `data_dir`, which outlives it (for a
     /// restart on the same history).
     pub fn start_in(data_dir: &std::path::Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
+        let server = Server::launch(data_dir, flags, env);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts `ironspider serve` on `data_dir` without waiting for it to turn ready.
+    pub fn launch(data_dir: &std::path::Path, flags: &[&str], env: &[(&str, &str)]) -> Server {
         let (grpc, otlp_http, http) = (free_port(), free_port(), free_port());
         let mut command = Command::new(env!("CARGO_BIN_EXE_ironspider"));
         command
@@ -62,9 +69,12 @@ impl Server {
             command.env(key, value);
         }
         let child = command.spawn().expect("start ironspider serve");
-        let server = Server { child, grpc, otlp_http, http, _data_dir: None };
-        server.wait_ready();
-        server
+        Server { child, grpc, otlp_http, http, _data_dir: None }
+    }
+
+    /// The status of `GET path` on the HTTP API (`None`: no answer).
+    pub fn status_of(&self, path: &str) -> Option<u16> {
+        http_status(self.http, path)
     }
 
     fn wait_ready(&self) {

@@ -330,6 +330,15 @@ impl FakeApi {
     }
 }
 
+/// Writes to `path` a kubeconfig for an API server nobody answers at (`127.0.0.1:9`, the
+/// discard port), for clients that must never get a list.
+pub fn unreachable_kubeconfig(path: &std::path::Path) {
+    let text = "apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: gone\n  cluster:\n    \
+                server: http://127.0.0.1:9\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\n\
+                users:\n- name: u\n  user:\n    token: t\n";
+    std::fs::write(path, text).expect("kubeconfig written");
+}
+
 /// A node with allocatable CPU cores, memory (GiB) and `nvidia.com/gpu` devices of `model`.
 pub fn node(name: &str, cpu: u32, memory_gib: u32, gpus: u32, model: &str) -> Value {
     let allocatable =

@@ -3,7 +3,9 @@
 //! `resourceVersion`. A watch that ends (the server's timeout) is resumed from the last
 //! version seen; one the server answers with `410 Gone` (the version is too old) starts
 //! over with a list, so the model converges after any gap. Errors are logged and retried
-//! after a pause.
+//! after a pause. [`Watches::listed`] turns true once every kind's first list is in the
+//! model: until then the model does not know the cluster's pods, and `serve` is not ready
+//! (a bind checked against an empty model could give a GPU that a running pod holds).
 //!
 //! What the model takes from each object is in [`kube_node`] and [`bound_pod`].
 
@@ -141,13 +143,41 @@ enum Next {
     Retry,
 }
 
-/// Lists then watches `api` for ever, feeding `mirror` (see the module doc).
-pub async fn mirror<K, M>(api: Api<K>, mirror: M)
+/// Counts the kinds whose first list is in the model; says so once all are.
+#[derive(Debug)]
+pub struct FirstLists {
+    listed: std::sync::atomic::AtomicUsize,
+    kinds: usize,
+    all: tokio::sync::watch::Sender<bool>,
+}
+
+impl FirstLists {
+    /// For `kinds` kinds of object.
+    pub fn new(kinds: usize) -> Arc<Self> {
+        Arc::new(Self { listed: 0.into(), kinds, all: tokio::sync::watch::Sender::new(kinds == 0) })
+    }
+
+    fn one_listed(&self) {
+        if self.listed.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1 == self.kinds {
+            self.all.send_replace(true);
+        }
+    }
+
+    /// True once every kind has been listed into the model.
+    pub fn listed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.all.subscribe()
+    }
+}
+
+/// Lists then watches `api` for ever, feeding `mirror` (see the module doc); counts its first
+/// list in `first_lists`.
+pub async fn mirror<K, M>(api: Api<K>, mirror: M, first_lists: Arc<FirstLists>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
     M: Mirror<K>,
 {
     let kind = K::kind(&()).to_string();
+    let mut first = true;
     loop {
         let list = match api.list(&ListParams::default()).await {
             Ok(list) => list,
@@ -158,6 +188,9 @@ where
             }
         };
         mirror.relist(&list.items);
+        if std::mem::take(&mut first) {
+            first_lists.one_listed();
+        }
         let mut version = list.metadata.resource_version.unwrap_or_default();
         tracing::info!(%kind, objects = list.items.len(), %version, "listed; watching");
         loop {
@@ -221,18 +254,29 @@ fn advance<K: Resource>(version: &mut String, object: &K) {
 
 /// The running watches; dropping it stops them.
 #[derive(Debug)]
-pub struct Watches(Vec<JoinHandle<()>>);
+pub struct Watches {
+    tasks: Vec<JoinHandle<()>>,
+    first_lists: Arc<FirstLists>,
+}
+
+impl Watches {
+    /// True once the first lists of Nodes and Pods are in the model (module doc).
+    pub fn listed(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.first_lists.listed()
+    }
+}
 
 impl Drop for Watches {
     fn drop(&mut self) {
-        self.0.iter().for_each(JoinHandle::abort);
+        self.tasks.iter().for_each(JoinHandle::abort);
     }
 }
 
 /// Starts watching every Node and every Pod (all namespaces) into `extender`'s model.
 pub fn spawn(client: Client, extender: Arc<Extender>) -> Watches {
     let feed = Feed(extender);
-    let nodes = tokio::spawn(mirror(Api::<Node>::all(client.clone()), feed.clone()));
-    let pods = tokio::spawn(mirror(Api::<Pod>::all(client), feed));
-    Watches(vec![nodes, pods])
+    let first_lists = FirstLists::new(2);
+    let nodes = tokio::spawn(mirror(Api::<Node>::all(client.clone()), feed.clone(), Arc::clone(&first_lists)));
+    let pods = tokio::spawn(mirror(Api::<Pod>::all(client), feed, Arc::clone(&first_lists)));
+    Watches { tasks: vec![nodes, pods], first_lists }
 }
