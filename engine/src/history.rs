@@ -3,8 +3,14 @@
 //! them.
 //!
 //! Layout: `<data_dir>/history/<table>/date=YYYY-MM-DD/<start_ns>.parquet`, one file per
-//! closed window or completed step, zstd-compressed, written to a temporary name and renamed
-//! so that readers never see a partial file. The tables ([`HistoryTable`]) and the SQL
+//! closed window or completed step, zstd-compressed, written to a temporary name, flushed to
+//! disk (`fsync`), renamed, and the directory flushed too, so that readers never see a
+//! partial file and a written file survives a crash of the machine. A file is never
+//! overwritten: a window closed again after a restart (the process flushed it at shutdown,
+//! then points of it arrived again) is written beside the first as
+//! `<start_ns>.part<N>.parquet`, so both parts' points stay in the history once each (SQL
+//! reads every `.parquet` file; the forecasters' warm start reads only the first part, as
+//! a step is completed once). The tables ([`HistoryTable`]) and the SQL
 //! tables that read them (with the `date` partition column):
 //!
 //! | directory | one file per | SQL table |
@@ -141,14 +147,71 @@ pub fn write_window(dir: &Path, start: i64, rows: &RecordBatch) -> Result<PathBu
     let partition = dir.join(format!("date={day}"));
     std::fs::create_dir_all(&partition)
         .map_err(|error| EngineError::Io { context: format!("creating {}", partition.display()), error })?;
-    let path = partition.join(format!("{start}.parquet"));
+    let path = unused_name(&partition, start);
     let temporary = partition.join(format!(".{start}.parquet.tmp"));
     let io = |error| EngineError::Io { context: format!("writing {}", temporary.display()), error };
     let file = std::fs::File::create(&temporary).map_err(io)?;
     let properties = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
     let mut writer = ArrowWriter::try_new(file, rows.schema(), Some(properties))?;
     writer.write(rows)?;
-    writer.close()?;
+    writer.into_inner()?.sync_all().map_err(io)?;
     std::fs::rename(&temporary, &path).map_err(io)?;
+    std::fs::File::open(&partition).and_then(|directory| directory.sync_all()).map_err(io)?;
     Ok(path)
+}
+
+/// `<start>.parquet` in `partition`, or the first `<start>.part<N>.parquet` not taken.
+fn unused_name(partition: &Path, start: i64) -> PathBuf {
+    let first = partition.join(format!("{start}.parquet"));
+    if !first.exists() {
+        return first;
+    }
+    (1u32..).map(|n| partition.join(format!("{start}.part{n}.parquet"))).find(|p| !p.exists()).unwrap_or(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn rows(values: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    fn read(path: &Path) -> Vec<i64> {
+        let file = std::fs::File::open(path).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        reader
+            .flat_map(|batch| {
+                let batch = batch.unwrap();
+                batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_window_written_again_goes_beside_the_first_never_over_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = 1_700_000_000_000_000_000;
+        let first = write_window(dir.path(), start, &rows(&[1, 2])).unwrap();
+        let second = write_window(dir.path(), start, &rows(&[3])).unwrap();
+        let third = write_window(dir.path(), start, &rows(&[4])).unwrap();
+        let names: Vec<&str> =
+            [&first, &second, &third].iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            ["1700000000000000000.parquet", "1700000000000000000.part1.parquet", "1700000000000000000.part2.parquet"]
+        );
+        assert_eq!((read(&first), read(&second), read(&third)), (vec![1, 2], vec![3], vec![4]));
+        let partition = first.parent().unwrap();
+        let leftovers = std::fs::read_dir(partition)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
+        assert_eq!(leftovers.count(), 0, "no temporary file is left");
+    }
 }
