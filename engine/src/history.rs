@@ -10,7 +10,8 @@
 //! then points of it arrived again) is written beside the first as
 //! `<start_ns>.part<N>.parquet`, so both parts' points stay in the history once each (SQL
 //! reads every `.parquet` file; the forecasters' warm start reads only the first part, as
-//! a step is completed once). The tables ([`HistoryTable`]) and the SQL
+//! a step is completed once). A temporary file left by a crash mid-write is set aside at
+//! start ([`set_aside_leftovers`]) into `<data_dir>/history/.leftovers/`, never read. The tables ([`HistoryTable`]) and the SQL
 //! tables that read them (with the `date` partition column):
 //!
 //! | directory | one file per | SQL table |
@@ -84,6 +85,10 @@ impl HistoryWriter {
             let dir = table.dir(data_dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|error| EngineError::Io { context: format!("creating {}", dir.display()), error })?;
+        }
+        let aside = set_aside_leftovers(data_dir)?;
+        if aside > 0 {
+            tracing::warn!(files = aside, "temporary history files left by an interrupted write set aside");
         }
         let (sender, receiver) = sync_channel(QUEUE_DEPTH);
         let data_dir = data_dir.to_path_buf();
@@ -160,6 +165,35 @@ pub fn write_window(dir: &Path, start: i64, rows: &RecordBatch) -> Result<PathBu
     Ok(path)
 }
 
+/// Moves every temporary file (`.<start>.parquet.tmp`, a write a crash interrupted) below
+/// the tables' partitions to `<data_dir>/history/.leftovers/<table>-<date>-<name>`; returns
+/// how many were moved.
+pub fn set_aside_leftovers(data_dir: &Path) -> Result<usize, EngineError> {
+    let aside = data_dir.join("history").join(".leftovers");
+    let io = |context: String| move |error| EngineError::Io { context, error };
+    let mut moved = 0;
+    for table in HistoryTable::ALL {
+        let Ok(partitions) = std::fs::read_dir(table.dir(data_dir)) else { continue };
+        for partition in partitions.flatten().filter(|p| p.path().is_dir()) {
+            let Ok(entries) = std::fs::read_dir(partition.path()) else { continue };
+            for entry in entries.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".parquet.tmp")) {
+                std::fs::create_dir_all(&aside).map_err(io(format!("creating {}", aside.display())))?;
+                let name = format!(
+                    "{}-{}-{}",
+                    table.name(),
+                    partition.file_name().to_string_lossy(),
+                    entry.file_name().to_string_lossy().trim_start_matches('.')
+                );
+                let target = aside.join(name);
+                std::fs::rename(entry.path(), &target)
+                    .map_err(io(format!("setting aside {}", entry.path().display())))?;
+                moved += 1;
+            }
+        }
+    }
+    Ok(moved)
+}
+
 /// `<start>.parquet` in `partition`, or the first `<start>.part<N>.parquet` not taken.
 fn unused_name(partition: &Path, start: i64) -> PathBuf {
     let first = partition.join(format!("{start}.parquet"));
@@ -213,5 +247,21 @@ mod tests {
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"));
         assert_eq!(leftovers.count(), 0, "no temporary file is left");
+    }
+
+    #[test]
+    fn temporary_files_of_an_interrupted_write_are_set_aside_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = 1_700_000_000_000_000_000;
+        let written = write_window(&HistoryTable::Windows.dir(dir.path()), start, &rows(&[1])).unwrap();
+        let partition = written.parent().unwrap();
+        std::fs::write(partition.join(format!(".{}.parquet.tmp", start + 1)), b"half a file").unwrap();
+        assert_eq!(set_aside_leftovers(dir.path()).unwrap(), 1);
+        let kept: Vec<String> =
+            std::fs::read_dir(partition).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+        assert_eq!(kept, ["1700000000000000000.parquet"], "the whole file stays, the partial one is gone");
+        let aside = dir.path().join("history/.leftovers/windows-date=2023-11-14-1700000000000000001.parquet.tmp");
+        assert_eq!(std::fs::read(aside).unwrap(), b"half a file");
+        assert_eq!(set_aside_leftovers(dir.path()).unwrap(), 0, "nothing left the second time");
     }
 }
