@@ -117,6 +117,9 @@ async fn serve_grpc(
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
+        .max_concurrent_streams(Some(ingestor.config().max_grpc_streams))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(MetricsService::new(ingestor))
         .add_service(scores)
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)

@@ -172,3 +172,25 @@ async fn watch_streams_each_new_window_and_ends_with_the_server() {
     .await;
     assert!(end.is_ok(), "the watch ends when the server goes away");
 }
+
+/// `ingest.max_grpc_streams` caps the calls open at once on one connection: with two watch
+/// streams open and a cap of two, a third call on the same connection waits until one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_past_the_stream_limit_wait_for_a_free_stream() {
+    let server = Server::start(&[], &[("IRONSPIDER_INGEST__MAX_GRPC_STREAMS", "2")]);
+    let shared = client(&server).await;
+    let watch = |mut client: ScoresClient<Channel>| async move {
+        client.watch(WatchScoresRequest { nodes: vec![] }).await.expect("Watch").into_inner()
+    };
+    let first = watch(shared.clone()).await;
+    let _second = watch(shared.clone()).await;
+    let third = tokio::spawn({
+        let mut client = shared.clone();
+        async move { get(&mut client, &[]).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!third.is_finished(), "a third stream on the connection was opened past the limit");
+    drop(first);
+    let answered = tokio::time::timeout(Duration::from_secs(10), third).await.expect("answered once a stream ended");
+    assert!(answered.unwrap().is_ok(), "Get of every node answers");
+}

@@ -30,6 +30,10 @@ pub struct IngestConfig {
     /// answered 408 and dropped. Bodies are read before a request takes its place among
     /// those processed (`max_inflight_requests`), so slow uploads hold only a reading slot.
     pub body_timeout_seconds: u64,
+    /// Concurrent gRPC streams (calls) on one HTTP/2 connection (default 100, gRPC's usual
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); a client waits for a free stream past it. Idle
+    /// connections are also pinged every 30 s and dropped when a ping goes 10 s unanswered.
+    pub max_grpc_streams: u32,
     /// HTTP request bodies read at once (default 256); past this, requests are answered
     /// "retry later" (429 / 503 with `Retry-After`) before their body is read. Bounds the
     /// memory of bodies in flight to this × `max_request_bytes`.
@@ -55,6 +59,7 @@ impl IngestConfig {
             ("max_live_points", self.max_live_points),
             ("body_timeout_seconds", self.body_timeout_seconds as usize),
             ("max_reading_requests", self.max_reading_requests),
+            ("max_grpc_streams", self.max_grpc_streams as usize),
         ];
         match limits.into_iter().find(|(_, limit)| *limit == 0) {
             Some((key, _)) => Err(IngestConfigError(key)),
@@ -85,6 +90,7 @@ impl Default for IngestConfig {
             max_live_points: 200_000_000,
             retry_after_seconds: 1,
             body_timeout_seconds: 10,
+            max_grpc_streams: 100,
             max_reading_requests: 256,
             decoder: DecoderKind::Fast,
             metric_mappings: Vec::new(),
