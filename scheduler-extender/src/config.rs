@@ -30,6 +30,11 @@ pub struct SchedulerConfig {
     /// Windows during which a pod bound here counts as load on its node before telemetry
     /// shows it (burst damping; default 3).
     pub burst_windows: u32,
+    /// Windows an *assumed* pod (bound here, seen neither by telemetry nor by the Kubernetes
+    /// watch) keeps its requests and GPU shares before it is taken as never started and
+    /// released (default 90: 15 minutes of 10 s windows, kube-scheduler's old assumed-pod
+    /// expiry). Without it a bind whose pod never shows up would hold its GPU for ever.
+    pub assumed_windows: u32,
     /// Pods seen by `filter` remembered for the `bind` that follows (oldest forgotten first).
     pub remembered_pods: usize,
     /// Pods whose types make the typical pod mix of the fragmentation term (the most
@@ -51,6 +56,7 @@ impl Default for SchedulerConfig {
         Self {
             min_health: 50.0,
             burst_windows: 3,
+            assumed_windows: 90,
             remembered_pods: 100_000,
             mix_pods: 1_000,
             max_body_bytes: 64 << 20,

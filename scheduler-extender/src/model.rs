@@ -7,7 +7,8 @@
 //!   which names only the pod, knows what it asks for;
 //! - *assumed*: bound by this extender and not yet reported by telemetry; its requests are
 //!   held on the node, and during the first `burst_windows` windows it also counts as load
-//!   (burst damping);
+//!   (burst damping). One that neither telemetry nor the Kubernetes watch has reported
+//!   within `assumed_windows` windows of its bind is taken as never started and released;
 //! - *running*: reported by telemetry (a pod metric with its namespace and name). When a
 //!   running pod stops being reported, it has left: its GPU shares and requests are freed.
 //!
@@ -387,6 +388,18 @@ impl ClusterModel {
         let burst_since = self.burst_since(snapshot.window_end);
         for load in placements.by_node.values_mut() {
             load.fresh.retain(|(bound_at, _, _)| *bound_at > burst_since);
+        }
+        let assumed_since = snapshot.window_end - i64::from(self.config.assumed_windows) * self.window_ns;
+        let expired: Vec<String> = placements
+            .by_pod
+            .iter()
+            .filter(|(_, p)| !p.running && !p.watched && p.bound_at < assumed_since)
+            .map(|(uid, _)| uid.clone())
+            .collect();
+        for uid in expired {
+            tracing::info!(pod = %uid, "assumed pod never reported; its requests and GPU shares released");
+            placements.remove(&uid);
+            self.gpus.release(&uid);
         }
         if snapshot.pods.is_empty() {
             return;

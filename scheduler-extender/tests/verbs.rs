@@ -265,3 +265,32 @@ fn held_requests_follow_binds_and_are_freed_when_a_running_pod_leaves() {
     book.publish(WINDOW * 4);
     assert_eq!(held(model), None, "nothing left on the node");
 }
+
+#[test]
+fn a_bind_whose_pod_never_shows_up_is_released_after_assumed_windows() {
+    let Cluster { book, extender } = cluster();
+    let model = extender.model();
+    let gpu = || pod("ghost", json!({"nvidia.com/gpu": "2"}), json!({}));
+    extender.filter(by_names(gpu(), &["idle"]));
+    assert_eq!(extender.bind(&bind("ghost", "idle")).error, "");
+    let assumed = i64::from(SchedulerConfig::default().assumed_windows);
+    // The nodes go on reporting (no pod metrics): windows 2 … `last`.
+    let report_until = |first: i64, last: i64| {
+        for window in first..=last {
+            book.record(WINDOW * window, [frame("busy", 0.9), frame("idle", 0.1)]);
+            book.publish(WINDOW * window);
+        }
+    };
+    // Bound at the end of window 1; still held 90 windows later (window end 91; a filter
+    // folds the new snapshot in) ...
+    let next = || by_names(pod("next", json!({"nvidia.com/gpu": "1"}), json!({})), &["idle"]);
+    report_until(2, 1 + assumed);
+    let taken = extender.filter(next());
+    assert!(taken.failed_nodes["idle"].starts_with("GPU:"), "both GPUs taken: {taken:?}");
+    assert!(model.placement("ghost").is_some(), "held for {assumed} windows");
+    // ... and released in the next: neither telemetry nor a watch ever reported it.
+    report_until(2 + assumed, 2 + assumed);
+    let free = extender.filter(next());
+    assert_eq!(free.node_names, Some(vec!["idle".to_string()]), "{free:?}");
+    assert!(model.placement("ghost").is_none());
+}
