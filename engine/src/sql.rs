@@ -298,6 +298,11 @@ mod tests {
         batches.iter().map(RecordBatch::num_rows).sum()
     }
 
+    /// The first row's first column, an `Int64`.
+    fn first_i64(batches: &[RecordBatch]) -> i64 {
+        batches[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0)
+    }
+
     #[tokio::test]
     async fn only_the_tables_a_query_names_are_snapshot() {
         let limits = SqlConfig::default();
@@ -331,7 +336,7 @@ mod tests {
             )
         };
         let (fits, _) = query(&join(10, 10), &limits).await;
-        let n = fits.unwrap()[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0);
+        let n = first_i64(&fits.unwrap());
         assert_eq!(n, 10 * 9 / 2, "pairs x < y among 1..10");
         let (refused, _) = query(&join(10, 11), &limits).await;
         assert_eq!(
@@ -380,8 +385,7 @@ mod tests {
         // The crash: `SELECT 1+1+…+1`, 60,000 terms (120 KB), overflowed the stack
         // and aborted serve. 500 terms nest 500 deep (499 additions and a literal): answered.
         let batches = on_a_query_thread(sum(MAX_EXPRESSION_DEPTH)).unwrap();
-        let n = batches[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0);
-        assert_eq!(n, MAX_EXPRESSION_DEPTH as i64);
+        assert_eq!(first_i64(&batches), MAX_EXPRESSION_DEPTH as i64);
         let refused = on_a_query_thread(sum(MAX_EXPRESSION_DEPTH + 1)).unwrap_err();
         assert_eq!(refused.to_string(), "the query nests expressions deeper than 500 (engine.sql): simplify it");
         // The deepest chain 64 KiB holds is refused as quickly, after it is parsed.

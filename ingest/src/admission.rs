@@ -10,6 +10,10 @@
 //!   which waits until there is room; not fetching while it waits is how it pauses.
 //!
 //! An [`Admission`] holds its place until dropped: keep it until the batch is submitted.
+//!
+//! Before that, an HTTP source reads the request body while holding a *reading slot*
+//! ([`Gate::try_read_slot`], `ingest.max_reading_requests`), so that a slow upload holds
+//! no processing place; past the slots the request gets the same [`Overloaded`] answer.
 
 use crate::config::IngestConfig;
 use prometheus::IntGauge;
@@ -51,6 +55,7 @@ impl Drop for Admission {
 #[derive(Debug, Clone)]
 pub(crate) struct Gate {
     inflight: Arc<Semaphore>,
+    reading: Arc<Semaphore>,
     live_points: IntGauge,
     max_live_points: usize,
     retry_after: Duration,
@@ -63,6 +68,7 @@ impl Gate {
     pub(crate) fn new(config: &IngestConfig, live_points: IntGauge, queue_depth: IntGauge) -> Self {
         Self {
             inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
+            reading: Arc::new(Semaphore::new(config.max_reading_requests)),
             live_points,
             max_live_points: config.max_live_points,
             retry_after: Duration::from_secs(config.retry_after_seconds),
@@ -80,6 +86,12 @@ impl Gate {
             .try_acquire_owned()
             .map_err(|_| self.overloaded("too many export requests in flight"))?;
         Ok(self.admission(permit))
+    }
+
+    /// For an HTTP source: a slot to read one request body in, or [`Overloaded`] when
+    /// `ingest.max_reading_requests` bodies are being read.
+    pub(crate) fn try_read_slot(&self) -> Result<OwnedSemaphorePermit, Overloaded> {
+        Arc::clone(&self.reading).try_acquire_owned().map_err(|_| self.overloaded("request bodies being read"))
     }
 
     /// For a pull source: waits for a place, first until the engine holds fewer points than

@@ -62,8 +62,6 @@ pub struct Ingestor {
     config: IngestConfig,
     metrics: IngestMetrics,
     gate: Gate,
-    /// Slots for HTTP bodies being read (`max_reading_requests`).
-    reading: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ingestor {
@@ -78,7 +76,6 @@ impl Ingestor {
         Ok(Self {
             mapping: Arc::new(CanonicalMap::new(&config.metric_mappings)),
             gate: Gate::new(&config, live_points, metrics.queue_depth.clone()),
-            reading: Arc::new(tokio::sync::Semaphore::new(config.max_reading_requests)),
             metrics,
             engine,
             config,
@@ -110,10 +107,7 @@ impl Ingestor {
 
     /// A slot to read one HTTP body in (`ingest.max_reading_requests`), or "retry later".
     pub fn try_read_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, IngestError> {
-        Arc::clone(&self.reading).try_acquire_owned().map_err(|_| {
-            let retry_after = std::time::Duration::from_secs(self.config.retry_after_seconds);
-            IngestError::Overloaded(crate::admission::Overloaded { reason: "request bodies being read", retry_after })
-        })
+        Ok(self.gate.try_read_slot()?)
     }
 
     /// Fails when `size` is over the request limit.

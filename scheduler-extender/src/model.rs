@@ -377,8 +377,8 @@ impl ClusterModel {
     }
 
     /// Adds the snapshot's nodes and devices to the ledger, and moves pods along: assumed →
-    /// running when reported, running → gone when no longer reported. Forgets the burst
-    /// entries that have left the burst windows.
+    /// running when reported, running → gone when no longer reported, assumed → gone after
+    /// `assumed_windows`. Forgets the burst entries that have left the burst windows.
     fn fold_in(&self, snapshot: &ScoresSnapshot) {
         for (name, score) in &snapshot.nodes {
             let hardware = &score.hardware;
@@ -390,29 +390,23 @@ impl ClusterModel {
             load.fresh.retain(|(bound_at, _, _)| *bound_at > burst_since);
         }
         let assumed_since = snapshot.window_end - i64::from(self.config.assumed_windows) * self.window_ns;
-        let expired: Vec<String> = placements
-            .by_pod
-            .iter()
-            .filter(|(_, p)| !p.running && !p.watched && p.bound_at < assumed_since)
-            .map(|(uid, _)| uid.clone())
-            .collect();
-        for uid in expired {
-            tracing::info!(pod = %uid, "assumed pod never reported; its requests and GPU shares released");
-            placements.remove(&uid);
-            self.gpus.release(&uid);
-        }
-        if snapshot.pods.is_empty() {
-            return;
-        }
+        // Without any pod metrics in the window, telemetry says nothing of running pods.
+        let pod_metrics = !snapshot.pods.is_empty();
         let reported: HashSet<(&str, &str)> =
             snapshot.pods.iter().map(|p| (p.namespace.as_str(), p.pod.as_str())).collect();
         let (mut started, mut gone) = (Vec::new(), Vec::new());
         for (uid, placement) in &placements.by_pod {
             let is_reported = reported.contains(&(placement.namespace.as_str(), placement.name.as_str()));
             match (placement.running, is_reported) {
+                // Assumed for `assumed_windows`, never reported by telemetry before this window
+                // nor by the watch: taken as never started.
+                (false, _) if !placement.watched && placement.bound_at < assumed_since => {
+                    tracing::info!(pod = %uid, "assumed pod never reported; its requests and GPU shares released");
+                    gone.push(uid.clone());
+                }
                 (false, true) => started.push(uid.clone()),
                 // The watch, when it knows the pod, says when it has left.
-                (true, false) if !placement.watched => gone.push(uid.clone()),
+                (true, false) if pod_metrics && !placement.watched => gone.push(uid.clone()),
                 _ => {}
             }
         }

@@ -113,7 +113,7 @@ impl Binder {
         let opts = Opts::new(
             "ironspider_scheduler_bind_refusals_total",
             "Bind calls refused, by reason (no_uid, not_found, uid_mismatch, terminating, bound_elsewhere, \
-             other_scheduler, api_refused, api_error)",
+             other_scheduler, no_room, api_refused, api_error)",
         );
         let refusals = IntCounterVec::new(opts, &["reason"])?;
         registry.register(Box::new(refusals.clone()))?;

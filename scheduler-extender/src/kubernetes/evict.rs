@@ -81,18 +81,17 @@ pub fn eviction(namespace: &str, name: &str, uid: &str) -> Eviction {
     }
 }
 
-/// The refusal of a victim in `namespace` when it is not one of `namespaces`.
-fn refuse_namespace(namespace: &str, namespaces: &[String]) -> Option<Outcome> {
+/// The refusal of a victim in `namespace` when it is not one of `namespaces`: checked
+/// before the API server is asked for the pod.
+pub fn refuse_namespace(namespace: &str, namespaces: &[String]) -> Option<Outcome> {
     let allowed = namespaces.iter().any(|allowed| allowed == namespace);
     (!allowed).then(|| Outcome::Refused(format!("namespace {namespace} is not in evict_namespaces")))
 }
 
-/// Checks a planned move's victim against the API server's copy of it (`None`: there is
-/// none) and the allowed `namespaces`; returns the UID to evict, or the outcome without one.
-pub fn check(planned: &Move, pod: Option<&Pod>, namespaces: &[String]) -> Result<String, Outcome> {
-    if let Some(refused) = refuse_namespace(split_pod(&planned.pod).0, namespaces) {
-        return Err(refused);
-    }
+/// Checks a planned move's victim (of an allowed namespace, [`refuse_namespace`]) against
+/// the API server's copy of it (`None`: there is none); returns the UID to evict, or the
+/// outcome without one.
+pub fn check(planned: &Move, pod: Option<&Pod>) -> Result<String, Outcome> {
     let Some(pod) = pod else { return Err(Outcome::Gone) };
     let node = pod.spec.as_ref().and_then(|spec| spec.node_name.as_deref()).unwrap_or_default();
     if node != planned.from {
@@ -134,7 +133,7 @@ impl Evictor {
             Ok(found) => found,
             Err(error) => return Outcome::Failed(error.to_string()),
         };
-        let uid = match check(planned, found.as_ref(), &self.namespaces) {
+        let uid = match check(planned, found.as_ref()) {
             Ok(uid) => uid,
             Err(outcome) => return outcome,
         };
@@ -205,13 +204,14 @@ mod tests {
     fn only_a_pod_of_an_allowed_namespace_running_where_the_plan_says_is_evicted() {
         let allowed = ["default".to_string()];
         let running = pod("u1", Some("hot-1"));
-        assert_eq!(check(&planned("default/a", "hot-1"), Some(&running), &allowed), Ok("u1".to_string()));
-        assert_eq!(check(&planned("default/a", "hot-1"), None, &allowed), Err(Outcome::Gone));
-        let elsewhere = check(&planned("default/a", "hot-2"), Some(&running), &allowed).unwrap_err();
+        assert_eq!(check(&planned("default/a", "hot-1"), Some(&running)), Ok("u1".to_string()));
+        assert_eq!(check(&planned("default/a", "hot-1"), None), Err(Outcome::Gone));
+        let elsewhere = check(&planned("default/a", "hot-2"), Some(&running)).unwrap_err();
         assert_eq!(elsewhere, Outcome::Refused("the pod runs on node \"hot-1\", not on \"hot-2\"".into()));
-        let pending = check(&planned("default/a", "hot-1"), Some(&pod("u1", None)), &allowed).unwrap_err();
+        let pending = check(&planned("default/a", "hot-1"), Some(&pod("u1", None))).unwrap_err();
         assert_eq!(pending.label(), "refused");
-        let system = check(&planned("kube-system/a", "hot-1"), Some(&running), &allowed).unwrap_err();
+        assert_eq!(refuse_namespace("default", &allowed), None);
+        let system = refuse_namespace("kube-system", &allowed).unwrap();
         assert_eq!(system, Outcome::Refused("namespace kube-system is not in evict_namespaces".into()));
         let body = serde_json::to_value(eviction("default", "a", "u1")).unwrap();
         assert_eq!(body["deleteOptions"]["preconditions"], serde_json::json!({"uid": "u1"}));

@@ -204,6 +204,7 @@ pub fn for_each_chunk<E>(
             continue;
         }
         let per_sample = attributes.max(1);
+        let key = RESOURCE_LABELS.map(|name| label(series, name));
         let mut samples = &series.samples[..];
         while !samples.is_empty() {
             if chunk.attributes + per_sample > budget && chunk.attributes > 0 {
@@ -211,7 +212,6 @@ pub fn for_each_chunk<E>(
             }
             let room = (budget.saturating_sub(chunk.attributes) / per_sample).max(1);
             let (now, later) = samples.split_at(room.min(samples.len()));
-            let key = RESOURCE_LABELS.map(|name| label(series, name));
             let group = chunk
                 .by_resource
                 .entry(key)
