@@ -2,6 +2,7 @@
 //! overrides (`IRONSPIDER_ENGINE__WINDOW_SECONDS=5` sets `[engine] window_seconds`), and
 //! command-line flags on top.
 
+use crate::listen::{AuthConfig, ConnectionsConfig, TlsConfig};
 use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -38,6 +39,12 @@ pub struct Config {
     pub http: HttpConfig,
     /// The kube-scheduler extender (`/scheduler/...`).
     pub scheduler: SchedulerConfig,
+    /// TLS on every listener (off by default).
+    pub tls: TlsConfig,
+    /// Bearer tokens and client certificates by role (none by default: every route open).
+    pub auth: AuthConfig,
+    /// Connection cap and timeouts of every listener.
+    pub connections: ConnectionsConfig,
 }
 
 impl Config {
@@ -61,6 +68,7 @@ impl Config {
         self.ingest.validate()?;
         self.engine.validate()?;
         self.scheduler.validate()?;
+        self.connections.validate()?;
         Ok(())
     }
 

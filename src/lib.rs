@@ -9,6 +9,7 @@
 pub mod api;
 pub mod config;
 pub mod evaluate;
+pub mod listen;
 pub mod loadgen;
 pub mod payload;
 pub mod progress;

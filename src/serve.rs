@@ -4,6 +4,7 @@
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::listen::{self, Front, FrontDoor, Guarded, Listener};
 use crate::scores_grpc::ScoresService;
 use crate::sql_pool::SqlPool;
 use anyhow::Context;
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_stream::StreamExt;
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
@@ -43,19 +45,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ingestor = Ingestor::new(Arc::clone(&engine), config.ingest.clone(), &registry)?;
     let ready = Arc::new(AtomicBool::new(false));
 
-    let grpc_listener = bind(config.ingest.otlp_grpc, "OTLP/gRPC").await?;
-    let http_listener = bind(config.ingest.otlp_http, "OTLP/HTTP").await?;
-    let api_listener = bind(config.http.listen, "the HTTP API").await?;
+    let door = FrontDoor::new(&config.tls, &config.auth, &config.connections, &registry)?;
+    let grpc_front = door.front(Listener::OtlpGrpc, bind(config.ingest.otlp_grpc, "OTLP/gRPC").await?)?;
+    let http_front = door.front(Listener::OtlpHttp, bind(config.ingest.otlp_http, "OTLP/HTTP").await?)?;
+    let api_front = door.front(Listener::Api, bind(config.http.listen, "the HTTP API").await?)?;
     tracing::info!(
-        otlp_grpc = %grpc_listener.local_addr()?,
-        otlp_http = %http_listener.local_addr()?,
-        http = %api_listener.local_addr()?,
+        otlp_grpc = %grpc_front.local_addr()?,
+        otlp_http = %http_front.local_addr()?,
+        http = %api_front.local_addr()?,
+        tls = config.tls.enabled(),
         data_dir = %config.engine.data_dir.display(),
         window_seconds = config.engine.window_seconds,
         "ironspider serving"
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    door.watch_files(stop_rx.clone(), &registry)?;
+    let stop = stop_rx.clone();
     // Watch streams end at shutdown: the gRPC server's graceful stop waits for open streams.
     let scores = ScoresService::new(Arc::clone(&engine), stop_rx.clone()).into_server();
     let sql = Arc::new(SqlPool::new(&config.engine.sql, stop_rx.clone(), &registry)?);
@@ -65,7 +71,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
-    let grpc = tokio::spawn(serve_grpc(ingestor.clone(), scores, grpc_listener, stopped()));
+    let grpc_guard = door.guarded(Listener::OtlpGrpc);
+    let grpc = tokio::spawn(serve_grpc(ingestor.clone(), scores, grpc_front, grpc_guard, stop.clone(), stopped()));
     let remote_write = remote_write::router(ingestor.clone());
     let cluster = kubernetes::connect(&config.scheduler.kubernetes).await.context("the Kubernetes client")?;
     let (scheduler, evictor) = scheduler(&config, &engine, &registry, cluster.as_ref())?;
@@ -73,15 +80,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _watches = cluster.map(|client| kubernetes::watch::spawn(client, Arc::clone(&scheduler.extender)));
     let period = closer_period(config.engine.window_seconds);
     let rebalancing = tokio::spawn(rebalance(scheduler.clone(), evictor, period, stopped()));
-    let http_server = axum::serve(http_listener, otlp_http::router(ingestor)).with_graceful_shutdown(stopped());
-    let http = tokio::spawn(async move { http_server.await });
+    let otlp_routes = door.guarded(Listener::OtlpHttp).http(otlp_http::router(ingestor));
+    let http = tokio::spawn(listen::serve_http(http_front, otlp_routes, stop.clone()));
     let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready), sql };
-    let api_server = axum::serve(
-        api_listener,
-        api::router(api_state).merge(remote_write).merge(ironspider_scheduler::http::router(scheduler)),
-    )
-    .with_graceful_shutdown(stopped());
-    let api = tokio::spawn(async move { api_server.await });
+    let api_routes = api::router(api_state).merge(remote_write).merge(ironspider_scheduler::http::router(scheduler));
+    let api = tokio::spawn(listen::serve_http(api_front, door.guarded(Listener::Api).http(api_routes), stop));
     let closer =
         tokio::spawn(close_windows(Arc::clone(&engine), closer_period(config.engine.window_seconds), stopped()));
     let refit = Duration::from_secs(config.engine.forecast.global_refit_seconds);
@@ -97,8 +100,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     ready.store(false, Ordering::Release);
     let _ = stop_tx.send(true);
     grpc.await?.context("OTLP/gRPC receiver")?;
-    http.await?.context("OTLP/HTTP receiver")?;
-    api.await?.context("HTTP API")?;
+    http.await.context("OTLP/HTTP receiver")?;
+    api.await.context("HTTP API")?;
     closer.await?;
     refitting.await?;
     rebalancing.await?;
@@ -106,23 +109,28 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The OTLP/gRPC port: ingest's metrics service and the scores API on one tonic server until
-/// `shutdown` resolves. The per-connection concurrency limit (`ingest.max_inflight_requests`)
-/// applies to both; OTLP's codec, compression and size limit stay its own.
+/// The OTLP/gRPC port: ingest's metrics service and the scores API on one tonic server, on
+/// the connections of `front` behind `guard`, until `shutdown` resolves. The per-connection
+/// concurrency limit (`ingest.max_inflight_requests`) applies to both; OTLP's codec,
+/// compression and size limit stay its own.
 async fn serve_grpc(
     ingestor: Ingestor,
     scores: ScoresServer<ScoresService>,
-    listener: TcpListener,
+    front: Front,
+    guard: Guarded,
+    stop: watch::Receiver<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(front.accept(stop)).map(Ok::<_, std::io::Error>);
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(ingestor.config().max_inflight_requests.max(1))
         .max_concurrent_streams(Some(ingestor.config().max_grpc_streams))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .layer(guard)
         .add_service(MetricsService::new(ingestor))
         .add_service(scores)
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }
 

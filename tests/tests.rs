@@ -8,8 +8,10 @@
 
 mod common;
 
+mod auth;
 mod bad_input;
 mod config;
+mod connections;
 mod evaluate;
 mod extender;
 mod forecasts;

@@ -25,14 +25,16 @@ from harness import (IronSpider, free_port, prometheus_config, require_binary, s
 
 @pytest.fixture
 def start_server(tmp_path, request):
-    """`start_server(window=10, lateness=30, max_series=10000, data_dir=None, extra_args=())`
+    """`start_server(window=10, lateness=30, max_series=10000, data_dir=None, extra_args=(), env=None,
+    tls_ca=None)`
     starts a server and returns its IronSpider; all are stopped after the test."""
     started: list[IronSpider] = []
     request.node._ironspider_servers = started
 
     def start(*, window: int = 10, lateness: int = 30, max_series: int = 10_000,
-              data_dir: Path | None = None, extra_args=()) -> IronSpider:
-        server = start_ironspider(tmp_path, len(started), data_dir, window, lateness, max_series, list(extra_args))
+              data_dir: Path | None = None, extra_args=(), env=None, tls_ca: Path | None = None) -> IronSpider:
+        server = start_ironspider(tmp_path, len(started), data_dir, window, lateness, max_series, list(extra_args),
+                                  env, tls_ca)
         started.append(server)
         return server
 
@@ -67,10 +69,12 @@ def prometheus(tmp_path, request, start_server):
     binary = require_binary("prometheus", "prometheus")
     processes: list[subprocess.Popen] = []
 
-    def start(*targets: str, job: str = "ironspider", remote_write_url: str | None = None) -> str:
+    def start(*targets: str, job: str = "ironspider", remote_write_url: str | None = None,
+              config_text: str | None = None) -> str:
+        """`config_text`, when given, is the whole configuration (targets and job unused)."""
         name = f"prometheus-{len(processes)}"
         config = tmp_path / f"{name}.yml"
-        config.write_text(prometheus_config(job, list(targets), remote_write_url))
+        config.write_text(config_text or prometheus_config(job, list(targets), remote_write_url))
         check_config(config)
         port = free_port()
         args = [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / (name + '-data')}",

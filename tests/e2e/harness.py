@@ -80,16 +80,17 @@ class IronSpider:
     stderr_path: Path
     args: list[str] = field(default_factory=list)
     returncode: int | None = None
+    scheme: str = "http"  # "https" when the server was started with [tls]
     ready_ns: int = 0  # wall clock when /readyz first answered 200: after the engine started
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.http}"
+        return f"{self.scheme}://{self.http}"
 
     @property
     def otlp_http_url(self) -> str:
         """The OTLP/HTTP metrics endpoint."""
-        return f"http://{self.otlp_http}/v1/metrics"
+        return f"{self.scheme}://{self.otlp_http}/v1/metrics"
 
     @property
     def remote_write_url(self) -> str:
@@ -152,7 +153,11 @@ class IronSpider:
 
 
 def start_ironspider(tmp_dir: Path, index: int, data_dir: Path | None, window: int, lateness: int,
-           max_series: int, extra_args: list[str]) -> IronSpider:
+           max_series: int, extra_args: list[str], env_extra: dict[str, str] | None = None,
+           tls_ca: Path | None = None) -> IronSpider:
+    """Starts a server. `env_extra` adds environment variables (tokens, say); with `tls_ca`
+    the server speaks TLS (its configuration comes through `extra_args`) and readiness is
+    asked over HTTPS, trusting that CA."""
     binary = binary_path()
     if not binary.is_file():
         pytest.fail(f"ironspider binary not found at {binary} (set IRONSPIDER_BIN or run "
@@ -178,16 +183,19 @@ def start_ironspider(tmp_dir: Path, index: int, data_dir: Path | None, window: i
         env = {k: v for k, v in os.environ.items() if not k.startswith("IRONSPIDER_")}
         env.setdefault("RUST_LOG", "info")
         env["NO_COLOR"] = "1"
+        env.update(env_extra or {})
         with open(stderr_path, "wb") as stderr:
             process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                                        env=env, cwd=tmp_dir)
-        server = IronSpider(process, grpc, http_otlp, http_api, data_dir, stderr_path, args)
+        server = IronSpider(process, grpc, http_otlp, http_api, data_dir, stderr_path, args,
+                            scheme="https" if tls_ca else "http")
+        verify = str(tls_ca) if tls_ca else True
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 break
             try:
-                if requests.get(f"{server.api_url}/readyz", timeout=1).status_code == 200:
+                if requests.get(f"{server.api_url}/readyz", timeout=1, verify=verify).status_code == 200:
                     server.ready_ns = time.time_ns()
                     return server
             except requests.RequestException:
