@@ -237,3 +237,28 @@ async fn a_bad_query_is_a_400_with_the_error_text() {
     let empty = server.sql("SELECT * FROM series").await.expect("an empty table is fine");
     assert!(empty.is_empty());
 }
+
+/// An attribute key or value past `ingest.max_attribute_bytes` (4096) keeps its series out
+/// of the series table: its points are refused as `attribute_too_long`, point or resource
+/// attribute alike, and the short series of the same request are kept.
+#[tokio::test]
+async fn a_series_with_an_attribute_past_the_length_limit_is_refused() {
+    let server = Server::start(&[], &[]);
+    let ts = now_ns();
+    let long = "v".repeat(4097);
+    let points = vec![
+        gauge_point(ts, 1.0, vec![attr("path", &long)]),
+        gauge_point(ts, 2.0, vec![attr(&long, "v")]),
+        gauge_point(ts, 3.0, vec![attr("path", &long[..4096])]),
+    ];
+    let answer = server.export_grpc(encode(&gauge_request("n1", "test.long", points))).await.expect("answered");
+    let partial = response(&answer).partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_data_points, 2);
+    assert!(partial.error_message.contains("2 attribute_too_long"), "{}", partial.error_message);
+    let answer =
+        server.export_grpc(encode(&gauge_request(&long, "test.long", vec![gauge_point(ts, 4.0, vec![])]))).await;
+    let partial = response(&answer.expect("answered")).partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_data_points, 1, "a node name is a resource attribute");
+    assert_eq!(count_samples(&server, "test.long").await, 1, "the 4096-byte value is within the limit");
+    assert_eq!(server.metric("ironspider_points_rejected_total{reason=\"attribute_too_long\"}").await, 3.0);
+}

@@ -126,37 +126,82 @@ async fn undecodable_and_unsupported_bodies_are_refused_with_the_right_status() 
 
 /// The issue's bomb: one 0.5 MB snappy body, one series of 102 labels and 100,000 samples,
 /// took resident memory from 50 MB to 925 MB when every sample got its own copy of the
-/// labels. Converted in bounded chunks, the peak stays near the idle server's.
+/// labels. Its converted form (1.1 GB) is now past what a request may convert to, so it is
+/// refused (413) before any copying; a fifth of it (230 MB converted) is taken, in chunks of
+/// 16 MiB, and the peak stays near the idle server's either way.
 #[tokio::test]
 async fn a_label_bomb_does_not_blow_up_memory_and_a_series_past_the_label_limit_is_refused_whole() {
     let server = Server::start(&[], &[]);
     let idle = server.peak_resident_bytes();
     let start = now_ns() / 1_000_000 - 20_000;
-    let bomb = |labels: usize| {
+    let bomb = |labels: usize, samples: i64| {
         let extra: Vec<(String, String)> =
             (0..labels).map(|i| (format!("label_{i:03}"), format!("value-{i:03}"))).collect();
         let extra: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        // 100,000 samples a tenth of a millisecond apart in milliseconds: 10 s of timestamps.
-        let samples = (0..100_000i64).map(|i| Sample { value: i as f64, timestamp: start as i64 + i / 10 }).collect();
+        // Samples a tenth of a millisecond apart in milliseconds.
+        let samples = (0..samples).map(|i| Sample { value: i as f64, timestamp: start as i64 + i / 10 }).collect();
         WriteRequest { timeseries: vec![series("bomb_gauge", &extra, samples)] }
     };
-    let body = snappy(&bomb(99));
+    let body = snappy(&bomb(99, 100_000));
     assert!(body.len() < 2 << 20, "a body of {} bytes", body.len());
     let (status, text) = post_remote_write(&server, "snappy", body).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("over the limit of 268435456 bytes"), "{text}");
+
+    let (status, text) = post_remote_write(&server, "snappy", snappy(&bomb(99, 20_000))).await;
     let peak = server.peak_resident_bytes();
-    eprintln!("idle peak {} MB, after the bomb {} MB ({status})", idle >> 20, peak >> 20);
+    eprintln!("idle peak {} MB, after the bombs {} MB ({status})", idle >> 20, peak >> 20);
     // Ten samples share each millisecond: the first of each is stored, nine are duplicates.
     assert_eq!(
         (status, text.trim()),
-        (400, "rejected data points: 90000 duplicate_timestamp (same series and time as the previous point)")
+        (400, "rejected data points: 18000 duplicate_timestamp (same series and time as the previous point)")
     );
-    assert_eq!(server.metric("ironspider_points_accepted_total").await, 10_000.0, "every chunk applied");
+    assert_eq!(server.metric("ironspider_points_accepted_total").await, 2_000.0, "every chunk applied");
     assert!(peak < idle + (200 << 20), "peak resident {} MB against {} MB idle", peak >> 20, idle >> 20);
 
     // 200 point attributes, past the limit of 128: refused whole before any per-sample work.
-    let (status, text) = post_remote_write(&server, "snappy", snappy(&bomb(200))).await;
+    let (status, text) = post_remote_write(&server, "snappy", snappy(&bomb(200, 100_000))).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("too_many_attributes"), "{text}");
     let refused = server.metric(r#"ironspider_points_rejected_total{reason="too_many_attributes"}"#).await;
     assert_eq!(refused, 100_000.0);
+}
+
+/// Long labels: a 1 MB label value on 100,000 samples (a 0.1 MB snappy body) would be 100 GB
+/// of copies. Past `ingest.max_attribute_bytes` (4096) the series is refused whole before
+/// any per-sample work; with the limit raised, the request's converted size (257 MB here)
+/// is past what a request may convert to and it gets 413. Memory stays near idle either way.
+#[tokio::test]
+async fn a_long_label_is_refused_before_it_is_copied_onto_every_sample() {
+    let start = now_ns() / 1_000_000 - 20_000;
+    let bomb = |value_bytes: usize, samples: i64| {
+        let value = "x".repeat(value_bytes);
+        let samples = (0..samples).map(|i| Sample { value: 1.0, timestamp: start as i64 + i / 10 }).collect();
+        WriteRequest { timeseries: vec![series("long_label_gauge", &[("path", value.as_str())], samples)] }
+    };
+    let server = Server::start(&[], &[]);
+    let idle = server.peak_resident_bytes();
+    let body = snappy(&bomb(1 << 20, 100_000));
+    assert!(body.len() < 1 << 20, "a body of {} bytes", body.len());
+    let (status, text) = post_remote_write(&server, "snappy", body).await;
+    assert_eq!(
+        (status, text.trim()),
+        (400, "rejected data points: 100000 attribute_too_long (an attribute key or value over the length limit)")
+    );
+    let refused = server.metric(r#"ironspider_points_rejected_total{reason="attribute_too_long"}"#).await;
+    assert_eq!(refused, 100_000.0);
+    assert!(server.peak_resident_bytes() < idle + (100 << 20), "the label was copied");
+    drop(server);
+
+    let server = Server::start(&[], &[("IRONSPIDER_INGEST__MAX_ATTRIBUTE_BYTES", "2000000")]);
+    let idle = server.peak_resident_bytes();
+    // 256 samples of one 1 MB label: 256 · (96 + 96 + 4 + 2^20) bytes, just past 256 MiB.
+    let (status, text) = post_remote_write(&server, "snappy", snappy(&bomb(1 << 20, 256))).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("would convert to 268485632 bytes"), "{text}");
+    assert!(server.peak_resident_bytes() < idle + (100 << 20), "the label was copied");
+    // Fewer samples convert within the bound and are taken, in chunks of 16 MiB.
+    let (status, text) = post_remote_write(&server, "snappy", snappy(&bomb(1 << 20, 40))).await;
+    assert_eq!(status, 400, "{text}"); // ten samples share each millisecond: 36 duplicates
+    assert_eq!(server.metric("ironspider_points_accepted_total").await, 4.0);
 }

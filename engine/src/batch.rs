@@ -154,6 +154,9 @@ pub enum RejectReason {
     MissingTimestamp,
     /// More point attributes than the configured limit.
     TooManyAttributes,
+    /// A new series with an attribute key or value (or a remote-write label name or value)
+    /// longer than the configured limit.
+    AttributeTooLong,
     /// A new series past `max_series`.
     SeriesLimit,
     /// The point's window is already closed (older than the allowed lateness).
@@ -170,10 +173,11 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// Every reason, in a fixed order (for exposition and reports).
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::NonFiniteValue,
         RejectReason::MissingTimestamp,
         RejectReason::TooManyAttributes,
+        RejectReason::AttributeTooLong,
         RejectReason::SeriesLimit,
         RejectReason::Late,
         RejectReason::FutureTimestamp,
@@ -188,6 +192,7 @@ impl RejectReason {
             RejectReason::NonFiniteValue => "non_finite_value",
             RejectReason::MissingTimestamp => "missing_timestamp",
             RejectReason::TooManyAttributes => "too_many_attributes",
+            RejectReason::AttributeTooLong => "attribute_too_long",
             RejectReason::SeriesLimit => "series_limit",
             RejectReason::Late => "late",
             RejectReason::FutureTimestamp => "future_timestamp",
@@ -254,6 +259,7 @@ fn describe(reason: RejectReason) -> &'static str {
         RejectReason::NonFiniteValue => "non_finite_value (NaN or infinite value)",
         RejectReason::MissingTimestamp => "missing_timestamp (time_unix_nano is 0 or out of range)",
         RejectReason::TooManyAttributes => "too_many_attributes (over the per-point attribute limit)",
+        RejectReason::AttributeTooLong => "attribute_too_long (an attribute key or value over the length limit)",
         RejectReason::SeriesLimit => "series_limit (the series table is full)",
         RejectReason::Late => "late (the point's window closed; beyond the allowed lateness)",
         RejectReason::FutureTimestamp => "future_timestamp (too far ahead of the server clock)",

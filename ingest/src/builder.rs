@@ -6,10 +6,12 @@
 //! an unusable metric shape (temporality unspecified) or malformed point is `invalid_point`;
 //! a zero or out-of-range `time_unix_nano` is `missing_timestamp`; NaN or ±Inf values
 //! (histogram sums, bounds, min, max and summary quantiles included) are `non_finite_value`;
-//! more attributes than the limit is `too_many_attributes`; a new series beyond the table's
-//! limit is `series_limit`.
+//! more attributes than the limit is `too_many_attributes`; a new series with an attribute
+//! key or string value (resource or point) longer than the byte limit is
+//! `attribute_too_long` (checked only when a series is first seen, so it costs nothing per
+//! point); a new series beyond the table's limit is `series_limit`.
 
-use crate::attrs::{Attr, hash_attrs, mix};
+use crate::attrs::{Attr, AttrValue, hash_attrs, mix};
 use crate::canonical::CanonicalMap;
 use crate::exponential::to_explicit;
 use crate::fast::decode_attribute;
@@ -68,6 +70,7 @@ pub struct BatchBuilder<'e, 'a> {
     table: RwLockReadGuard<'e, SeriesTable>,
     mapping: &'e CanonicalMap,
     max_attributes: usize,
+    max_attribute_bytes: usize,
     resource_attrs: Vec<Attr<'a>>,
     resource_hash: u64,
     scope_hash: u64,
@@ -85,6 +88,7 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             table: interner.read(),
             mapping,
             max_attributes,
+            max_attribute_bytes: usize::MAX,
             resource_attrs: Vec::new(),
             resource_hash: 0,
             scope_hash: 0,
@@ -92,6 +96,25 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             batch: IngestBatch::default(),
             counts: PointCounts::default(),
         }
+    }
+
+    /// Also refuses new series with an attribute key or string value longer than `limit`
+    /// bytes (none by default).
+    pub fn limit_attribute_bytes(mut self, limit: usize) -> Self {
+        self.max_attribute_bytes = limit;
+        self
+    }
+
+    /// Whether one of `attrs` has a key or a string or bytes value longer than the limit.
+    fn too_long(&self, attrs: &[Attr<'_>]) -> bool {
+        attrs.iter().any(|attr| {
+            let value = match attr.value {
+                AttrValue::Str(text) => text.len(),
+                AttrValue::Bytes(bytes) => bytes.len(),
+                _ => 0,
+            };
+            attr.key.len().max(value) > self.max_attribute_bytes
+        })
     }
 
     /// The rows built and the counts of what was refused.
@@ -159,6 +182,10 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
         let interner = self.interner;
         let id = match self.table.get(hash) {
             Some(id) => id,
+            None if self.too_long(list) || self.too_long(&self.resource_attrs) => {
+                self.reject(RejectReason::AttributeTooLong);
+                return Ok(None);
+            }
             None => {
                 let info = SeriesDescription {
                     resource: &self.resource_attrs,

@@ -18,6 +18,10 @@ pub struct IngestConfig {
     /// Most attributes a data point may carry (default 128); points with more are rejected
     /// with reason `too_many_attributes`.
     pub max_attributes_per_point: usize,
+    /// Longest attribute key or string value, in bytes, of a new series (default 4096; a
+    /// remote-write label name or value likewise). Points of a series with a longer one are
+    /// rejected with reason `attribute_too_long`; in remote write, before any per-sample work.
+    pub max_attribute_bytes: usize,
     /// Export requests processed at once (default 64). Past this, receivers answer
     /// RESOURCE_EXHAUSTED / HTTP 429 with a retry delay instead of queueing without bound.
     pub max_inflight_requests: usize,
@@ -55,6 +59,7 @@ impl IngestConfig {
     pub fn validate(&self) -> Result<(), IngestConfigError> {
         let limits = [
             ("max_request_bytes", self.max_request_bytes),
+            ("max_attribute_bytes", self.max_attribute_bytes),
             ("max_inflight_requests", self.max_inflight_requests),
             ("max_live_points", self.max_live_points),
             ("body_timeout_seconds", self.body_timeout_seconds as usize),
@@ -86,6 +91,7 @@ impl Default for IngestConfig {
             otlp_http: SocketAddr::from(([127, 0, 0, 1], 4318)),
             max_request_bytes: 16 * 1024 * 1024,
             max_attributes_per_point: 128,
+            max_attribute_bytes: 4096,
             max_inflight_requests: 64,
             max_live_points: 200_000_000,
             retry_after_seconds: 1,

@@ -19,6 +19,17 @@ pub enum IngestError {
         /// The configured limit.
         limit: usize,
     },
+    /// A remote-write request whose series, each label set copied onto each of its samples,
+    /// would convert to more than the limit. Not retryable.
+    #[error(
+        "the remote-write request would convert to {size} bytes of points (each sample with a copy of its series' labels), over the limit of {limit} bytes"
+    )]
+    ConvertsTooLarge {
+        /// The converted size.
+        size: usize,
+        /// [`crate::format::remote_write::convert::MAX_CONVERTED_BYTES`].
+        limit: usize,
+    },
     /// The engine cannot keep up; retry after the delay (a push source says so, a pull
     /// source would have waited instead: see [`crate::Ingestor::admit`]).
     #[error(transparent)]
@@ -37,7 +48,7 @@ impl IngestError {
         match self {
             IngestError::Decode(_) | IngestError::Unsupported(_) => Outcome::Invalid,
             IngestError::SlowBody(_) => Outcome::TimedOut,
-            IngestError::TooLarge { .. } => Outcome::TooLarge,
+            IngestError::TooLarge { .. } | IngestError::ConvertsTooLarge { .. } => Outcome::TooLarge,
             IngestError::Overloaded(_) => Outcome::Throttled,
         }
     }

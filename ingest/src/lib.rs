@@ -44,6 +44,7 @@ pub mod attrs;
 pub mod builder;
 pub mod canonical;
 pub mod config;
+pub mod differential;
 mod error;
 pub mod exponential;
 pub mod fast;

@@ -152,8 +152,15 @@ impl Ingestor {
         use crate::format::remote_write::{self, convert};
         let request = remote_write::decode(bytes, self.config.max_request_bytes)?;
         let mut total = ExportOutcome::default();
-        let max_attributes = self.config.max_attributes_per_point;
-        convert::for_each_chunk(&request, max_attributes, convert::CHUNK_ATTRIBUTES, |chunk| {
+        let limits = convert::Limits {
+            max_attributes: self.config.max_attributes_per_point,
+            max_attribute_bytes: self.config.max_attribute_bytes,
+        };
+        let size = convert::converted_bytes(&request, limits);
+        if size > convert::MAX_CONVERTED_BYTES {
+            return Err(IngestError::ConvertsTooLarge { size, limit: convert::MAX_CONVERTED_BYTES });
+        }
+        convert::for_each_chunk(&request, limits, convert::CHUNK_BYTES, |chunk| {
             let mut builder = self.builder();
             reference::walk(&chunk.request, &mut builder).map_err(|e| IngestError::Decode(e.to_string()))?;
             let mut outcome = self.apply(builder);
@@ -175,6 +182,7 @@ impl Ingestor {
 
     fn builder<'e, 'b: 'e>(&'e self) -> BatchBuilder<'e, 'b> {
         BatchBuilder::new(self.engine.series(), &self.mapping, self.config.max_attributes_per_point)
+            .limit_attribute_bytes(self.config.max_attribute_bytes)
     }
 
     /// Applies a built batch and counts what happened.

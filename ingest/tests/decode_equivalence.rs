@@ -2,11 +2,7 @@
 //! (prost structs) turn any export request into the same engine rows, the same series table
 //! and the same rejection counts.
 
-use ironspider_engine::{SeriesInfo, SeriesInterner};
-use ironspider_ingest::builder::BatchBuilder;
-use ironspider_ingest::canonical::CanonicalMap;
-use ironspider_ingest::wire::WireError;
-use ironspider_ingest::{fast, reference};
+use ironspider_ingest::differential::{fast_rows, reference_rows};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -178,32 +174,6 @@ fn request() -> impl Strategy<Value = ExportMetricsServiceRequest> {
         },
     );
     prop::collection::vec(resource, 0..3).prop_map(|resource_metrics| ExportMetricsServiceRequest { resource_metrics })
-}
-
-/// What a decoding path produced: the batch and the counts (as Debug text, which compares
-/// the NaN-free rows exactly and keeps failures readable) and the series table it built.
-type Rows = (String, Vec<SeriesInfo>);
-
-const MAX_ATTRIBUTES: usize = 3;
-
-fn describe(builder: BatchBuilder<'_, '_>, interner: &SeriesInterner) -> Rows {
-    let (batch, counts) = builder.finish();
-    let series = interner.read().iter().map(|(_, info)| info.as_ref().clone()).collect();
-    (format!("{batch:?}\n{counts:?}"), series)
-}
-
-fn fast_rows(bytes: &[u8]) -> Result<Rows, WireError> {
-    let (interner, mapping) = (SeriesInterner::new(1_000), CanonicalMap::new(&[]));
-    let mut builder = BatchBuilder::new(&interner, &mapping, MAX_ATTRIBUTES);
-    fast::decode(bytes, &mut builder)?;
-    Ok(describe(builder, &interner))
-}
-
-fn reference_rows(request: &ExportMetricsServiceRequest) -> Rows {
-    let (interner, mapping) = (SeriesInterner::new(1_000), CanonicalMap::new(&[]));
-    let mut builder = BatchBuilder::new(&interner, &mapping, MAX_ATTRIBUTES);
-    reference::walk(request, &mut builder).expect("decoded attributes never fail");
-    describe(builder, &interner)
 }
 
 proptest! {

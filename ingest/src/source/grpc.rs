@@ -149,7 +149,7 @@ pub fn status_of(error: &IngestError) -> Status {
     let message = error.to_string();
     match error {
         IngestError::Decode(_) | IngestError::Unsupported(_) => Status::invalid_argument(message),
-        IngestError::TooLarge { .. } => Status::resource_exhausted(message),
+        IngestError::TooLarge { .. } | IngestError::ConvertsTooLarge { .. } => Status::resource_exhausted(message),
         IngestError::SlowBody(_) => Status::deadline_exceeded(message),
         IngestError::Overloaded(Overloaded { retry_after, .. }) => Status::with_error_details(
             Code::ResourceExhausted,

@@ -159,7 +159,9 @@ fn error_response(ingestor: &Ingestor, media_type: MediaType, error: &IngestErro
     ingestor.metrics().request(Transport::Http, error.outcome());
     let (status, code) = match error {
         IngestError::Decode(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
-        IngestError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted),
+        IngestError::TooLarge { .. } | IngestError::ConvertsTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::ResourceExhausted)
+        }
         IngestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument),
         IngestError::Overloaded(_) => (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted),
         IngestError::SlowBody(_) => (StatusCode::REQUEST_TIMEOUT, tonic::Code::DeadlineExceeded),

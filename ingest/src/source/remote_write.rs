@@ -73,7 +73,7 @@ async fn write(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body)
 fn error_response(error: &IngestError) -> Response {
     let status = match error {
         IngestError::Decode(_) => StatusCode::BAD_REQUEST,
-        IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        IngestError::TooLarge { .. } | IngestError::ConvertsTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         IngestError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         IngestError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         IngestError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,

@@ -22,13 +22,16 @@
 //!
 //! OTLP gives every point its own attributes, so a series of `s` samples and `l` labels
 //! becomes `s · l` attribute copies: a 0.5 MB snappy body of 100,000 samples of one series
-//! with 102 labels became 10 million copies and took resident memory from 50 MB to 925 MB.
-//! So, before any per-sample work, a series with more point attributes than
-//! `ingest.max_attributes_per_point` has all its samples refused as `too_many_attributes`
-//! (as the batch builder would refuse each point), and the conversion hands out the request
-//! in chunks ([`for_each_chunk`]) of at most [`CHUNK_ATTRIBUTES`] attribute copies (a long
-//! series is split across chunks), each converted, walked and dropped before the next: the
-//! converted form of a request never holds more than one chunk.
+//! with 102 labels became 10 million copies and took resident memory from 50 MB to 925 MB,
+//! and one label of 1 MB on 100,000 samples would be 100 GB. So, before any per-sample
+//! work, a series with more point attributes than `ingest.max_attributes_per_point` has all
+//! its samples refused as `too_many_attributes`, and one with a label name or value longer
+//! than `ingest.max_attribute_bytes` as `attribute_too_long` (as the batch builder would
+//! refuse each point); and the conversion hands out the request in chunks
+//! ([`for_each_chunk`]) of at most [`CHUNK_BYTES`] of converted points, counted as each
+//! point's attribute text plus a fixed size per point and per attribute (a long series is
+//! split across chunks), each converted, walked and dropped before the next: the converted
+//! form of a request never holds more than one chunk, however long its labels.
 
 use super::proto::{TimeSeries, WriteRequest};
 use ironspider_engine::{RejectCounts, RejectReason};
@@ -148,20 +151,65 @@ struct ResourceGroup {
     metrics: Vec<Metric>,
 }
 
-/// Attribute copies (samples × point attributes, at least one per sample) one chunk of a
-/// converted request holds at most (module doc): about 10 MB of OTLP structs.
-pub const CHUNK_ATTRIBUTES: usize = 100_000;
+/// Bytes of converted points one chunk holds at most (module doc).
+pub const CHUNK_BYTES: usize = 16 << 20;
 
-/// Point attributes of a series: its labels but `__name__` and the resource labels.
-fn point_attributes(series: &TimeSeries) -> usize {
-    series.labels.iter().filter(|l| l.name != "__name__" && !RESOURCE_LABELS.contains(&l.name.as_str())).count()
+/// Bytes of converted points a whole request may come to ([`converted_bytes`]): far above
+/// real traffic (Prometheus sends at most 2,000 samples a request by default, about 3 MB
+/// converted even while catching up), and a bound on the copying a small hostile body can
+/// ask for (a 4 KB label on 100,000 samples would be 400 MB).
+pub const MAX_CONVERTED_BYTES: usize = 256 << 20;
+
+/// Bytes an OTLP point attribute takes beside its key and value text (a `KeyValue`, its
+/// `AnyValue` and two `String` headers, rounded up).
+const ATTRIBUTE_BYTES: usize = 96;
+
+/// Bytes an OTLP `NumberDataPoint` takes beside its attributes, rounded up.
+const POINT_BYTES: usize = 96;
+
+/// The limits applied to a series before any per-sample work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `ingest.max_attributes_per_point`.
+    pub max_attributes: usize,
+    /// `ingest.max_attribute_bytes`: the longest label name or value.
+    pub max_attribute_bytes: usize,
+}
+
+impl Limits {
+    /// No limit (for tests and tools).
+    pub const NONE: Limits = Limits { max_attributes: usize::MAX, max_attribute_bytes: usize::MAX };
+
+    /// Why every sample of `series` is refused, if it is: no `__name__`, or past a limit.
+    fn refusal(&self, series: &TimeSeries) -> Option<RejectReason> {
+        if label(series, "__name__").is_none_or(str::is_empty) {
+            Some(RejectReason::InvalidPoint)
+        } else if series.labels.iter().any(|l| l.name.len().max(l.value.len()) > self.max_attribute_bytes) {
+            Some(RejectReason::AttributeTooLong)
+        } else if point_labels(series).count() > self.max_attributes {
+            Some(RejectReason::TooManyAttributes)
+        } else {
+            None
+        }
+    }
+}
+
+/// The labels of a series that become point attributes: all but `__name__` and the
+/// resource labels.
+fn point_labels(series: &TimeSeries) -> impl Iterator<Item = &super::proto::Label> {
+    series.labels.iter().filter(|l| l.name != "__name__" && !RESOURCE_LABELS.contains(&l.name.as_str()))
+}
+
+/// Bytes one converted point of `series` takes (module doc).
+fn point_bytes(series: &TimeSeries) -> usize {
+    POINT_BYTES + point_labels(series).map(|l| ATTRIBUTE_BYTES + l.name.len() + l.value.len()).sum::<usize>()
 }
 
 /// A chunk being filled: series grouped by resource.
 #[derive(Default)]
 struct Chunk<'r> {
     by_resource: BTreeMap<[Option<&'r str>; 4], ResourceGroup>,
-    attributes: usize,
+    bytes: usize,
     rejected: RejectCounts,
 }
 
@@ -180,13 +228,24 @@ impl Chunk<'_> {
     }
 }
 
+/// What the series of `request` that `limits` let through come to once converted: each
+/// sample's point with a copy of its series' labels (module doc). O(series), no copying.
+pub fn converted_bytes(request: &WriteRequest, limits: Limits) -> usize {
+    request
+        .timeseries
+        .iter()
+        .filter(|series| limits.refusal(series).is_none())
+        .map(|series| series.samples.len().saturating_mul(point_bytes(series)))
+        .fold(0, usize::saturating_add)
+}
+
 /// Converts a decoded write request (see the module doc for the mapping) chunk by chunk,
 /// handing each to `each` before the next is built; stops at `each`'s first error. Series
-/// with more than `max_attributes` point attributes are refused whole, and a chunk holds at
-/// most `budget` attribute copies (module doc; [`CHUNK_ATTRIBUTES`] in the pipeline).
+/// past `limits` are refused whole, and a chunk holds at most `budget` bytes of points, or
+/// one point when a single one is larger (module doc; [`CHUNK_BYTES`] in the pipeline).
 pub fn for_each_chunk<E>(
     request: &WriteRequest,
-    max_attributes: usize,
+    limits: Limits,
     budget: usize,
     mut each: impl FnMut(Converted) -> Result<(), E>,
 ) -> Result<(), E> {
@@ -194,30 +253,26 @@ pub fn for_each_chunk<E>(
     for series in &request.timeseries {
         let native_histograms = series.histograms.len() as u64;
         chunk.rejected.add(RejectReason::InvalidPoint, native_histograms);
-        let Some(name) = label(series, "__name__").filter(|n| !n.is_empty()) else {
-            chunk.rejected.add(RejectReason::InvalidPoint, series.samples.len() as u64);
-            continue;
-        };
-        let attributes = point_attributes(series);
-        if attributes > max_attributes {
-            chunk.rejected.add(RejectReason::TooManyAttributes, series.samples.len() as u64);
+        if let Some(reason) = limits.refusal(series) {
+            chunk.rejected.add(reason, series.samples.len() as u64);
             continue;
         }
-        let per_sample = attributes.max(1);
+        let name = label(series, "__name__").unwrap_or_default();
+        let per_sample = point_bytes(series);
         let key = RESOURCE_LABELS.map(|name| label(series, name));
         let mut samples = &series.samples[..];
         while !samples.is_empty() {
-            if chunk.attributes + per_sample > budget && chunk.attributes > 0 {
+            if chunk.bytes + per_sample > budget && chunk.bytes > 0 {
                 each(std::mem::take(&mut chunk).into_converted())?;
             }
-            let room = (budget.saturating_sub(chunk.attributes) / per_sample).max(1);
+            let room = (budget.saturating_sub(chunk.bytes) / per_sample).max(1);
             let (now, later) = samples.split_at(room.min(samples.len()));
             let group = chunk
                 .by_resource
                 .entry(key)
                 .or_insert_with(|| ResourceGroup { attributes: resource_attributes(series), metrics: Vec::new() });
             group.metrics.push(metric(name, series, now));
-            chunk.attributes += now.len() * per_sample;
+            chunk.bytes += now.len() * per_sample;
             samples = later;
         }
     }
@@ -228,7 +283,7 @@ pub fn for_each_chunk<E>(
 /// tests and tools; the pipeline converts in chunks).
 pub fn to_otlp(request: &WriteRequest) -> Converted {
     let mut whole = Converted::default();
-    let _: Result<(), std::convert::Infallible> = for_each_chunk(request, usize::MAX, usize::MAX, |chunk| {
+    let _: Result<(), std::convert::Infallible> = for_each_chunk(request, Limits::NONE, usize::MAX, |chunk| {
         whole = chunk;
         Ok(())
     });
@@ -316,9 +371,9 @@ mod tests {
     type Point = (String, usize, u64);
 
     /// Every chunk's points, and the refusals.
-    fn chunks(request: &WriteRequest, max_attributes: usize, budget: usize) -> (Vec<Vec<Point>>, RejectCounts) {
+    fn chunks(request: &WriteRequest, limits: Limits, budget: usize) -> (Vec<Vec<Point>>, RejectCounts) {
         let (mut seen, mut rejected) = (Vec::new(), RejectCounts::default());
-        let _: Result<(), ()> = for_each_chunk(request, max_attributes, budget, |chunk| {
+        let _: Result<(), ()> = for_each_chunk(request, limits, budget, |chunk| {
             rejected.merge(&chunk.rejected);
             let metrics = chunk.request.resource_metrics.iter().flat_map(|r| &r.scope_metrics).flat_map(|s| &s.metrics);
             let points = metrics.flat_map(|m| match &m.data {
@@ -347,15 +402,39 @@ mod tests {
             let labels: Vec<(&str, &str)> = labels.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             series(&labels, &(0..samples).map(|t| (1.0, t)).collect::<Vec<_>>())
         };
-        // 2 labels × 5 samples = 10 copies, then 3 labels × 4 samples = 12, with a budget of 8.
+        // Labels `l0`, `l1`, ... of value `v`: a point of n labels takes 96 + n · (96 + 3)
+        // bytes: 294 for 2 labels, 393 for 3. With a budget of 1,200 bytes, a chunk holds 4
+        // points of 2 labels (1,176), or 1 of 2 and 2 of 3 (1,080), or 3 of 3 (1,179).
         let request = WriteRequest { timeseries: vec![make(2, 5), make(4, 3), make(3, 4)] };
-        let (seen, rejected) = chunks(&request, 3, 8);
+        let limits = Limits { max_attributes: 3, max_attribute_bytes: 4096 };
+        let (seen, rejected) = chunks(&request, limits, 1_200);
         assert_eq!(rejected.get(RejectReason::TooManyAttributes), 3, "the 4-label series, whole");
         let sizes: Vec<Vec<usize>> = seen.iter().map(|c| c.iter().map(|p| p.1).collect()).collect();
-        assert_eq!(sizes, [vec![2; 4], vec![2, 3, 3], vec![3, 3]], "4 + 1 + 2 + 2 samples, ≤ 8 copies each");
+        assert_eq!(sizes, [vec![2; 4], vec![2, 3, 3], vec![3, 3]], "4 + 1 + 2 + 2 samples, ≤ 1,200 bytes each");
         let stamps: Vec<u64> = seen.iter().flatten().map(|p| p.2 / 1_000_000).collect();
         assert_eq!(stamps, [0, 1, 2, 3, 4, 0, 1, 2, 3], "every sample once, in order");
         let whole = to_otlp(&request);
         assert_eq!(whole.rejected.total(), 0, "to_otlp has no attribute limit");
+        // 5 · 294 + 4 · 393 (the 4-label series refused).
+        assert_eq!(converted_bytes(&request, limits), 3_042);
+    }
+
+    #[test]
+    fn a_series_with_a_label_past_the_length_limit_is_refused_whole_before_conversion() {
+        let long = "x".repeat(33);
+        let request = WriteRequest {
+            timeseries: vec![
+                series(&[("__name__", "g"), ("path", &long)], &[(1.0, 1), (2.0, 2)]),
+                series(&[("__name__", "g"), ("instance", &long)], &[(1.0, 1)]),
+                series(&[("__name__", "g"), (&long, "v")], &[(1.0, 1)]),
+                series(&[("__name__", "g"), ("path", "short")], &[(1.0, 1)]),
+            ],
+        };
+        let limits = Limits { max_attributes: 8, max_attribute_bytes: 32 };
+        let (seen, rejected) = chunks(&request, limits, CHUNK_BYTES);
+        assert_eq!(rejected.get(RejectReason::AttributeTooLong), 4, "values, resource labels and names alike");
+        assert_eq!(seen.concat().len(), 1, "only the short series is converted");
+        // One point of one attribute: 96 + 96 + "path".len() + "short".len().
+        assert_eq!(converted_bytes(&request, limits), 201);
     }
 }
