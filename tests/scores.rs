@@ -129,3 +129,35 @@ async fn pods_are_costed_at_the_larger_of_request_and_usage() {
         server.metric("ironspider_pod_cost_per_hour{namespace=\"shop\",pod=\"web-1\",resource=\"memory\"}").await;
     assert!((exposed - 0.008474).abs() < 1e-12, "{exposed}");
 }
+
+/// Nodes that come and go do not pile up: silent past `engine.scores.health.forget_after_seconds`
+/// (3 s here), a node leaves `/api/v1/nodes` and `/metrics`; one that keeps reporting stays.
+#[tokio::test]
+async fn a_node_silent_past_forget_after_seconds_is_forgotten_everywhere() {
+    let env = [("IRONSPIDER_ENGINE__SCORES__HEALTH__FORGET_AFTER_SECONDS", "3")];
+    let server = Server::start(&["--window", "1", "--lateness", "0"], &env);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while nodes(&server).await.len() < 2 {
+        assert!(Instant::now() < deadline, "nodes not scored");
+        for node in ["spot-1", "steady"] {
+            server.export_grpc(encode(&hostmetrics(node, now_ns(), 0.5, 6.0))).await.expect("accepted");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let silent_since = Instant::now();
+    let health = "ironspider_node_health{node=\"spot-1\"}";
+    loop {
+        server.export_grpc(encode(&hostmetrics("steady", now_ns(), 0.5, 6.0))).await.expect("accepted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let listed: Vec<Value> = nodes(&server).await;
+        if listed.iter().all(|n| n["node"] != "spot-1") {
+            assert!(listed.iter().any(|n| n["node"] == "steady"), "the reporting node stays: {listed:?}");
+            break;
+        }
+        assert!(silent_since.elapsed() < Duration::from_secs(20), "spot-1 never forgotten");
+    }
+    assert!(silent_since.elapsed() >= Duration::from_secs(2), "forgotten before its time");
+    assert!(!server.metrics_text().await.contains(health), "spot-1 still on /metrics");
+    let gone = reqwest::get(format!("http://{}/api/v1/nodes/spot-1", server.http)).await.expect("answered");
+    assert_eq!(gone.status(), 404);
+}

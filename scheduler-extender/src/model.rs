@@ -376,7 +376,8 @@ impl ClusterModel {
         view
     }
 
-    /// Adds the snapshot's nodes and devices to the ledger, and moves pods along: assumed →
+    /// Adds the snapshot's nodes and devices to the ledger (and forgets the nodes none
+    /// knows any more), and moves pods along: assumed →
     /// running when reported, running → gone when no longer reported, assumed → gone after
     /// `assumed_windows`. Forgets the burst entries that have left the burst windows.
     fn fold_in(&self, snapshot: &ScoresSnapshot) {
@@ -384,6 +385,14 @@ impl ClusterModel {
             let hardware = &score.hardware;
             self.gpus.sync_node(name, &devices(&hardware.gpu_ids, hardware.gpu_model.as_deref()));
         }
+        // Nodes the score book has forgotten (`health.forget_after_seconds`) that neither the
+        // inventory nor the Kubernetes API names, and on which no pod holds shares, leave the
+        // ledger too.
+        let kube_nodes = self.kube_nodes.read();
+        self.gpus.forget(|node| {
+            snapshot.nodes.contains_key(node) || self.inventory.contains_key(node) || kube_nodes.contains_key(node)
+        });
+        drop(kube_nodes);
         let mut placements = self.placements.write();
         let burst_since = self.burst_since(snapshot.window_end);
         for load in placements.by_node.values_mut() {

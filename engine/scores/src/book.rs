@@ -122,6 +122,7 @@ impl ScoreBook {
         if !recorded && self.snapshot.get().window_end == watermark {
             return false;
         }
+        self.forget_silent(watermark);
         let nodes = self.nodes.read();
         let scores: BTreeMap<String, NodeScore> =
             nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
@@ -130,6 +131,13 @@ impl ScoreBook {
         let pods = self.pods.read().clone();
         self.snapshot.set(ScoresSnapshot { window_end: watermark, nodes: scores, cluster_health: cluster, pods });
         true
+    }
+
+    /// Forgets the nodes silent past `health.forget_after_seconds` (module doc of
+    /// [`crate::health`]).
+    fn forget_silent(&self, watermark: i64) {
+        let Some(before) = self.config.health.forgotten_before(watermark) else { return };
+        self.nodes.write().retain(|_, history| history.last_seen_end >= before);
     }
 
     fn score(&self, name: &str, history: &NodeHistory, watermark: i64) -> NodeScore {
@@ -224,5 +232,35 @@ mod tests {
         book.publish(10);
         // 4 · 0.031611 + 16 · 0.004237 instead of the frame's 2 vCPUs and 8 GiB
         assert!((book.snapshot().nodes["n1"].cost_per_hour - (0.126444 + 0.067792)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_node_silent_past_forget_after_seconds_is_forgotten() {
+        const S: i64 = 1_000_000_000;
+        let mut config = ScoreConfig::default();
+        config.health.forget_after_seconds = 60;
+        let book = ScoreBook::new(config, 10 * S, Arc::new(PublishedScores::default()));
+        book.record(10 * S, [frame("gone", "none"), frame("stays", "none")]);
+        book.record(20 * S, [frame("stays", "none")]);
+        // Silent for exactly 60 s (seen up to 10 s, watermark 70 s): kept, at health 0.
+        assert!(book.publish(70 * S));
+        assert_eq!(book.snapshot().nodes["gone"].health, 0.0);
+        // 61 s: forgotten; the other, silent for 51 s, stays.
+        assert!(book.publish(71 * S));
+        let names: Vec<String> = book.snapshot().nodes.keys().cloned().collect();
+        assert_eq!(names, ["stays"]);
+        // Reporting again brings it back.
+        book.record(80 * S, [frame("gone", "none")]);
+        assert!(book.publish(80 * S));
+        assert_eq!(book.snapshot().nodes.len(), 2);
+    }
+
+    #[test]
+    fn forget_after_seconds_zero_never_forgets() {
+        let mut config = ScoreConfig::default();
+        config.health.forget_after_seconds = 0;
+        assert_eq!(config.health.forgotten_before(i64::MAX), None);
+        config.health.forget_after_seconds = u64::MAX;
+        assert_eq!(config.health.forgotten_before(0), Some(-i64::MAX), "saturates, never wraps");
     }
 }

@@ -21,6 +21,12 @@
 //! NVIDIA's guidance that XID errors and uncorrectable ECC errors call for draining a GPU.
 //! The cluster's health is the mean of its nodes' health weighted by their vCPUs (each node
 //! weighs 1 when no capacity is known).
+//!
+//! A node silent for longer than `forget_after_seconds` (default one hour) is forgotten by
+//! the score book: it leaves `/api/v1/nodes`, `/metrics` and the scheduler's model (unless
+//! the inventory or the Kubernetes API still names it), so nodes that come and go (spot
+//! instances, autoscaled pools) do not pile up. Until then it stays, at health 0, for
+//! alerts to see.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,11 +40,22 @@ pub struct HealthConfig {
     pub hot_pressure: f64,
     /// GPU temperature in °C from which a GPU counts as throttling (default 85).
     pub gpu_throttle_celsius: f64,
+    /// Seconds without data after which a node is forgotten (default 3600; 0: never).
+    pub forget_after_seconds: u64,
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
-        Self { stale_windows: 3, hot_pressure: 0.8, gpu_throttle_celsius: 85.0 }
+        Self { stale_windows: 3, hot_pressure: 0.8, gpu_throttle_celsius: 85.0, forget_after_seconds: 3600 }
+    }
+}
+
+impl HealthConfig {
+    /// The newest `last_seen_end` (ns) of a node forgotten at `watermark`, `None` when nodes
+    /// are never forgotten.
+    pub fn forgotten_before(&self, watermark: i64) -> Option<i64> {
+        let after = i64::try_from(self.forget_after_seconds).unwrap_or(i64::MAX);
+        (after > 0).then(|| watermark.saturating_sub(after.saturating_mul(1_000_000_000)))
     }
 }
 

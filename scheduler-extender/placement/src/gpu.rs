@@ -11,7 +11,7 @@
 //! Devices whose model is not among the pod's accepted models are not considered.
 
 use crate::demand::{GpuDemand, WHOLE_GPU};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 use parking_lot::{RwLock, RwLockReadGuard};
 use smallvec::SmallVec;
 
@@ -188,9 +188,10 @@ pub fn plan(gpus: &[Gpu], demand: &GpuDemand, models: &[String]) -> Result<Share
     }
 }
 
-/// Where the ledger keeps a node's devices: a node once known keeps its slot for good (nodes
-/// are never forgotten, their pods may still hold shares), so a slot found once, by the
-/// model's per-snapshot index, spares every later request the ledger's own name lookup.
+/// Where the ledger keeps a node's devices. A slot is never given to another node: a node
+/// forgotten ([`GpuLedger::forget`]) leaves its slot empty, so a slot found once, by the
+/// model's per-snapshot index, spares every later request the ledger's own name lookup and
+/// at worst shows a node that has gone as one without devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NodeSlot(usize);
 
@@ -261,6 +262,21 @@ impl GpuLedger {
                 known.push(gpu.clone());
             }
         }
+    }
+
+    /// Forgets every node `keep` refuses and on which no pod holds shares (a node that left
+    /// the cluster); returns how many. Its slot is emptied, never reused ([`NodeSlot`]).
+    pub fn forget(&self, keep: impl Fn(&str) -> bool) -> usize {
+        let mut state = self.state.write();
+        let held: HashSet<String> = state.allocations.values().map(|a| a.node.clone()).collect();
+        let gone: Vec<String> =
+            state.nodes.slots.keys().filter(|node| !keep(node) && !held.contains(*node)).cloned().collect();
+        for node in &gone {
+            if let Some(slot) = state.nodes.slots.remove(node) {
+                state.nodes.devices[slot.0] = Vec::new();
+            }
+        }
+        gone.len()
     }
 
     /// Whether the ledger knows `node`.
@@ -445,6 +461,23 @@ mod tests {
         assert_eq!(ledger.release("pod-a"), Some(first));
         assert_eq!(ledger.gpus("n1").unwrap()[0].free, 1000);
         assert_eq!(ledger.release("pod-a"), None);
+    }
+
+    #[test]
+    fn forget_drops_nodes_left_alone_and_keeps_those_holding_shares() {
+        let ledger = GpuLedger::default();
+        for node in ["kept", "busy", "gone"] {
+            ledger.add_node(node, gpus(&[1000]));
+        }
+        ledger.assign("pod-a", "busy", &GpuDemand::Fraction(400), &[]).unwrap();
+        assert_eq!(ledger.forget(|node| node == "kept"), 1, "busy holds a share, kept is kept");
+        assert!(ledger.knows("kept") && ledger.knows("busy") && !ledger.knows("gone"));
+        assert!(matches!(ledger.fits("gone", &GpuDemand::Whole(1), &[]), Err(Refusal::UnknownNode(_))));
+        ledger.release("pod-a");
+        assert_eq!(ledger.forget(|node| node == "kept"), 1);
+        // A node that comes back gets a new slot, with its devices free.
+        ledger.sync_node("gone", &gpus(&[1000]));
+        assert!(ledger.fits("gone", &GpuDemand::Whole(1), &[]).is_ok());
     }
 
     #[test]
