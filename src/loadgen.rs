@@ -2,6 +2,10 @@
 //! requests (see [`crate::payload`]) with fresh timestamps, over `concurrency` connections,
 //! for a fixed duration. Prints points per second sent and acknowledged and, given the
 //! server's pid, the server's points per CPU-second (from `/proc/PID/stat` utime + stime).
+//! With `--ack-log FILE` it writes one line per acknowledged request, `first points ts
+//! rejected` (the request's first series, its points, their timestamp in ns, how many the
+//! server refused), from which every acknowledged point can be named: the crash test
+//! (tests/crash.rs) counts them against the history.
 
 use crate::payload::{PayloadShape, PayloadSpec, Template, templates};
 use anyhow::Context;
@@ -45,7 +49,13 @@ pub struct LoadgenArgs {
     /// The server's pid, to report its points per CPU-second.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Write a line per acknowledged request to this file (module doc).
+    #[arg(long)]
+    pub ack_log: Option<std::path::PathBuf>,
 }
+
+/// Where acknowledged requests are logged.
+type AckLog = Option<Arc<std::sync::Mutex<std::io::BufWriter<std::fs::File>>>>;
 
 /// Totals of a run.
 #[derive(Debug, Default)]
@@ -71,15 +81,20 @@ fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-async fn worker(
-    channel: Channel,
+/// What every worker of a run shares.
+struct Run {
     gzip: bool,
-    templates: Arc<Vec<Template>>,
-    first: usize,
+    templates: Vec<Template>,
     deadline: Instant,
-    sequence: Arc<AtomicU64>,
-    totals: Arc<Totals>,
-) {
+    /// Requests sent so far, for distinct timestamps.
+    sequence: AtomicU64,
+    totals: Totals,
+    ack_log: AckLog,
+}
+
+async fn worker(channel: Channel, run: Arc<Run>, first: usize) {
+    let Run { gzip, templates, deadline, sequence, totals, ack_log } = &*run;
+    let (gzip, deadline) = (*gzip, *deadline);
     let mut client = tonic::client::Grpc::new(channel);
     if gzip {
         client = client.send_compressed(CompressionEncoding::Gzip);
@@ -106,6 +121,17 @@ async fn worker(
                 totals.requests.fetch_add(1, Ordering::Relaxed);
                 totals.points_sent.fetch_add(template.points as u64, Ordering::Relaxed);
                 totals.points_rejected.fetch_add(rejected, Ordering::Relaxed);
+                if let Some(log) = &ack_log {
+                    use std::io::Write;
+                    let line = format!("{} {} {ts} {rejected}\n", template.first, template.points);
+                    if let Err(error) = log
+                        .lock()
+                        .map_err(|_| std::io::Error::other("poisoned"))
+                        .and_then(|mut f| f.write_all(line.as_bytes()))
+                    {
+                        tracing::warn!(%error, "cannot write the ack log");
+                    }
+                }
             }
             Err(status) => {
                 if totals.request_errors.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -124,10 +150,15 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         metrics: args.metrics,
         points_per_request: args.points_per_request,
     };
-    let templates = Arc::new(templates(&spec, 4096));
+    let templates = templates(&spec, 4096);
     let bytes_per_point = templates[0].bytes.len() as f64 / templates[0].points.max(1) as f64;
-    let totals = Arc::new(Totals::default());
-    let sequence = Arc::new(AtomicU64::new(0));
+    let ack_log: AckLog = match &args.ack_log {
+        Some(path) => {
+            let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Some(Arc::new(std::sync::Mutex::new(std::io::BufWriter::new(file))))
+        }
+        None => None,
+    };
     let mut channels = Vec::new();
     for _ in 0..args.concurrency.max(1) {
         let endpoint = Channel::from_shared(args.target.clone()).context("invalid --target")?;
@@ -136,24 +167,29 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let cpu_before = args.server_pid.map(cpu_seconds).transpose()?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
+    let run = Arc::new(Run {
+        gzip: args.gzip,
+        templates,
+        deadline,
+        sequence: AtomicU64::new(0),
+        totals: Totals::default(),
+        ack_log,
+    });
     let workers: Vec<_> = channels
         .into_iter()
         .enumerate()
         .map(|(i, channel)| {
-            let first = i * templates.len() / args.concurrency.max(1);
-            tokio::spawn(worker(
-                channel,
-                args.gzip,
-                Arc::clone(&templates),
-                first,
-                deadline,
-                Arc::clone(&sequence),
-                Arc::clone(&totals),
-            ))
+            let first = i * run.templates.len() / args.concurrency.max(1);
+            tokio::spawn(worker(channel, Arc::clone(&run), first))
         })
         .collect();
     for worker in workers {
         worker.await?;
+    }
+    let totals = &run.totals;
+    if let Some(log) = &run.ack_log {
+        use std::io::Write;
+        log.lock().map_err(|_| anyhow::anyhow!("the ack log's lock is poisoned"))?.flush().context("the ack log")?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_used = match (args.server_pid, cpu_before) {

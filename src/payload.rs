@@ -50,6 +50,8 @@ pub struct Template {
     pub timestamp_offsets: Vec<usize>,
     /// Data points in the request.
     pub points: usize,
+    /// The first series it carries (see [`request`]).
+    pub first: usize,
 }
 
 impl Template {
@@ -168,7 +170,7 @@ pub fn templates(spec: &PayloadSpec, max_templates: usize) -> Vec<Template> {
             let sentinel = SENTINEL_TS.to_le_bytes();
             let timestamp_offsets =
                 bytes.windows(8).enumerate().filter(|(_, w)| *w == sentinel).map(|(i, _)| i).collect();
-            Template { bytes, timestamp_offsets, points: spec.points_per_request }
+            Template { bytes, timestamp_offsets, points: spec.points_per_request, first: r * spec.points_per_request }
         })
         .collect()
 }

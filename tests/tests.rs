@@ -12,6 +12,7 @@ mod auth;
 mod bad_input;
 mod config;
 mod connections;
+mod crash;
 mod evaluate;
 mod extender;
 mod forecasts;

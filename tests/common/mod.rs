@@ -304,6 +304,12 @@ impl Server {
         kib * 1024
     }
 
+    /// Kills the server with SIGKILL (`kill -9`: no flush, no cleanup) and reaps it.
+    pub fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+    }
+
     /// Sends SIGTERM (through `kill`, as an operator would) and waits up to `within` for a
     /// clean exit; the exit status, or `None` when the server is still running then.
     pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
