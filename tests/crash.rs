@@ -1,11 +1,11 @@
 //! `kill -9` under load, then a restart on the same data directory (issue 15): every window
 //! in the history holds exactly the points `loadgen` had acknowledged in it (none twice, none
-//! invented), every window that closed well before the kill is there, and the restarted
-//! server serves and takes new points. What an acknowledged point in a window that was
+//! invented), every window that closed well before the kill is there, the restarted server
+//! scores the nodes from the history before any new point arrives, and it takes new points. What an acknowledged point in a window that was
 //! still open at the kill becomes (lost) is the documented durability bound
 //! (docs/operations.md, "Durability"), not checked here beyond that.
 
-use crate::common::Server;
+use crate::common::{Server, nodes};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -81,6 +81,10 @@ async fn after_kill_9_under_load_the_history_holds_each_acknowledged_point_once(
     assert!(acked.len() > 100, "loadgen was acknowledged: {} series-windows", acked.len());
 
     let server = Server::start_in(data.path(), &flags, &[]);
+    // Scores resume from the history: every loadgen node is listed before any new point.
+    let listed: Vec<String> = nodes(&server).await.iter().map(|n| n["node"].as_str().unwrap().to_string()).collect();
+    let expected: Vec<String> = (0..NODES).map(|n| format!("node-{n:05}")).collect();
+    assert_eq!(listed, expected, "the restarted server's scores");
     let stored = history(&server).await;
     let mut durable_windows = 0;
     for (key, count) in &stored {

@@ -161,3 +161,27 @@ async fn a_node_silent_past_forget_after_seconds_is_forgotten_everywhere() {
     let gone = reqwest::get(format!("http://{}/api/v1/nodes/spot-1", server.http)).await.expect("answered");
     assert_eq!(gone.status(), 404);
 }
+
+/// A restart serves the scores of before at once: the score book is rebuilt from the newest
+/// windows of the history (here flushed by SIGTERM), with the same utilisation and pressure.
+#[tokio::test]
+async fn a_restarted_server_scores_from_the_history_before_any_new_point() {
+    let data = tempfile::tempdir().unwrap();
+    let flags = ["--window", "1", "--lateness", "0"];
+    let mut server = Server::start_in(data.path(), &flags, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let before = loop {
+        server.export_grpc(encode(&hostmetrics("node-r", now_ns(), 0.5, 6.0))).await.expect("accepted");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Some(node) = nodes(&server).await.into_iter().find(|n| n["node"] == "node-r") {
+            break node;
+        }
+        assert!(Instant::now() < deadline, "node-r never scored");
+    };
+    assert!(server.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
+    let server = Server::start_in(data.path(), &flags, &[]);
+    let after = nodes(&server).await.into_iter().find(|n| n["node"] == "node-r").expect("node-r restored");
+    for quantity in ["cpu", "memory", "pressure", "cost_per_hour"] {
+        assert!(close(&after[quantity], before[quantity].as_f64().unwrap()), "{quantity}: {after} against {before}");
+    }
+}

@@ -9,6 +9,7 @@ use crate::forecasts::{CompletedStep, ForecastsSnapshot, LiveForecasts};
 use crate::frame::node_frames;
 use crate::history::{HistoryTable, HistoryWriter};
 use crate::pods::pod_costs;
+use crate::restore::restore_scores;
 use crate::score_log::BatchLog;
 use crate::score_metrics::ScoresCollector;
 use crate::series::{SeriesInterner, SeriesKind};
@@ -72,11 +73,21 @@ impl Engine {
         }
         let history =
             if config.history { Some(HistoryWriter::start(&config.data_dir, metrics.clone())?) } else { None };
+        let scores = ScoreBook::new(config.scores.clone(), config.window_ns(), published);
+        if config.history {
+            let restored = restore_scores(&scores, &config.scores, &config.data_dir, clock.now_ns());
+            tracing::info!(
+                windows = restored.windows,
+                skipped = restored.skipped,
+                newest_end = restored.newest_end,
+                "scores restored from the history"
+            );
+        }
         Ok(Self {
             store: Mutex::new(WindowStore::new(&config, clock.now_ns())),
             series: SeriesInterner::new(config.max_series),
             history: Mutex::new(history),
-            scores: ScoreBook::new(config.scores.clone(), config.window_ns(), published),
+            scores,
             score_log: BatchLog::default(),
             forecasts,
             forecast_log: BatchLog::default(),

@@ -68,6 +68,15 @@ pub fn windows_dir(data_dir: &Path) -> PathBuf {
     HistoryTable::Windows.dir(data_dir)
 }
 
+/// Every record batch of the Parquet file `file`.
+pub(crate) fn read_batches(file: &Path) -> Result<Vec<RecordBatch>, EngineError> {
+    let io = |error| EngineError::Io { context: format!("reading {}", file.display()), error };
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).map_err(io)?)?
+            .build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// One file to write: its table, the time naming it, its rows.
 type Job = (HistoryTable, i64, RecordBatch);
 

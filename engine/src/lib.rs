@@ -27,6 +27,7 @@ pub mod forecasts;
 pub mod frame;
 pub mod history;
 pub mod pods;
+pub mod restore;
 pub mod schema;
 pub mod score_log;
 pub mod score_metrics;

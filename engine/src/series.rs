@@ -31,6 +31,21 @@ pub enum SeriesKind {
 }
 
 impl SeriesKind {
+    /// Every kind.
+    pub const ALL: [SeriesKind; 6] = [
+        SeriesKind::Gauge,
+        SeriesKind::Counter,
+        SeriesKind::UpDownDelta,
+        SeriesKind::Histogram,
+        SeriesKind::Summary,
+        SeriesKind::SummaryQuantile,
+    ];
+
+    /// The kind a `series.kind` name names ([`SeriesKind::as_str`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+
     /// The name shown in the `series.kind` column.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -12,7 +12,6 @@ use super::RESOURCES;
 use crate::history::HistoryTable;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampNanosecondType};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -80,7 +79,7 @@ fn day(ns: i64) -> String {
 /// index, value)` rows. `None` (counted in `report.skipped`) for a file that cannot be read
 /// or is of another step length.
 pub(super) fn read_step(file: &Path, step_ns: i64, report: &mut super::WarmStart) -> Option<(i64, StepRows)> {
-    let batches = match read(file) {
+    let batches = match crate::history::read_batches(file) {
         Ok(batches) => batches,
         Err(error) => {
             tracing::warn!(file = %file.display(), %error, "node_steps history: step file skipped");
@@ -111,12 +110,6 @@ pub(super) fn read_step(file: &Path, step_ns: i64, report: &mut super::WarmStart
     }
     report.values += rows.len();
     Some((step?, rows))
-}
-
-fn read(file: &Path) -> Result<Vec<RecordBatch>, crate::EngineError> {
-    let io = |error| crate::EngineError::Io { context: format!("reading {}", file.display()), error };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).map_err(io)?)?.build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// The columns a step file holds (`schema::NODE_STEPS`), typed.
