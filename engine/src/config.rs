@@ -32,6 +32,9 @@ pub struct EngineConfig {
     pub data_dir: PathBuf,
     /// Write closed windows to Parquet (default true).
     pub history: bool,
+    /// Days of Parquet history kept (default 30; 0: all). Older date partitions of every
+    /// history table are deleted when the writer starts and when it begins a new day.
+    pub history_retention_days: u32,
     /// Scoring: pressure, health and cost settings (`[engine.scores]`).
     pub scores: ironspider_scores::ScoreConfig,
     /// Live forecasts of every node's utilisation and pressure (`[engine.forecast]`).
@@ -215,6 +218,7 @@ impl Default for EngineConfig {
             max_series: 1_000_000,
             data_dir: PathBuf::from("data"),
             history: true,
+            history_retention_days: 30,
             scores: ironspider_scores::ScoreConfig::default(),
             forecast: ForecastConfig::default(),
             sql: SqlConfig::default(),

@@ -71,8 +71,11 @@ impl Engine {
                 "forecasters warm-started from the history"
             );
         }
-        let history =
-            if config.history { Some(HistoryWriter::start(&config.data_dir, metrics.clone())?) } else { None };
+        let history = if config.history {
+            Some(HistoryWriter::start(&config.data_dir, config.history_retention_days, metrics.clone())?)
+        } else {
+            None
+        };
         let scores = ScoreBook::new(config.scores.clone(), config.window_ns(), published);
         if config.history {
             let restored = restore_scores(&scores, &config.scores, &config.data_dir, clock.now_ns());

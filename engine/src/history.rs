@@ -88,8 +88,9 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    /// Starts the writer thread for `data_dir`, creating the tables' directories.
-    pub fn start(data_dir: &Path, metrics: EngineMetrics) -> Result<Self, EngineError> {
+    /// Starts the writer thread for `data_dir`, creating the tables' directories; it keeps
+    /// `retention_days` days of history (0: all; [`prune`]).
+    pub fn start(data_dir: &Path, retention_days: u32, metrics: EngineMetrics) -> Result<Self, EngineError> {
         for table in HistoryTable::ALL {
             let dir = table.dir(data_dir);
             std::fs::create_dir_all(&dir)
@@ -103,7 +104,7 @@ impl HistoryWriter {
         let data_dir = data_dir.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("ironspider-history".into())
-            .spawn(move || write_loop(&data_dir, &receiver, &metrics))
+            .spawn(move || write_loop(&data_dir, retention_days, &receiver, &metrics))
             .map_err(|error| EngineError::Io { context: "starting the history writer".into(), error })?;
         Ok(Self { sender: Some(sender), thread: Some(thread) })
     }
@@ -140,8 +141,18 @@ impl Drop for HistoryWriter {
     }
 }
 
-fn write_loop(data_dir: &Path, receiver: &Receiver<Job>, metrics: &EngineMetrics) {
+fn write_loop(data_dir: &Path, retention_days: u32, receiver: &Receiver<Job>, metrics: &EngineMetrics) {
+    let mut pruned_on: Option<String> = None;
     while let Ok((table, start, rows)) = receiver.recv() {
+        // Time here is the files' own (event time), so a replay prunes by its virtual days.
+        let today = day(start);
+        if retention_days > 0 && pruned_on.as_ref() != Some(&today) {
+            let removed = prune(data_dir, start, retention_days);
+            if removed > 0 {
+                tracing::info!(partitions = removed, retention_days, "history older than its retention deleted");
+            }
+            pruned_on = Some(today);
+        }
         match write_window(&table.dir(data_dir), start, &rows) {
             Ok(path) => {
                 metrics.history_files_written.inc();
@@ -155,10 +166,38 @@ fn write_loop(data_dir: &Path, receiver: &Receiver<Job>, metrics: &EngineMetrics
     }
 }
 
+/// The `YYYY-MM-DD` (UTC) of a time in ns, as the date partitions name it.
+fn day(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d").to_string()
+}
+
+/// Deletes the date partitions of every history table older than `retention_days` days
+/// before `now` (ns): a partition is kept while its date is `now`'s date minus
+/// `retention_days` or later. Returns how many were deleted; one that cannot be is logged.
+pub fn prune(data_dir: &Path, now: i64, retention_days: u32) -> usize {
+    let oldest_kept = format!("date={}", day(now.saturating_sub(i64::from(retention_days) * 86_400_000_000_000)));
+    let mut removed = 0;
+    for table in HistoryTable::ALL {
+        let Ok(partitions) = std::fs::read_dir(table.dir(data_dir)) else { continue };
+        for partition in partitions.flatten() {
+            let name = partition.file_name().to_string_lossy().into_owned();
+            if !name.starts_with("date=") || name >= oldest_kept {
+                continue;
+            }
+            match std::fs::remove_dir_all(partition.path()) {
+                Ok(()) => removed += 1,
+                Err(error) => {
+                    tracing::error!(partition = %partition.path().display(), %error, "history partition not deleted")
+                }
+            }
+        }
+    }
+    removed
+}
+
 /// Writes one window's (or step's) rows below a table's directory; returns the file's path.
 pub fn write_window(dir: &Path, start: i64, rows: &RecordBatch) -> Result<PathBuf, EngineError> {
-    let day = chrono::DateTime::from_timestamp_nanos(start).format("%Y-%m-%d");
-    let partition = dir.join(format!("date={day}"));
+    let partition = dir.join(format!("date={}", day(start)));
     std::fs::create_dir_all(&partition)
         .map_err(|error| EngineError::Io { context: format!("creating {}", partition.display()), error })?;
     let path = unused_name(&partition, start);
@@ -222,6 +261,27 @@ mod tests {
     fn rows(values: &[i64]) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
         RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(values.to_vec()))]).unwrap()
+    }
+
+    #[test]
+    fn prune_deletes_the_partitions_past_the_retention_of_every_table() {
+        let dir = tempfile::tempdir().unwrap();
+        for table in [HistoryTable::Windows, HistoryTable::Forecasts] {
+            for date in ["2026-01-01", "2026-01-02", "2026-01-31"] {
+                std::fs::create_dir_all(table.dir(dir.path()).join(format!("date={date}"))).unwrap();
+            }
+        }
+        // 2026-02-01 12:00 UTC less 30 days is 2026-01-02: the 1st goes, the 2nd stays.
+        let now = chrono::DateTime::parse_from_rfc3339("2026-02-01T12:00:00Z").unwrap().timestamp_nanos_opt().unwrap();
+        assert_eq!(prune(dir.path(), now, 30), 2, "one partition of each of two tables");
+        let left: Vec<String> = std::fs::read_dir(HistoryTable::Windows.dir(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(left, ["date=2026-01-02", "date=2026-01-31"]);
+        assert_eq!(prune(dir.path(), now, 30), 0);
     }
 
     fn read(path: &Path) -> Vec<i64> {
