@@ -8,8 +8,8 @@
 //! Messages whose header fields follow their children on the wire (a `Sum`'s temporality
 //! comes after its points; a `Metric`'s name may come after its data) are scanned twice: the
 //! first pass skips length-delimited children in O(1). Field semantics follow protobuf:
-//! unknown fields are skipped, the last value of a singular field wins, repeated scalars are
-//! accepted packed or unpacked.
+//! unknown fields are skipped (groups too, to their end tag, as prost skips them), the last
+//! value of a singular field wins, repeated scalars are accepted packed or unpacked.
 
 use crate::attrs::{Attr, AttrValue, Nested};
 use crate::visitor::{
@@ -41,7 +41,7 @@ fn fields<'a>(
     while !reader.is_empty() {
         let (field, wire) = reader.key()?;
         if !on_field(&mut reader, field, wire)? {
-            reader.skip(wire)?;
+            reader.skip(field, wire)?;
         }
     }
     Ok(())
@@ -190,11 +190,11 @@ fn metric<'a>(
         DataField::Gauge(buf) => (buf, Shape::Gauge),
         DataField::Summary(buf) => (buf, Shape::Summary),
         DataField::Sum(buf) => {
-            let (temporality, monotonic) = aggregation_header(buf)?;
+            let (temporality, monotonic) = aggregation_header(buf, true)?;
             (buf, Shape::Sum { monotonic, temporality })
         }
-        DataField::Histogram(buf) => (buf, Shape::Histogram(aggregation_header(buf)?.0)),
-        DataField::Exponential(buf) => (buf, Shape::ExponentialHistogram(aggregation_header(buf)?.0)),
+        DataField::Histogram(buf) => (buf, Shape::Histogram(aggregation_header(buf, false)?.0)),
+        DataField::Exponential(buf) => (buf, Shape::ExponentialHistogram(aggregation_header(buf, false)?.0)),
     };
     visitor.metric(&MetricMeta { name, unit, shape });
     fields(points, |reader, field, wire| {
@@ -212,13 +212,14 @@ fn metric<'a>(
     })
 }
 
-/// Temporality (field 2) and monotonicity (field 3) of a Sum or histogram.
-fn aggregation_header(buf: &[u8]) -> Result<(Temporality, bool), WireError> {
+/// Temporality (field 2) of a Sum or histogram, and a Sum's monotonicity (field 3, which
+/// `sum` says the message has: a histogram's field 3 is an unknown field, skipped).
+fn aggregation_header(buf: &[u8], sum: bool) -> Result<(Temporality, bool), WireError> {
     let (mut temporality, mut monotonic) = (0i32, false);
     fields(buf, |reader, field, wire| {
         match field {
             2 => temporality = varint_field(reader, field, wire)? as i32,
-            3 => monotonic = varint_field(reader, field, wire)? != 0,
+            3 if sum => monotonic = varint_field(reader, field, wire)? != 0,
             _ => return Ok(false),
         }
         Ok(true)
@@ -350,7 +351,7 @@ fn point_fields<'a>(
             _ => other(&mut reader, field, wire)?,
         };
         if !read {
-            reader.skip(wire)?;
+            reader.skip(field, wire)?;
         }
     }
     Ok(())

@@ -12,9 +12,20 @@ pub enum WireError {
     /// A varint longer than ten bytes.
     #[error("malformed varint")]
     Varint,
-    /// Wire type 3, 4 (groups), 6 or 7.
+    /// Wire type 6 or 7, or an end-group tag (4) where no group is open.
     #[error("unsupported wire type {0}")]
     WireType(u8),
+    /// An end-group tag whose field number is not the open group's.
+    #[error("end-group tag of field {found} closes the group of field {open}")]
+    GroupEnd {
+        /// The open group's field number.
+        open: u32,
+        /// The end tag's.
+        found: u32,
+    },
+    /// Groups nested deeper than [`MAX_GROUP_DEPTH`].
+    #[error("groups nested deeper than {MAX_GROUP_DEPTH}")]
+    GroupDepth,
     /// A known field arrived with the wrong wire type.
     #[error("field {field} has wire type {found}, expected {expected}")]
     FieldType {
@@ -41,9 +52,16 @@ pub mod wire_type {
     pub const FIXED64: u8 = 1;
     /// Length-delimited.
     pub const LEN: u8 = 2;
+    /// Start of a group (deprecated proto2 encoding; skipped when unknown).
+    pub const START_GROUP: u8 = 3;
+    /// End of a group.
+    pub const END_GROUP: u8 = 4;
     /// 32-bit fixed width.
     pub const FIXED32: u8 = 5;
 }
+
+/// Deepest nesting of groups skipped (prost's recursion limit, which counts messages too).
+pub const MAX_GROUP_DEPTH: usize = 100;
 
 /// A cursor over one message's bytes.
 #[derive(Debug, Clone, Copy)]
@@ -133,13 +151,27 @@ impl<'a> Reader<'a> {
         utf8(self.bytes()?)
     }
 
-    /// Skips a field's value of wire type `wire_type`.
-    pub fn skip(&mut self, wire_type: u8) -> Result<(), WireError> {
+    /// Skips the value of field `field`, of wire type `wire_type`. A group (an unknown field
+    /// of a proto2 sender) is skipped up to its end tag, as prost skips it: every field inside
+    /// skipped in turn, the end tag's field number the group's own.
+    pub fn skip(&mut self, field: u32, wire_type: u8) -> Result<(), WireError> {
+        self.skip_within(field, wire_type, 0)
+    }
+
+    fn skip_within(&mut self, field: u32, wire_type: u8, depth: usize) -> Result<(), WireError> {
         match wire_type {
             wire_type::VARINT => self.varint().map(drop),
             wire_type::FIXED64 => self.take(8).map(drop),
             wire_type::LEN => self.bytes().map(drop),
             wire_type::FIXED32 => self.take(4).map(drop),
+            wire_type::START_GROUP if depth >= MAX_GROUP_DEPTH => Err(WireError::GroupDepth),
+            wire_type::START_GROUP => loop {
+                match self.key()? {
+                    (inner, wire_type::END_GROUP) if inner == field => return Ok(()),
+                    (inner, wire_type::END_GROUP) => return Err(WireError::GroupEnd { open: field, found: inner }),
+                    (inner, wire) => self.skip_within(inner, wire, depth + 1)?,
+                }
+            },
             other => Err(WireError::WireType(other)),
         }
     }

@@ -261,3 +261,47 @@ fn a_value_past_the_range_once_scaled_is_refused_as_not_finite() {
     assert!(rows.contains("rejected: RejectCounts([1, 0, 0"), "{rows}");
     assert_eq!(fast_rows(&request.encode_to_vec()).unwrap(), reference_rows(&request));
 }
+
+/// Found by the fuzz target `otlp_protobuf` (fuzz/): an unknown field encoded as a group
+/// (wire type 3, proto2's deprecated encoding), which prost skips to its end tag and the fast
+/// decoder refused. Both now skip it, at the top level and inside a message, nested too, and
+/// both refuse an end tag that closes no group or another field's group.
+#[test]
+fn unknown_group_fields_are_skipped_as_prost_skips_them() {
+    let found: &[u8] = b"state\xfa\xff\xfa\xff\x6b\xf8\x10\xff\x02\x41\x0a\x10\xf8\x02\x6b\x0a\x41\xff";
+    let request = ExportMetricsServiceRequest::decode(found).expect("prost accepts the fuzzer's input");
+    assert_eq!(fast_rows(found).expect("the fast path accepts it too"), reference_rows(&request));
+
+    // Field 20 of a Metric (unknown) as a group holding a varint, a nested group (field 10)
+    // and a string.
+    let mut metric = b"\x0a\x01m".to_vec(); // name "m"
+    metric.extend_from_slice(b"\xa3\x01\x08\x01\x53\x54\x12\x02hi\xa4\x01");
+    metric.extend_from_slice(b"\x2a\x00"); // an empty gauge (field 5)
+    let scope = [&[0x12, metric.len() as u8][..], &metric].concat(); // ScopeMetrics.metrics (2)
+    let resource = [&[0x12, scope.len() as u8][..], &scope].concat(); // ResourceMetrics.scope_metrics (2)
+    let bytes = [&[0x0a, resource.len() as u8][..], &resource].concat();
+    let request = ExportMetricsServiceRequest::decode(&bytes[..]).expect("prost skips the group");
+    assert_eq!(fast_rows(&bytes).expect("so does the fast path"), reference_rows(&request));
+
+    for refused in [&b"\x74"[..], b"\x73\x7c", b"\x73"] {
+        assert!(ExportMetricsServiceRequest::decode(refused).is_err());
+        assert!(fast_rows(refused).is_err(), "{refused:?}");
+    }
+}
+
+/// Found by the fuzz target `otlp_protobuf`: a histogram (or exponential histogram) with a
+/// field 3, which only a Sum has (`is_monotonic`). prost skips it as unknown whatever its
+/// wire type; the fast decoder read it as a Sum's and refused a length-delimited one.
+#[test]
+fn a_histograms_unknown_field_3_is_skipped_whatever_its_wire_type() {
+    for data_field in [0x4a, 0x52] {
+        // Histogram / ExponentialHistogram (fields 9, 10) = { temporality 2, field 3: "ab" }.
+        let data = [0x10, 0x02, 0x1a, 0x02, b'a', b'b'];
+        let metric = [&[0x0a, 0x01, b'h', data_field, data.len() as u8][..], &data].concat();
+        let scope = [&[0x12, metric.len() as u8][..], &metric].concat();
+        let resource = [&[0x12, scope.len() as u8][..], &scope].concat();
+        let bytes = [&[0x0a, resource.len() as u8][..], &resource].concat();
+        let request = ExportMetricsServiceRequest::decode(&bytes[..]).expect("prost skips the unknown field");
+        assert_eq!(fast_rows(&bytes).expect("so does the fast path"), reference_rows(&request));
+    }
+}
