@@ -149,6 +149,21 @@ pub(crate) fn csv_files(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     Ok(files)
 }
 
+/// Reads the text of one VM's file as node `vm-0`, rows regularised as the module doc says
+/// (the loader of each file of [`load`]; the fuzz target `dataset_csv` drives it directly).
+pub fn from_text(text: &str) -> (Trace, LoadReport) {
+    let mut trace = Trace {
+        nodes: vec!["vm-0".to_string()],
+        columns: COLUMNS.to_vec(),
+        step_seconds: STEP_SECONDS as u64,
+        ..Trace::default()
+    };
+    let mut report = LoadReport { files: 1, ..LoadReport::default() };
+    load_file(text, 0, &mut trace, &mut report);
+    trace.sort();
+    (trace, report)
+}
+
 /// Loads every `*.csv` of `dir` (one VM each, node `vm-<file stem>`). Files that cannot be
 /// read are counted (`unreadable_files`) and skipped; rows are regularised as the module doc
 /// says. Fails only when `dir` cannot be listed or holds no usable row.

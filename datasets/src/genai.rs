@@ -128,6 +128,24 @@ fn load_source(text: &str, source: &Source, rows: &mut HashMap<(i64, String), [f
     }
 }
 
+/// The names of the three source files, in the order [`load`] reads them.
+pub const FILES: [&str; 3] = [SOURCES[0].file, SOURCES[1].file, SOURCES[2].file];
+
+/// Reads the text of the source file named `file` (one of [`FILES`]; another name reads
+/// nothing and notes `unreadable_files`) as [`load`] reads each, and reports its rows (the
+/// fuzz target `dataset_csv` drives it directly).
+pub fn from_text(file: &str, text: &str) -> LoadReport {
+    let mut report = LoadReport::default();
+    match SOURCES.iter().find(|source| source.file == file) {
+        Some(source) => {
+            report.files = 1;
+            load_source(text, source, &mut HashMap::new(), &mut report);
+        }
+        None => report.note("unreadable_files"),
+    }
+    report
+}
+
 /// Loads the three pod series of `dir`. `gpu_memory_bytes`, when given, is every pod's GPU
 /// memory size (so GPU memory utilisation can be scored). Fails only when no file yields a
 /// usable row.

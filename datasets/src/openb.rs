@@ -124,7 +124,11 @@ fn position(header: &[&str], column: Column, path: &Path) -> Result<Option<usize
 
 fn read_table(path: &Path, columns: &[Column]) -> Result<Table, DatasetError> {
     let text = std::fs::read(path).map_err(|error| DatasetError::Io { path: path.display().to_string(), error })?;
-    let text = String::from_utf8_lossy(&text);
+    table(&String::from_utf8_lossy(&text), columns, path)
+}
+
+/// The table of a file's `text`; `path` names it in errors.
+fn table(text: &str, columns: &[Column], path: &Path) -> Result<Table, DatasetError> {
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r')).filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
     let positions = columns.iter().map(|&column| position(&header, column, path)).collect::<Result<Vec<_>, _>>()?;
@@ -168,13 +172,14 @@ fn name(field: &str) -> Result<String, &'static str> {
     if field.is_empty() { Err("missing_name") } else { Ok(field.to_string()) }
 }
 
-/// Reads every data row of `path` with `parse`, counting refusals in the report.
+/// Reads every data row of `table` (from `path`) with `parse`, counting refusals in the
+/// report.
 fn load<T>(
+    table: Table,
     path: &Path,
     columns: &[Column],
     mut parse: impl FnMut(&[&str], &mut LoadReport) -> Result<T, &'static str>,
 ) -> Result<(Vec<T>, LoadReport), DatasetError> {
-    let table = read_table(path, columns)?;
     let mut report = LoadReport { files: 1, ..LoadReport::default() };
     table.note_absent(columns, &mut report);
     let mut items = Vec::with_capacity(table.lines.len());
@@ -197,7 +202,17 @@ fn load<T>(
 /// Loads a node list (see the module doc). Fails when the file cannot be read, its header
 /// lacks a required column, or no row is usable.
 pub fn load_nodes(path: &Path) -> Result<(Vec<OpenbNode>, LoadReport), DatasetError> {
-    load(path, &NODE_COLUMNS, |f, _| {
+    nodes(read_table(path, &NODE_COLUMNS)?, path)
+}
+
+/// A node list from the `text` of a file (`origin` names it in errors); what
+/// [`load_nodes`] does once the file is read.
+pub fn nodes_from_text(text: &str, origin: &Path) -> Result<(Vec<OpenbNode>, LoadReport), DatasetError> {
+    nodes(table(text, &NODE_COLUMNS, origin)?, origin)
+}
+
+fn nodes(table: Table, path: &Path) -> Result<(Vec<OpenbNode>, LoadReport), DatasetError> {
+    load(table, path, &NODE_COLUMNS, |f, _| {
         Ok(OpenbNode {
             name: name(f[0])?,
             cpu_milli: number(f[1])?,
@@ -211,7 +226,17 @@ pub fn load_nodes(path: &Path) -> Result<(Vec<OpenbNode>, LoadReport), DatasetEr
 /// Loads a pod list (see the module doc). Fails when the file cannot be read, its header
 /// lacks a required column, or no row is usable.
 pub fn load_pods(path: &Path) -> Result<(Vec<OpenbPod>, LoadReport), DatasetError> {
-    load(path, &POD_COLUMNS, |f, report| {
+    pods(read_table(path, &POD_COLUMNS)?, path)
+}
+
+/// A pod list from the `text` of a file (`origin` names it in errors); what [`load_pods`]
+/// does once the file is read.
+pub fn pods_from_text(text: &str, origin: &Path) -> Result<(Vec<OpenbPod>, LoadReport), DatasetError> {
+    pods(table(text, &POD_COLUMNS, origin)?, origin)
+}
+
+fn pods(table: Table, path: &Path) -> Result<(Vec<OpenbPod>, LoadReport), DatasetError> {
+    load(table, path, &POD_COLUMNS, |f, report| {
         let num_gpu = u32::try_from(number(f[3])?).map_err(|_| "bad_number")?;
         let mut gpu_milli = u32::try_from(number(f[4])?).unwrap_or(u32::MAX);
         if num_gpu == 0 && gpu_milli != 0 {
