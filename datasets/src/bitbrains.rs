@@ -13,7 +13,7 @@
 //!   `out_of_order`;
 //! - rows with a wrong field count or an unparsable number are `malformed`, with NaN or
 //!   infinity `non_finite`, with a negative value `negative_value`, with a timestamp not after
-//!   1970 `bad_timestamp`;
+//!   1970 or past what a signed 64-bit nanosecond clock holds (2262) `bad_timestamp`;
 //! - rows with 0 cores are `zero_cores`: the VM is powered off or not provisioned, so it has
 //!   no capacity to score;
 //! - CPU usage over 100 % (about 5 % of rows, up to 106 %) is clamped to 100 % and memory
@@ -53,6 +53,9 @@ struct Row {
     memory_used_kb: f64,
 }
 
+/// The latest timestamp whose nanoseconds fit an `i64` (2262-04-11), in seconds.
+const MAX_TIMESTAMP_SECONDS: f64 = (i64::MAX / 1_000_000_000) as f64;
+
 /// Parses one data line, or names why it cannot be used.
 fn parse(line: &str) -> Result<Row, &'static str> {
     let fields: Vec<&str> = line.split(';').map(str::trim).collect();
@@ -69,7 +72,7 @@ fn parse(line: &str) -> Result<Row, &'static str> {
     if numbers.iter().any(|n| *n < 0.0) {
         return Err("negative_value");
     }
-    if numbers[0] < 1.0 {
+    if numbers[0] < 1.0 || numbers[0] > MAX_TIMESTAMP_SECONDS {
         return Err("bad_timestamp");
     }
     if numbers[1] == 0.0 {
@@ -199,6 +202,21 @@ mod tests {
 
     fn line(ts: i64, cores: u32, percent: f64, memory_kb: f64, used_kb: f64) -> String {
         format!("{ts};\t{cores};\t5000.0;\t100.0;\t{percent};\t{memory_kb};\t{used_kb};\t0.0;\t1.5;\t0.2;\t1.0")
+    }
+
+    /// Found by the fuzz target `dataset_csv`: a timestamp of 10^10 s overflowed the
+    /// conversion to nanoseconds (a panic in debug builds, a wrapped time in release).
+    #[test]
+    fn a_timestamp_past_2262_is_a_bad_timestamp() {
+        let text = [
+            HEADER.to_string(),
+            line(10_000_000_000, 2, 50.0, 4096.0, 1024.0),
+            line(9_223_372_036, 2, 50.0, 4096.0, 1024.0),
+        ]
+        .join("\n");
+        let (trace, report) = from_text(&text);
+        assert_eq!(report.rows_rejected.get("bad_timestamp"), Some(&1));
+        assert_eq!(trace.keys, [(9_223_372_036 / 300 * 300 * 1_000_000_000, 0)], "the last second that fits is kept");
     }
 
     #[test]
