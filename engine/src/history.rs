@@ -167,27 +167,49 @@ fn write_loop(data_dir: &Path, retention_days: u32, receiver: &Receiver<Job>, me
 }
 
 /// The `YYYY-MM-DD` (UTC) of a time in ns, as the date partitions name it.
-fn day(ns: i64) -> String {
+pub(crate) fn day(ns: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d").to_string()
+}
+
+/// The date partitions of `table` below `data_dir`: each `date=YYYY-MM-DD` directory's date
+/// and path, in no particular order (none when the table has no directory yet).
+pub(crate) fn partitions(data_dir: &Path, table: HistoryTable) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(table.dir(data_dir)) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let date = entry.file_name().to_str()?.strip_prefix("date=")?.to_string();
+            Some((date, entry.path()))
+        })
+        .collect()
+}
+
+/// The first parts of a partition's files (`<start>.parquet`; a later `.partN` and a
+/// temporary file are not), with their starts, in no particular order.
+pub(crate) fn first_parts(partition: &Path) -> Vec<(i64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(partition) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let start: i64 = path.file_name()?.to_str()?.strip_suffix(".parquet")?.parse().ok()?;
+            Some((start, path))
+        })
+        .collect()
 }
 
 /// Deletes the date partitions of every history table older than `retention_days` days
 /// before `now` (ns): a partition is kept while its date is `now`'s date minus
 /// `retention_days` or later. Returns how many were deleted; one that cannot be is logged.
 pub fn prune(data_dir: &Path, now: i64, retention_days: u32) -> usize {
-    let oldest_kept = format!("date={}", day(now.saturating_sub(i64::from(retention_days) * 86_400_000_000_000)));
+    let oldest_kept = day(now.saturating_sub(i64::from(retention_days) * 86_400_000_000_000));
     let mut removed = 0;
     for table in HistoryTable::ALL {
-        let Ok(partitions) = std::fs::read_dir(table.dir(data_dir)) else { continue };
-        for partition in partitions.flatten() {
-            let name = partition.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("date=") || name >= oldest_kept {
-                continue;
-            }
-            match std::fs::remove_dir_all(partition.path()) {
+        for (_, partition) in partitions(data_dir, table).into_iter().filter(|(date, _)| *date < oldest_kept) {
+            match std::fs::remove_dir_all(&partition) {
                 Ok(()) => removed += 1,
                 Err(error) => {
-                    tracing::error!(partition = %partition.path().display(), %error, "history partition not deleted")
+                    tracing::error!(partition = %partition.display(), %error, "history partition not deleted")
                 }
             }
         }

@@ -15,7 +15,7 @@
 
 use crate::aggregate::SeriesAggregate;
 use crate::frame::node_frames;
-use crate::history::{HistoryTable, read_batches};
+use crate::history::{HistoryTable, first_parts, partitions, read_batches};
 use crate::pods::pod_costs;
 use crate::series::{SeriesInfo, SeriesInterner, SeriesKind};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -61,26 +61,12 @@ pub fn restore_scores(book: &ScoreBook, config: &ScoreConfig, data_dir: &Path, n
 /// The first-part window files whose start is at or after `oldest`, the newest `count`,
 /// oldest first, with their starts.
 fn newest_windows(data_dir: &Path, count: usize, oldest: i64) -> Vec<(i64, PathBuf)> {
-    let Ok(partitions) = std::fs::read_dir(HistoryTable::Windows.dir(data_dir)) else { return Vec::new() };
-    let mut partitions: Vec<PathBuf> = partitions
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("date=")))
-        .collect();
+    let mut partitions = partitions(data_dir, HistoryTable::Windows);
     // Newest date first; stop once enough files are found.
     partitions.sort_unstable_by(|a, b| b.cmp(a));
     let mut files = Vec::new();
-    for partition in partitions {
-        let Ok(entries) = std::fs::read_dir(&partition) else { continue };
-        let mut found: Vec<(i64, PathBuf)> = entries
-            .flatten()
-            .filter_map(|entry| {
-                let path = entry.path();
-                let start: i64 = path.file_name()?.to_str()?.strip_suffix(".parquet")?.parse().ok()?;
-                (start >= oldest).then_some((start, path))
-            })
-            .collect();
-        files.append(&mut found);
+    for (_, partition) in partitions {
+        files.extend(first_parts(&partition).into_iter().filter(|(start, _)| *start >= oldest));
         if files.len() >= count {
             break;
         }

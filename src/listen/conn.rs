@@ -15,6 +15,7 @@
 
 use super::auth::Peer;
 use super::config::ConnectionsConfig;
+use super::stop_requested;
 use super::tls::Tls;
 use axum::Router;
 use hyper::body::Incoming;
@@ -146,11 +147,6 @@ impl Front {
             });
         }
     }
-}
-
-/// Resolves once `stopped` turns true (or its sender is gone).
-async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// A connection's place under the cap: the permit and the open-connections gauge.

@@ -27,6 +27,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Resolves once `stopped` turns true (or its sender is gone).
+async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
 /// What every listener shares.
 pub struct FrontDoor {
     tls: Option<Arc<Tls>>,

@@ -51,7 +51,7 @@ pub fn watch_files(
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
-                stop = stopped.wait_for(|stop| *stop) => { drop(stop); return }
+                () = super::stop_requested(&mut stopped) => return,
                 _ = ticks.tick() => {}
             }
             for (item, seen) in items.iter().zip(seen.iter_mut()) {

@@ -9,7 +9,7 @@
 //! skipped and counted, never fatal: a serve that cannot warm-start starts cold.
 
 use super::RESOURCES;
-use crate::history::HistoryTable;
+use crate::history::{HistoryTable, day, first_parts, partitions};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, TimestampNanosecondType};
 use std::path::{Path, PathBuf};
@@ -45,20 +45,13 @@ pub(super) struct StepFiles {
 /// The step files below `data_dir` to feed (module doc): steps are indices on a grid of
 /// `step_ns`; the newest wanted is before `current`, and no older than `oldest_useful`.
 pub(super) fn step_files(data_dir: &Path, step_ns: i64, oldest_useful: i64, current: i64, reach: i64) -> StepFiles {
-    let root = HistoryTable::NodeSteps.dir(data_dir);
-    let Ok(partitions) = std::fs::read_dir(&root) else { return StepFiles::default() };
     // A day's margin: partitions are by the UTC date of a step's start.
     let first_day = day(oldest_useful.saturating_sub(reach).saturating_mul(step_ns).saturating_sub(86_400_000_000_000));
-    let mut files: Vec<(i64, PathBuf)> = partitions
-        .flatten()
-        .filter(|p| p.file_name().to_str().and_then(|n| n.strip_prefix("date=")).is_some_and(|d| *d >= *first_day))
-        .filter_map(|partition| std::fs::read_dir(partition.path()).ok())
-        .flat_map(|entries| entries.flatten())
-        .filter_map(|entry| {
-            let path = entry.path();
-            let start: i64 = path.file_name()?.to_str()?.strip_suffix(".parquet")?.parse().ok()?;
-            (start.div_euclid(step_ns) < current).then_some((start, path))
-        })
+    let mut files: Vec<(i64, PathBuf)> = partitions(data_dir, HistoryTable::NodeSteps)
+        .into_iter()
+        .filter(|(date, _)| *date >= first_day)
+        .flat_map(|(_, partition)| first_parts(&partition))
+        .filter(|(start, _)| start.div_euclid(step_ns) < current)
         .collect();
     files.sort_unstable();
     let Some(newest) = files.last().map(|(start, _)| start.div_euclid(step_ns)) else { return StepFiles::default() };
@@ -68,11 +61,6 @@ pub(super) fn step_files(data_dir: &Path, step_ns: i64, oldest_useful: i64, curr
     let paths =
         files.into_iter().filter(|(start, _)| start.div_euclid(step_ns) > newest - reach).map(|(_, p)| p).collect();
     StepFiles { paths, stale: false }
-}
-
-/// The `YYYY-MM-DD` of a time in ns (UTC), as the partitions name it.
-fn day(ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(ns).format("%Y-%m-%d").to_string()
 }
 
 /// One step's values from `file`, with its index on a grid of `step_ns`: `(node, resource
