@@ -214,7 +214,8 @@ async fn a_cardinality_explosion_stops_at_the_series_limit_and_known_series_go_o
 
 #[tokio::test]
 async fn an_engine_that_cannot_keep_up_says_retry_later() {
-    let server = Server::start(&[], &[("IRONSPIDER_INGEST__MAX_LIVE_POINTS", "1")]);
+    // One byte: the first point fits (nothing is held yet), and then the engine is full.
+    let server = Server::start(&[], &[("IRONSPIDER_ENGINE__MAX_LIVE_BYTES", "1")]);
     let request = |value| encode(&gauge_request("n1", "test.throttle", vec![gauge_point(now_ns(), value, vec![])]));
     server.export_grpc(request(1.0)).await.expect("the first point fits");
 

@@ -96,6 +96,18 @@ pub struct HistogramRow {
     pub quantiles: Vec<(f64, f64)>,
 }
 
+impl HistogramRow {
+    /// Heap bytes of its bucket and quantile vectors (their capacity).
+    pub fn heap_bytes(&self) -> usize {
+        8 * (self.bounds.capacity() + self.counts.capacity()) + 16 * self.quantiles.capacity()
+    }
+
+    /// Estimated bytes of the row held in memory: the struct and its heap.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<HistogramRow>() + self.heap_bytes()
+    }
+}
+
 /// A batch of rows from one request (or one replay step).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestBatch {
@@ -107,6 +119,9 @@ pub struct IngestBatch {
     pub histograms: Vec<HistogramRow>,
     /// Whether each histogram row is cumulative (parallel to `histograms`).
     pub histogram_cumulative: Vec<bool>,
+    /// The series table's epoch when the batch was built, held until it is stored, so that
+    /// no id the batch names is given to another series meanwhile (`series` module doc).
+    pub epoch: Option<crate::series::SeriesEpoch>,
 }
 
 impl IngestBatch {
@@ -130,6 +145,7 @@ impl IngestBatch {
             },
             histograms: clear_vec(&mut self.histograms),
             histogram_cumulative: clear_vec(&mut self.histogram_cumulative),
+            epoch: None,
         };
     }
 }

@@ -24,9 +24,19 @@ pub struct EngineConfig {
     /// How far ahead of the wall clock a point's timestamp may be, in seconds (default 300).
     /// Later points are rejected so that one bad clock cannot close everyone's windows.
     pub max_future_seconds: u64,
-    /// Most series the engine will hold at once (default 1,000,000). Points of new series past
-    /// this limit are rejected with reason `series_limit`.
+    /// Most active series the engine will hold at once (default 1,000,000). Points of new
+    /// series past this limit are rejected with reason `series_limit`. Expired series waiting
+    /// for their id to be freed are not counted (their bytes count in `max_live_bytes`).
     pub max_series: usize,
+    /// Seconds a series may go unseen before it expires (default 3600): its id stops being
+    /// found, and is given to a new series once no live window or batch in flight names it
+    /// (retention + lateness + one window later). A series that comes back is a new series.
+    pub series_ttl_seconds: u64,
+    /// Estimated bytes the live store and series table may hold (default 4 GiB). Past three
+    /// quarters of it, closed windows leave memory before their retention ends (they are in
+    /// the history); at it, receivers answer "retry later" until open windows close. What
+    /// is counted, and the resident memory around it, is in docs/operations.md.
+    pub max_live_bytes: usize,
     /// Directory of the Parquet history (default `data`). Closed windows are written below
     /// `<data_dir>/history/windows/`.
     pub data_dir: PathBuf,
@@ -216,6 +226,8 @@ impl Default for EngineConfig {
             retention_seconds: 3600,
             max_future_seconds: 300,
             max_series: 1_000_000,
+            series_ttl_seconds: 3600,
+            max_live_bytes: 4 << 30,
             data_dir: PathBuf::from("data"),
             history: true,
             history_retention_days: 30,
@@ -235,6 +247,9 @@ pub enum EngineConfigError {
     /// `max_series = 0`.
     #[error("engine.max_series = 0: the engine must hold at least one series")]
     NoSeries,
+    /// `max_live_bytes = 0` or `series_ttl_seconds = 0` (named).
+    #[error("engine.{0} = 0: the limit is at least 1")]
+    ZeroLimit(&'static str),
     /// An `[engine.sql]` limit of zero (named).
     #[error("engine.sql.{0} = 0: every query would be refused; the limit is at least 1")]
     ZeroSqlLimit(&'static str),
@@ -264,6 +279,12 @@ impl EngineConfig {
         if self.max_series == 0 {
             return Err(EngineConfigError::NoSeries);
         }
+        if self.max_live_bytes == 0 {
+            return Err(EngineConfigError::ZeroLimit("max_live_bytes"));
+        }
+        if self.series_ttl_seconds == 0 {
+            return Err(EngineConfigError::ZeroLimit("series_ttl_seconds"));
+        }
         if self.forecast.enabled {
             self.forecast.tracker_settings(self.window_seconds)?;
         }
@@ -284,6 +305,17 @@ impl EngineConfig {
     /// Live retention in nanoseconds.
     pub fn retention_ns(&self) -> i64 {
         seconds_to_ns(self.retention_seconds)
+    }
+
+    /// Series time to live in nanoseconds.
+    pub fn series_ttl_ns(&self) -> i64 {
+        seconds_to_ns(self.series_ttl_seconds)
+    }
+
+    /// How long an expired series' id stays unused once no batch in flight names it:
+    /// retention + lateness + one window, after which no live window holds it.
+    pub fn series_hold_ns(&self) -> i64 {
+        self.retention_ns().saturating_add(self.lateness_ns()).saturating_add(self.window_ns())
     }
 
     /// Tolerated clock skew into the future, in nanoseconds.

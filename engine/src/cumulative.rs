@@ -38,12 +38,41 @@ pub struct CumulativeState {
     engine_start_ns: i64,
     counters: HashMap<u32, CounterState>,
     histograms: HashMap<u32, HistogramRow>,
+    /// Heap bytes of the previous histogram points' bucket vectors.
+    histogram_heap: usize,
 }
 
 impl CumulativeState {
     /// Empty state; series that started before `engine_start_ns` begin with a baseline.
     pub fn new(engine_start_ns: i64) -> Self {
-        Self { engine_start_ns, counters: HashMap::new(), histograms: HashMap::new() }
+        Self { engine_start_ns, counters: HashMap::new(), histograms: HashMap::new(), histogram_heap: 0 }
+    }
+
+    /// Estimated heap bytes: an entry per series (its id, its state and a control byte) and
+    /// the previous histogram points' buckets.
+    pub fn bytes(&self) -> usize {
+        let entry = |state: usize| 4 + state + 1;
+        self.counters.len() * entry(std::mem::size_of::<CounterState>())
+            + self.histograms.len() * entry(std::mem::size_of::<HistogramRow>())
+            + self.histogram_heap
+    }
+
+    /// Forgets the state of `series`: its next point is a first one.
+    pub fn forget(&mut self, series: u32) {
+        self.counters.remove(&series);
+        if let Some(previous) = self.histograms.remove(&series) {
+            self.histogram_heap -= previous.heap_bytes();
+        }
+    }
+
+    /// Keeps `point` as `series`' previous histogram point and returns the one it replaces.
+    fn keep_histogram(&mut self, point: HistogramRow) -> Option<HistogramRow> {
+        self.histogram_heap += point.heap_bytes();
+        let previous = self.histograms.insert(point.series, point);
+        if let Some(previous) = &previous {
+            self.histogram_heap -= previous.heap_bytes();
+        }
+        previous
     }
 
     fn counts_from_start(&self, start: i64) -> bool {
@@ -69,12 +98,12 @@ impl CumulativeState {
     /// A change of bucket layout counts as a reset.
     pub fn histogram(&mut self, point: &HistogramRow) -> Result<Delta<HistogramRow>, RejectReason> {
         let counts_from_start = self.counts_from_start(point.start);
-        let Some(previous) = self.histograms.insert(point.series, point.clone()) else {
+        let Some(previous) = self.keep_histogram(point.clone()) else {
             return Ok(if counts_from_start { Delta::Change(point.clone()) } else { Delta::Baseline });
         };
         if point.ts <= previous.ts {
             let ts = previous.ts;
-            self.histograms.insert(point.series, previous);
+            self.keep_histogram(previous);
             return Err(order_error(point.ts, ts));
         }
         let reset = point.start > previous.start

@@ -1,4 +1,9 @@
 //! The engine facade: takes batches, closes windows, answers snapshots and SQL.
+//!
+//! Locks are taken in one order, the series table before the window store, and never the
+//! other way round: ingest builds a batch under the table's shared lock and then stores it,
+//! and series expiry ([`Engine::close_due_windows`]) holds the table exclusively while it
+//! reads and resets per-series state in the store.
 
 use crate::aggregate::{NumberColumns, aggregate_histograms, aggregate_numbers};
 use crate::batch::{ApplyReport, IngestBatch};
@@ -22,6 +27,7 @@ use arrow::array::{Float64Array, TimestampNanosecondArray, UInt32Array};
 use ironspider_scores::{PublishedScores, ScoreBook, ScoreSource, ScoresSnapshot};
 use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// One engine: the series table, the window store, the history writer and the metrics.
 #[derive(Debug)]
@@ -37,6 +43,8 @@ pub struct Engine {
     /// Live forecasts, unless `engine.forecast.enabled` is off.
     forecasts: Option<LiveForecasts>,
     forecast_log: BatchLog,
+    /// When series expiry last ran (clock time).
+    series_expired_at: AtomicI64,
 }
 
 impl Engine {
@@ -94,6 +102,7 @@ impl Engine {
             score_log: BatchLog::default(),
             forecasts,
             forecast_log: BatchLog::default(),
+            series_expired_at: AtomicI64::new(clock.now_ns()),
             config,
             clock,
             metrics,
@@ -133,16 +142,28 @@ impl Engine {
     /// Stores a batch of interned rows; every input path ends here.
     pub fn apply(&self, batch: IngestBatch) -> ApplyReport {
         let now = self.clock.now_ns();
-        let (report, live, open) = {
+        let (report, live, open, store_bytes) = {
             let mut store = self.store.lock();
             let report = store.apply(batch, now);
-            (report, store.live_samples(), store.open_windows())
+            (report, store.live_samples(), store.open_windows(), store.bytes())
         };
         self.metrics.record(&report);
         self.metrics.live_samples.set(live as i64);
         self.metrics.open_windows.set(open as i64);
-        self.metrics.active_series.set(self.series.len() as i64);
+        let (series, series_bytes) = {
+            let table = self.series.read();
+            (table.active(), table.bytes())
+        };
+        self.metrics.active_series.set(series as i64);
+        self.metrics.live_bytes.set((store_bytes + series_bytes) as i64);
         report
+    }
+
+    /// Estimated bytes of the live store and the series table, which `engine.max_live_bytes`
+    /// bounds (the `store` module doc says what is counted).
+    pub fn live_bytes(&self) -> usize {
+        let series_bytes = self.series.read().bytes();
+        self.store.lock().bytes() + series_bytes
     }
 
     /// Closes the windows the clock has passed (plus the lateness), aggregates them, hands
@@ -152,17 +173,36 @@ impl Engine {
         let (closed, watermark) = {
             let mut store = self.store.lock();
             let closed = store.close_due(now);
-            store.expire(now);
+            self.metrics.windows_shed.inc_by(store.expire(now) as u64);
             self.score_log.expire(now - self.config.retention_ns());
             self.forecast_log.expire(now - self.config.retention_ns());
             self.metrics.live_samples.set(store.live_samples() as i64);
             self.metrics.open_windows.set(store.open_windows() as i64);
             (closed, store.closed_before())
         };
+        if now.saturating_sub(self.series_expired_at.load(Ordering::Relaxed)) >= self.config.window_ns() {
+            self.series_expired_at.store(now, Ordering::Relaxed);
+            self.expire_series(now);
+        }
+        self.metrics.live_bytes.set(self.live_bytes() as i64);
         self.finish_closed(&closed);
         self.publish_scores(watermark);
         self.advance_forecasts(watermark);
         closed.len()
+    }
+
+    /// Retires the series unseen for `engine.series_ttl_seconds` and frees the ids retired
+    /// long enough ago (`series` module doc), resetting the store's state for them. Runs at
+    /// most once per window length: it scans every id under the table's exclusive lock.
+    fn expire_series(&self, now: i64) {
+        let mut table = self.series.write();
+        let mut store = self.store.lock();
+        let freed = table.release(now, self.config.series_hold_ns());
+        store.forget_series(&freed);
+        let idle = store.idle_series(&table, now.saturating_sub(self.config.series_ttl_ns()), now);
+        self.metrics.series_expired.inc_by(idle.len() as u64);
+        table.retire(idle);
+        self.metrics.active_series.set(table.active() as i64);
     }
 
     /// Scores every node as of `watermark` (which `/metrics` then renders) and appends them
@@ -308,5 +348,96 @@ fn log_fit(fit: &crate::forecasts::GlobalFit) {
         Err(why) => {
             tracing::info!(series = fit.series, steps = fit.steps, skipped = fit.skipped, %why, "global model not fitted")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::series::SeriesInfo;
+
+    const S: i64 = 1_000_000_000;
+
+    fn engine(clock: &Arc<ManualClock>) -> Engine {
+        let mut config = EngineConfig {
+            window_seconds: 10,
+            lateness_seconds: 0,
+            retention_seconds: 60,
+            series_ttl_seconds: 100,
+            history: false,
+            ..EngineConfig::default()
+        };
+        config.forecast.enabled = false;
+        Engine::new(config, clock.clone(), &prometheus::Registry::new()).expect("engine")
+    }
+
+    /// Interns the series `hash` and stores one point of it at the clock's time.
+    fn point(engine: &Engine, hash: u64) -> u32 {
+        let id = engine.series().register(hash, SeriesInfo { metric: format!("m{hash}"), ..Default::default() });
+        let id = id.expect("room");
+        let mut batch = IngestBatch { epoch: Some(engine.series().read().epoch()), ..IngestBatch::default() };
+        batch.numbers.push(id, engine.now_ns(), 1.0);
+        assert_eq!(engine.apply(batch).accepted, 1);
+        id
+    }
+
+    /// Moves the clock on by `seconds` in window steps, sending a point of series 2 each step.
+    fn run(engine: &Engine, clock: &ManualClock, seconds: i64) {
+        for _ in 0..seconds / 10 {
+            clock.advance_to(clock.now_ns() + 10 * S);
+            point(engine, 2);
+            engine.close_due_windows();
+        }
+    }
+
+    #[test]
+    fn an_unseen_series_expires_and_its_id_names_a_new_series_only_after_the_hold() {
+        let clock = Arc::new(ManualClock::new(1_000 * S));
+        let engine = engine(&clock);
+        let a = point(&engine, 1);
+        run(&engine, &clock, 100);
+        assert!(engine.series().read().get(1).is_some(), "seen 100 s ago: not yet past the TTL");
+        run(&engine, &clock, 10);
+        assert_eq!(engine.series().read().get(1), None, "unseen for more than 100 s: expired");
+        assert_eq!(engine.metrics().series_expired.get(), 1);
+        let c = point(&engine, 3);
+        assert_ne!(c, a, "within the hold (retention 60 + lateness 0 + window 10 s) the id stays unused");
+        let again = point(&engine, 1);
+        assert_ne!(again, a, "a series that comes back is a new series");
+        // Retired at 1110 s; the next pass (1120 s) finds its epoch released; freed 70 s later.
+        run(&engine, &clock, 60);
+        assert!(engine.series().read().info(a).is_some(), "still within the hold at 1170 s");
+        run(&engine, &clock, 20);
+        assert!(engine.series().read().info(a).is_none(), "freed once the hold has passed");
+        assert_eq!(point(&engine, 4), a, "the next new series takes the freed id");
+        assert_eq!(engine.series().read().info(a).expect("held").metric, "m4");
+    }
+
+    #[test]
+    fn a_batch_in_flight_keeps_the_ids_it_names_from_being_freed() {
+        let clock = Arc::new(ManualClock::new(1_000 * S));
+        let engine = engine(&clock);
+        let a = point(&engine, 1);
+        let in_flight = engine.series().read().epoch();
+        run(&engine, &clock, 300);
+        assert_eq!(engine.series().read().get(1), None, "expired");
+        assert!(engine.series().read().info(a).is_some(), "not freed while a batch built before holds its epoch");
+        drop(in_flight);
+        run(&engine, &clock, 80);
+        assert!(engine.series().read().info(a).is_none());
+    }
+
+    #[test]
+    fn live_bytes_are_published_and_fall_as_windows_leave() {
+        let clock = Arc::new(ManualClock::new(1_000 * S));
+        let engine = engine(&clock);
+        run(&engine, &clock, 50);
+        let held = engine.metrics().live_bytes.get();
+        assert_eq!(held as usize, engine.live_bytes());
+        assert!(held > 0);
+        run(&engine, &clock, 200);
+        let later = engine.metrics().live_bytes.get();
+        assert!(later > 0 && later < 2 * held, "one series, retention 60 s: bounded ({held} then {later})");
     }
 }

@@ -7,11 +7,23 @@
 //! merged. The clock is the wall clock when serving and a virtual clock when replaying, so one
 //! exporter with a skewed clock cannot close the windows of everyone else; points further
 //! than `max_future` ahead of the clock are rejected for the same reason.
+//!
+//! ## Memory
+//! [`WindowStore::bytes`] estimates the store's heap: [`NUMBER_ROW_BYTES`] per number row and
+//! [`HistogramRow::bytes`] per histogram row of the open windows, the Arrow buffers of the
+//! closed windows (their samples, histograms and aggregates, as Arrow measures them, spare
+//! capacity included), and the per-series state (newest timestamps, last-seen times, the
+//! previous points of cumulative series). Closed windows normally stay for the live
+//! retention; while the store holds more than three quarters of `max_live_bytes` the oldest
+//! are dropped sooner, counted as *shed* (their aggregates are in the history already), so
+//! that ingest is refused only when the open windows alone fill the budget and recovers as
+//! soon as they close.
 
 use crate::batch::{ApplyReport, HistogramRow, IngestBatch, NumberRows, RejectReason};
 use crate::config::EngineConfig;
 use crate::cumulative::{CumulativeState, Delta};
 use crate::schema;
+use crate::series::SeriesTable;
 use arrow::array::{
     ArrayRef, Float64Array, Float64Builder, ListBuilder, RecordBatch, TimestampNanosecondArray, UInt32Array,
     UInt64Array, UInt64Builder,
@@ -19,6 +31,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field};
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
+
+/// Estimated bytes of one number row of an open window: `series_id` (4), `ts` (8), `value` (8).
+pub const NUMBER_ROW_BYTES: usize = 20;
 
 /// A window still accepting points.
 #[derive(Debug, Default)]
@@ -29,6 +44,8 @@ pub struct OpenWindow {
     pub numbers: NumberRows,
     /// Histogram and summary points (deltas already computed).
     pub histograms: Vec<HistogramRow>,
+    /// Estimated bytes of its rows (module doc).
+    pub bytes: usize,
 }
 
 /// A closed window: immutable Arrow batches of its points, and its aggregates once computed.
@@ -44,6 +61,8 @@ pub struct ClosedWindow {
     pub histograms: RecordBatch,
     /// The histogram rows as structs, for aggregation.
     pub histogram_rows: Vec<HistogramRow>,
+    /// Estimated bytes of `histogram_rows`.
+    pub histogram_rows_bytes: usize,
     /// `windows` rows, set by the closer once aggregated.
     pub aggregates: OnceLock<RecordBatch>,
 }
@@ -72,8 +91,14 @@ pub struct WindowStore {
     closed: VecDeque<Arc<ClosedWindow>>,
     /// Newest timestamp per series of points stored as they are, for duplicate detection.
     newest_ts: Vec<i64>,
+    /// Clock time of the newest batch naming each series, `i64::MIN` when none has yet.
+    seen: Vec<i64>,
     cumulative: CumulativeState,
     live_samples: usize,
+    open_bytes: usize,
+    closed_bytes: usize,
+    /// Past this, closed windows are shed before their retention ends (module doc).
+    shed_above: usize,
 }
 
 impl WindowStore {
@@ -91,8 +116,12 @@ impl WindowStore {
             open: Vec::new(),
             closed: VecDeque::new(),
             newest_ts: Vec::new(),
+            seen: Vec::new(),
             cumulative: CumulativeState::new(now_ns),
             live_samples: 0,
+            open_bytes: 0,
+            closed_bytes: 0,
+            shed_above: config.max_live_bytes - config.max_live_bytes / 4,
         }
     }
 
@@ -101,13 +130,17 @@ impl WindowStore {
         let mut report = ApplyReport::default();
         let newest_allowed = now_ns.saturating_add(self.max_future_ns);
         let mut slot = WindowSlot::default();
+        self.mark_seen(&batch, now_ns);
         let numbers = &batch.numbers;
         for i in 0..numbers.len() {
             let (series, ts, value) = (numbers.series[i], numbers.ts[i], numbers.value[i]);
             let outcome = self.admit(ts, newest_allowed).and_then(|()| self.check_newer(series, ts));
             match outcome {
                 Ok(()) => {
-                    self.window_for(ts, &mut slot).numbers.push(series, ts, value);
+                    let window = self.window_for(ts, &mut slot);
+                    window.numbers.push(series, ts, value);
+                    window.bytes += NUMBER_ROW_BYTES;
+                    self.open_bytes += NUMBER_ROW_BYTES;
                     report.accepted += 1;
                 }
                 Err(reason) => report.rejected.add(reason, 1),
@@ -121,7 +154,10 @@ impl WindowStore {
                 .and_then(|()| self.cumulative.counter(series, cumulative.start[i], ts, cumulative.rows.value[i]));
             match outcome {
                 Ok(Delta::Change(delta)) => {
-                    self.window_for(ts, &mut slot).numbers.push(series, ts, delta);
+                    let window = self.window_for(ts, &mut slot);
+                    window.numbers.push(series, ts, delta);
+                    window.bytes += NUMBER_ROW_BYTES;
+                    self.open_bytes += NUMBER_ROW_BYTES;
                     report.accepted += 1;
                 }
                 Ok(Delta::Baseline) => report.accepted += 1,
@@ -138,7 +174,11 @@ impl WindowStore {
             });
             match outcome {
                 Ok(Delta::Change(delta)) => {
-                    self.window_for(delta.ts, &mut slot).histograms.push(delta);
+                    let bytes = delta.bytes();
+                    let window = self.window_for(delta.ts, &mut slot);
+                    window.histograms.push(delta);
+                    window.bytes += bytes;
+                    self.open_bytes += bytes;
                     report.accepted += 1;
                 }
                 Ok(Delta::Baseline) => report.accepted += 1,
@@ -147,6 +187,23 @@ impl WindowStore {
         }
         self.live_samples += report.accepted as usize;
         report
+    }
+
+    /// Records that every series `batch` names was seen at `now_ns`.
+    fn mark_seen(&mut self, batch: &IngestBatch, now_ns: i64) {
+        let ids = batch
+            .numbers
+            .series
+            .iter()
+            .chain(&batch.cumulative.rows.series)
+            .chain(batch.histograms.iter().map(|row| &row.series));
+        for &series in ids {
+            let index = series as usize;
+            if index >= self.seen.len() {
+                self.seen.resize(index + 1, i64::MIN);
+            }
+            self.seen[index] = now_ns;
+        }
     }
 
     fn admit(&self, ts: i64, newest_allowed: i64) -> Result<(), RejectReason> {
@@ -208,19 +265,84 @@ impl WindowStore {
 
     fn close_first(&mut self, count: usize) -> Vec<Arc<ClosedWindow>> {
         let window_ns = self.window_ns;
-        let newly_closed: Vec<Arc<ClosedWindow>> =
-            self.open.drain(..count).map(|window| Arc::new(ClosedWindow::from_open(window, window_ns))).collect();
+        let mut newly_closed = Vec::with_capacity(count);
+        for window in self.open.drain(..count) {
+            self.open_bytes -= window.bytes;
+            newly_closed.push(Arc::new(ClosedWindow::from_open(window, window_ns)));
+        }
         self.closed.extend(newly_closed.iter().cloned());
+        self.measure_closed();
         newly_closed
     }
 
-    /// Drops closed windows that ended before `now − retention`.
-    pub fn expire(&mut self, now_ns: i64) {
+    /// Drops closed windows that ended before `now − retention`, then sheds the oldest while
+    /// the store holds more than three quarters of `max_live_bytes` (module doc). Returns how
+    /// many were shed.
+    pub fn expire(&mut self, now_ns: i64) -> usize {
         let oldest_kept_end = now_ns.saturating_sub(self.retention_ns);
         while self.closed.front().is_some_and(|w| w.end <= oldest_kept_end) {
-            if let Some(window) = self.closed.pop_front() {
-                self.live_samples -= window.samples.num_rows() + window.histograms.num_rows();
+            self.drop_oldest_closed();
+        }
+        self.measure_closed();
+        let mut shed = 0;
+        while self.bytes() > self.shed_above && self.drop_oldest_closed() {
+            shed += 1;
+        }
+        shed
+    }
+
+    fn drop_oldest_closed(&mut self) -> bool {
+        let Some(window) = self.closed.pop_front() else { return false };
+        self.live_samples -= window.samples.num_rows() + window.histograms.num_rows();
+        self.closed_bytes = self.closed_bytes.saturating_sub(window.bytes());
+        true
+    }
+
+    /// Measures the closed windows again: their aggregates arrive after they close.
+    fn measure_closed(&mut self) {
+        self.closed_bytes = self.closed.iter().map(|window| window.bytes()).sum();
+    }
+
+    /// Estimated heap bytes of the store (module doc).
+    pub fn bytes(&self) -> usize {
+        self.open_bytes
+            + self.closed_bytes
+            + 8 * (self.newest_ts.capacity() + self.seen.capacity())
+            + self.cumulative.bytes()
+    }
+
+    /// The active series of `table` not seen since `before`. A series never seen yet (its
+    /// points were all refused before reaching the store) counts as seen now, so that it too
+    /// is found idle a TTL later.
+    pub fn idle_series(&mut self, table: &SeriesTable, before: i64, now_ns: i64) -> Vec<u32> {
+        if self.seen.len() < table.id_bound() {
+            self.seen.resize(table.id_bound(), i64::MIN);
+        }
+        let mut idle = Vec::new();
+        for (id, seen) in self.seen.iter_mut().enumerate() {
+            if !table.is_active(id as u32) {
+                continue;
             }
+            if *seen == i64::MIN {
+                *seen = now_ns;
+            } else if *seen < before {
+                idle.push(id as u32);
+            }
+        }
+        idle
+    }
+
+    /// Forgets the per-series state of `ids`, freed to name new series.
+    pub fn forget_series(&mut self, ids: &[u32]) {
+        for &id in ids {
+            let index = id as usize;
+            if let Some(newest) = self.newest_ts.get_mut(index) {
+                *newest = i64::MIN;
+            }
+            if let Some(seen) = self.seen.get_mut(index) {
+                *seen = i64::MIN;
+            }
+            self.cumulative.forget(id);
         }
     }
 
@@ -270,12 +392,21 @@ pub fn window_floor(ts: i64, window_ns: i64) -> i64 {
 }
 
 impl ClosedWindow {
+    /// Bytes of its Arrow buffers and histogram rows, and of its aggregates once computed.
+    pub fn bytes(&self) -> usize {
+        self.samples.get_array_memory_size()
+            + self.histograms.get_array_memory_size()
+            + self.histogram_rows_bytes
+            + self.aggregates.get().map_or(0, RecordBatch::get_array_memory_size)
+    }
+
     fn from_open(window: OpenWindow, window_ns: i64) -> Self {
         Self {
             start: window.start,
             end: window.start.saturating_add(window_ns),
             samples: samples_batch(window.numbers),
             histograms: histograms_batch(&window.histograms),
+            histogram_rows_bytes: window.histograms.iter().map(HistogramRow::bytes).sum(),
             histogram_rows: window.histograms,
             aggregates: OnceLock::new(),
         }
@@ -298,12 +429,18 @@ pub fn samples_batch(rows: NumberRows) -> RecordBatch {
 
 /// The `histograms` batch of histogram rows.
 pub fn histograms_batch(rows: &[HistogramRow]) -> RecordBatch {
-    let float_list = || {
-        ListBuilder::new(Float64Builder::new()).with_field(Arc::new(Field::new_list_field(DataType::Float64, false)))
+    // Builders sized exactly: their default capacities would hold tens of kilobytes per
+    // window, even an empty one.
+    let buckets: usize = rows.iter().map(|row| row.counts.len()).sum();
+    let quantiles: usize = rows.iter().map(|row| row.quantiles.len()).sum();
+    let float_list = |values: usize| {
+        ListBuilder::with_capacity(Float64Builder::with_capacity(values), rows.len())
+            .with_field(Arc::new(Field::new_list_field(DataType::Float64, false)))
     };
-    let (mut bounds, mut levels, mut quantile_values) = (float_list(), float_list(), float_list());
-    let mut counts =
-        ListBuilder::new(UInt64Builder::new()).with_field(Arc::new(Field::new_list_field(DataType::UInt64, false)));
+    let (mut bounds, mut levels, mut quantile_values) =
+        (float_list(buckets), float_list(quantiles), float_list(quantiles));
+    let mut counts = ListBuilder::with_capacity(UInt64Builder::with_capacity(buckets), rows.len())
+        .with_field(Arc::new(Field::new_list_field(DataType::UInt64, false)));
     for row in rows {
         bounds.values().append_slice(&row.bounds);
         bounds.append(true);
@@ -417,5 +554,79 @@ mod tests {
         store.expire(1070 * S);
         assert_eq!(store.live_samples(), 0);
         assert!(store.snapshot().samples.is_empty());
+    }
+
+    #[test]
+    fn bytes_follow_rows_in_and_windows_out() {
+        let mut store = store(1000 * S);
+        let empty = store.bytes();
+        store.apply(numbers(&[(0, 1001 * S, 1.0), (1, 1002 * S, 2.0)]), 1002 * S);
+        let per_series = 8 * (store.newest_ts.capacity() + store.seen.capacity());
+        assert_eq!(store.bytes(), 2 * NUMBER_ROW_BYTES + per_series);
+        let closed = store.close_due(1040 * S);
+        assert_eq!(store.bytes(), closed[0].bytes() + per_series, "Arrow's measure once closed");
+        assert!(closed[0].bytes() >= 2 * NUMBER_ROW_BYTES);
+        store.expire(1070 * S);
+        assert_eq!(store.bytes(), per_series);
+        assert_eq!(empty, 0);
+    }
+
+    #[test]
+    fn a_histogram_row_counts_its_buckets() {
+        let mut store = store(1000 * S);
+        let mut batch = IngestBatch::default();
+        let row =
+            HistogramRow { series: 0, ts: 1001 * S, bounds: vec![1.0; 99], counts: vec![1; 100], ..Default::default() };
+        let row_bytes = std::mem::size_of::<HistogramRow>() + 8 * 199;
+        assert_eq!(row.bytes(), row_bytes);
+        batch.histograms.push(row);
+        batch.histogram_cumulative.push(false);
+        store.apply(batch, 1002 * S);
+        assert_eq!(store.bytes(), row_bytes + 8 * (store.newest_ts.capacity() + store.seen.capacity()));
+    }
+
+    #[test]
+    fn near_the_budget_the_oldest_closed_windows_are_shed_before_their_retention() {
+        let config = EngineConfig {
+            window_seconds: 10,
+            lateness_seconds: 0,
+            retention_seconds: 3600,
+            max_live_bytes: 12_000,
+            ..Default::default()
+        };
+        let mut store = WindowStore::new(&config, 1000 * S);
+        for window in 0..4 {
+            let ts = (1000 + 10 * window) * S;
+            let points: Vec<(u32, i64, f64)> = (0..50).map(|i| (i, ts + i64::from(i), 1.0)).collect();
+            store.apply(numbers(&points), ts + 100);
+            store.close_due(ts + 10 * S);
+        }
+        let before = (store.live_samples(), store.bytes());
+        let window_bytes = store.closed[0].bytes();
+        // The fewest oldest windows whose going brings the store to 9,000 bytes or less.
+        let expected = (0..=4).find(|k| before.1 - k * window_bytes <= 9_000).expect("some");
+        assert!((1..4).contains(&expected), "the test's windows weigh {window_bytes} bytes");
+        let shed = store.expire(1040 * S);
+        assert_eq!(shed, expected);
+        assert_eq!(store.bytes(), before.1 - shed * window_bytes);
+        assert_eq!(store.live_samples(), before.0 - 50 * shed);
+        assert!(store.closed.front().is_some_and(|w| w.start == (1000 + 10 * shed as i64) * S), "oldest first");
+    }
+
+    #[test]
+    fn idle_series_are_found_after_the_ttl_and_their_state_forgotten() {
+        let interner = crate::series::SeriesInterner::new(10);
+        for hash in 0..3 {
+            interner.register(hash, Default::default()).unwrap();
+        }
+        let mut store = store(1000 * S);
+        store.apply(numbers(&[(0, 1001 * S, 1.0)]), 1001 * S);
+        store.apply(numbers(&[(1, 1001 * S, 1.0)]), 1050 * S);
+        // Series 2 never reached the store: it counts as seen at the first look.
+        assert_eq!(store.idle_series(&interner.read(), 1010 * S, 1060 * S), vec![0]);
+        assert_eq!(store.idle_series(&interner.read(), 1061 * S, 1100 * S), vec![0, 1, 2]);
+        store.forget_series(&[0]);
+        let report = store.apply(numbers(&[(0, 1001 * S, 1.0)]), 1101 * S);
+        assert_eq!(report.accepted, 1, "a freed id has no newest timestamp");
     }
 }

@@ -20,6 +20,15 @@ pub struct EngineMetrics {
     pub open_windows: IntGauge,
     /// `ironspider_live_samples`: points held in memory.
     pub live_samples: IntGauge,
+    /// `ironspider_live_bytes`: estimated bytes of the live store and series table, which
+    /// `engine.max_live_bytes` bounds.
+    pub live_bytes: IntGauge,
+    /// `ironspider_windows_shed_total`: closed windows dropped before their retention ended
+    /// because the store was near `engine.max_live_bytes`.
+    pub windows_shed: IntCounter,
+    /// `ironspider_series_expired_total`: series retired after `engine.series_ttl_seconds`
+    /// unseen.
+    pub series_expired: IntCounter,
     /// `ironspider_history_files_written_total`.
     pub history_files_written: IntCounter,
     /// `ironspider_history_write_errors_total`.
@@ -42,7 +51,10 @@ impl EngineMetrics {
                 "ironspider_late_points_total",
                 "Data points that arrived after their window closed (also counted as rejected, reason late).",
             )?,
-            active_series: IntGauge::new("ironspider_active_series", "Series in the series table.")?,
+            active_series: IntGauge::new(
+                "ironspider_active_series",
+                "Series in the series table, expired ones excluded.",
+            )?,
             windows_closed: IntCounter::new(
                 "ironspider_windows_closed_total",
                 "Tumbling windows closed and aggregated.",
@@ -51,6 +63,18 @@ impl EngineMetrics {
             live_samples: IntGauge::new(
                 "ironspider_live_samples",
                 "Data points held in memory (open and retained windows).",
+            )?,
+            live_bytes: IntGauge::new(
+                "ironspider_live_bytes",
+                "Estimated bytes of the live store and series table (bounded by engine.max_live_bytes).",
+            )?,
+            windows_shed: IntCounter::new(
+                "ironspider_windows_shed_total",
+                "Closed windows dropped from memory before their retention ended, to stay within engine.max_live_bytes.",
+            )?,
+            series_expired: IntCounter::new(
+                "ironspider_series_expired_total",
+                "Series expired after engine.series_ttl_seconds without a point.",
             )?,
             history_files_written: IntCounter::new(
                 "ironspider_history_files_written_total",
@@ -67,6 +91,9 @@ impl EngineMetrics {
         registry.register(Box::new(metrics.windows_closed.clone()))?;
         registry.register(Box::new(metrics.open_windows.clone()))?;
         registry.register(Box::new(metrics.live_samples.clone()))?;
+        registry.register(Box::new(metrics.live_bytes.clone()))?;
+        registry.register(Box::new(metrics.windows_shed.clone()))?;
+        registry.register(Box::new(metrics.series_expired.clone()))?;
         registry.register(Box::new(metrics.history_files_written.clone()))?;
         registry.register(Box::new(metrics.history_write_errors.clone()))?;
         Ok(metrics)

@@ -1,5 +1,5 @@
-//! Back-pressure: how many requests are processed at once and how many points the engine
-//! may hold, as one gate every source passes before it submits a batch.
+//! Back-pressure: how many requests are processed at once and how many bytes the engine
+//! may hold (`engine.max_live_bytes`), as one gate every source passes before it submits a batch.
 //!
 //! The gate answers the two kinds of source in the way each can act on:
 //! - a **push** source (a client sends and waits for the answer: OTLP/gRPC, OTLP/HTTP,
@@ -22,7 +22,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The shortest wait between two looks at the engine's live points, so that a zero
+/// The shortest wait between two looks at the engine's live bytes, so that a zero
 /// `ingest.retry_after_seconds` does not make a pull source spin.
 const MIN_RECHECK: Duration = Duration::from_millis(10);
 
@@ -56,36 +56,52 @@ impl Drop for Admission {
 pub(crate) struct Gate {
     inflight: Arc<Semaphore>,
     reading: Arc<Semaphore>,
-    live_points: IntGauge,
-    max_live_points: usize,
+    live_bytes: IntGauge,
+    max_live_bytes: usize,
     retry_after: Duration,
     queue_depth: IntGauge,
 }
 
 impl Gate {
-    /// A gate with the limits of `config`, reading the engine's points held from
-    /// `live_points` and counting the batches admitted in `queue_depth`.
-    pub(crate) fn new(config: &IngestConfig, live_points: IntGauge, queue_depth: IntGauge) -> Self {
+    /// A gate with the limits of `config`, reading the engine's bytes held from `live_bytes`
+    /// (full at `max_live_bytes`) and counting the batches admitted in `queue_depth`.
+    pub(crate) fn new(
+        config: &IngestConfig,
+        live_bytes: IntGauge,
+        max_live_bytes: usize,
+        queue_depth: IntGauge,
+    ) -> Self {
         Self {
             inflight: Arc::new(Semaphore::new(config.max_inflight_requests)),
             reading: Arc::new(Semaphore::new(config.max_reading_requests)),
-            live_points,
-            max_live_points: config.max_live_points,
+            live_bytes,
+            max_live_bytes,
             retry_after: Duration::from_secs(config.retry_after_seconds),
             queue_depth,
         }
     }
 
     /// For a push source: a place now, or [`Overloaded`] when too many batches are being
-    /// processed or the engine holds as many points as it may.
+    /// processed or the engine holds as many bytes as it may.
     pub(crate) fn try_admit(&self) -> Result<Admission, Overloaded> {
         if self.engine_full() {
-            return Err(self.overloaded("the engine holds ingest.max_live_points points"));
+            return Err(self.overloaded("the engine holds engine.max_live_bytes"));
         }
         let permit = Arc::clone(&self.inflight)
             .try_acquire_owned()
             .map_err(|_| self.overloaded("too many export requests in flight"))?;
         Ok(self.admission(permit))
+    }
+
+    /// Whether [`Gate::try_admit`] would refuse now, without taking a place.
+    pub(crate) fn check_room(&self) -> Result<(), Overloaded> {
+        if self.engine_full() {
+            Err(self.overloaded("the engine holds engine.max_live_bytes"))
+        } else if self.inflight.available_permits() == 0 {
+            Err(self.overloaded("too many export requests in flight"))
+        } else {
+            Ok(())
+        }
     }
 
     /// For an HTTP source: a slot to read one request body in, or [`Overloaded`] when
@@ -94,7 +110,7 @@ impl Gate {
         Arc::clone(&self.reading).try_acquire_owned().map_err(|_| self.overloaded("request bodies being read"))
     }
 
-    /// For a pull source: waits for a place, first until the engine holds fewer points than
+    /// For a pull source: waits for a place, first until the engine holds fewer bytes than
     /// its limit (looking again every retry delay), then for a batch in flight to finish.
     pub(crate) async fn admit(&self) -> Admission {
         loop {
@@ -110,7 +126,7 @@ impl Gate {
     }
 
     fn engine_full(&self) -> bool {
-        usize::try_from(self.live_points.get()).unwrap_or(0) >= self.max_live_points
+        usize::try_from(self.live_bytes.get()).unwrap_or(0) >= self.max_live_bytes
     }
 
     fn overloaded(&self, reason: &'static str) -> Overloaded {
@@ -127,12 +143,11 @@ impl Gate {
 mod tests {
     use super::*;
 
-    fn gate(max_inflight_requests: usize, max_live_points: usize) -> (Gate, IntGauge) {
-        let config =
-            IngestConfig { max_inflight_requests, max_live_points, retry_after_seconds: 0, ..IngestConfig::default() };
-        let live = IntGauge::new("live_points", "points held").expect("gauge");
+    fn gate(max_inflight_requests: usize, max_live_bytes: usize) -> (Gate, IntGauge) {
+        let config = IngestConfig { max_inflight_requests, retry_after_seconds: 0, ..IngestConfig::default() };
+        let live = IntGauge::new("live_bytes", "bytes held").expect("gauge");
         let depth = IntGauge::new("queue_depth", "batches admitted").expect("gauge");
-        (Gate::new(&config, live.clone(), depth), live)
+        (Gate::new(&config, live.clone(), max_live_bytes, depth), live)
     }
 
     #[test]
@@ -145,6 +160,19 @@ mod tests {
         drop(held);
         assert_eq!(gate.queue_depth.get(), 0);
         gate.try_admit().expect("the freed place");
+    }
+
+    #[test]
+    fn check_room_answers_as_try_admit_would_and_takes_nothing() {
+        let (gate, live) = gate(1, 10);
+        gate.check_room().expect("room");
+        let held = gate.try_admit().expect("a free place");
+        assert_eq!(gate.check_room().expect_err("full").reason, "too many export requests in flight");
+        drop(held);
+        gate.check_room().expect("room again");
+        live.set(10);
+        assert_eq!(gate.check_room().expect_err("full").reason, "the engine holds engine.max_live_bytes");
+        assert_eq!(gate.queue_depth.get(), 0);
     }
 
     #[tokio::test]
@@ -170,7 +198,7 @@ mod tests {
         let (gate, live) = gate(4, 10);
         live.set(10);
         let refused = gate.try_admit().expect_err("the engine is full");
-        assert_eq!(refused.reason, "the engine holds ingest.max_live_points points");
+        assert_eq!(refused.reason, "the engine holds engine.max_live_bytes");
         let waiting = tokio::spawn({
             let gate = gate.clone();
             async move { gate.admit().await }

@@ -83,9 +83,12 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
     /// A builder interning into `interner`, mapping names with `mapping`, refusing points with
     /// more than `max_attributes` attributes.
     pub fn new(interner: &'e SeriesInterner, mapping: &'e CanonicalMap, max_attributes: usize) -> Self {
+        let table = interner.read();
+        // The batch holds the epoch it began in until it is stored (`series` module doc).
+        let batch = IngestBatch { epoch: Some(table.epoch()), ..IngestBatch::default() };
         Self {
             interner,
-            table: interner.read(),
+            table,
             mapping,
             max_attributes,
             max_attribute_bytes: usize::MAX,
@@ -93,7 +96,7 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             resource_hash: 0,
             scope_hash: 0,
             metric: None,
-            batch: IngestBatch::default(),
+            batch,
             counts: PointCounts::default(),
         }
     }
@@ -184,6 +187,10 @@ impl<'e, 'a: 'e> BatchBuilder<'e, 'a> {
             Some(id) => id,
             None if self.too_long(list) || self.too_long(&self.resource_attrs) => {
                 self.reject(RejectReason::AttributeTooLong);
+                return Ok(None);
+            }
+            None if interner.is_full(&self.table) => {
+                self.reject(RejectReason::SeriesLimit);
                 return Ok(None);
             }
             None => {

@@ -25,9 +25,6 @@ pub struct IngestConfig {
     /// Export requests processed at once (default 64). Past this, receivers answer
     /// RESOURCE_EXHAUSTED / HTTP 429 with a retry delay instead of queueing without bound.
     pub max_inflight_requests: usize,
-    /// Points the engine may hold in memory before receivers answer "retry later"
-    /// (default 200,000,000, about 4 GiB of samples).
-    pub max_live_points: usize,
     /// Delay suggested to throttled exporters, in seconds (default 1).
     pub retry_after_seconds: u64,
     /// Seconds an HTTP request body may take to arrive (default 10); a slower one is
@@ -61,7 +58,6 @@ impl IngestConfig {
             ("max_request_bytes", self.max_request_bytes),
             ("max_attribute_bytes", self.max_attribute_bytes),
             ("max_inflight_requests", self.max_inflight_requests),
-            ("max_live_points", self.max_live_points),
             ("body_timeout_seconds", self.body_timeout_seconds as usize),
             ("max_reading_requests", self.max_reading_requests),
             ("max_grpc_streams", self.max_grpc_streams as usize),
@@ -93,7 +89,6 @@ impl Default for IngestConfig {
             max_attributes_per_point: 128,
             max_attribute_bytes: 4096,
             max_inflight_requests: 64,
-            max_live_points: 200_000_000,
             retry_after_seconds: 1,
             body_timeout_seconds: 10,
             max_grpc_streams: 100,

@@ -72,10 +72,11 @@ impl Ingestor {
         registry: &prometheus::Registry,
     ) -> Result<Self, prometheus::Error> {
         let metrics = IngestMetrics::new(registry)?;
-        let live_points = engine.metrics().live_samples.clone();
+        let live_bytes = engine.metrics().live_bytes.clone();
+        let max_live_bytes = engine.config().max_live_bytes;
         Ok(Self {
             mapping: Arc::new(CanonicalMap::new(&config.metric_mappings)),
-            gate: Gate::new(&config, live_points, metrics.queue_depth.clone()),
+            gate: Gate::new(&config, live_bytes, max_live_bytes, metrics.queue_depth.clone()),
             metrics,
             engine,
             config,
@@ -94,9 +95,39 @@ impl Ingestor {
 
     /// For a push source: takes a place for one batch now, or says to retry later
     /// ([`IngestError::Overloaded`]) when too many are being processed or the engine holds as
-    /// many points as it may. See [`Admission`].
+    /// many bytes as it may. See [`Admission`].
     pub fn try_admit(&self) -> Result<Admission, IngestError> {
         Ok(self.gate.try_admit()?)
+    }
+
+    /// For a push source, before it reads a request's body: says to retry later when no place
+    /// is free now, so that under overload a request is refused for the cost of its headers
+    /// rather than of its body. Takes nothing: [`Ingestor::try_admit`] still decides once
+    /// the body is read.
+    pub fn check_room(&self) -> Result<(), IngestError> {
+        Ok(self.gate.check_room()?)
+    }
+
+    /// For a push source: takes a place ([`Ingestor::try_admit`]) and runs `work` (the
+    /// request's decompression, decoding and storing) on a blocking thread while holding it.
+    /// The runtime's workers thus only move bytes, so that `/readyz`, the extender and every
+    /// other connection are answered while ingest keeps the cores busy; at most
+    /// `ingest.max_inflight_requests` such threads work at once. A panic in `work` is raised
+    /// again here, as it would have been had `work` run inline.
+    pub async fn process<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Ingestor) -> Result<T, IngestError> + Send + 'static,
+    ) -> Result<T, IngestError> {
+        let admission = self.try_admit()?;
+        let ingestor = self.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let _admission = admission;
+            work(&ingestor)
+        });
+        match done.await {
+            Ok(result) => result,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        }
     }
 
     /// For a pull source: waits until there is room for one batch (the source pauses

@@ -6,6 +6,9 @@
 //! retryable); an oversized one RESOURCE_EXHAUSTED (tonic says OUT_OF_RANGE for that, as
 //! its own convention; we answer as grpc-go and the OTLP spec expect); throttling is
 //! RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo` detail, which OTLP exporters honour.
+//! When no processing place is free as a call arrives, it is refused before its message is
+//! read, so that overload costs the server a request's headers, not its body; a message read
+//! is decoded and stored on a blocking thread ([`crate::Ingestor::process`]).
 //!
 //! [`MetricsService`] is a tower service for a tonic server: the binary mounts it, next to
 //! its own gRPC services, on the server it runs. Ingest serves nothing itself.
@@ -113,25 +116,30 @@ where
                 let status = Status::unimplemented(format!("unknown method {}", request.uri().path()));
                 return Ok(status.into_http());
             }
+            // Refused for the cost of its headers when nothing would take it now.
+            if let Err(error) = ingestor.check_room() {
+                ingestor.metrics().request(Transport::Grpc, error.outcome());
+                return Ok(status_of(&error).into_http());
+            }
             let mut grpc = Grpc::new(RawBytesCodec)
                 .accept_compressed(CompressionEncoding::Gzip)
                 .accept_compressed(CompressionEncoding::Zstd)
                 .max_decoding_message_size(ingestor.config().max_request_bytes);
             let metrics = ingestor.metrics().clone();
             let export = tower::service_fn(move |request: tonic::Request<Bytes>| {
-                let result = export(&ingestor, request.into_inner());
-                std::future::ready(result.map(tonic::Response::new))
+                let ingestor = ingestor.clone();
+                async move { export(&ingestor, request.into_inner()).await.map(tonic::Response::new) }
             });
             Ok(oversize_as_resource_exhausted(grpc.unary(export, request).await, &metrics))
         })
     }
 }
 
-fn export(ingestor: &Ingestor, body: Bytes) -> Result<Bytes, Status> {
+async fn export(ingestor: &Ingestor, body: Bytes) -> Result<Bytes, Status> {
     let metrics = ingestor.metrics();
     metrics.bytes(Transport::Grpc, body.len());
     let batch = Encoded::new(Format::OtlpProtobuf, body);
-    let result = ingestor.try_admit().and_then(|_admission| ingestor.submit(Transport::Grpc, &batch));
+    let result = ingestor.process(move |ingestor| ingestor.submit(Transport::Grpc, &batch)).await;
     match result {
         Ok(outcome) => {
             metrics.request(Transport::Grpc, outcome.outcome());

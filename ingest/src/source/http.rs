@@ -100,9 +100,13 @@ async fn receive(
     media_type: MediaType,
 ) -> Result<ExportOutcome, IngestError> {
     let raw = read_body(ingestor, headers, body, Transport::Http).await?;
-    let _admission = ingestor.try_admit()?;
-    let body = decompress(headers, raw, ingestor.config().max_request_bytes)?;
-    ingestor.submit(Transport::Http, &Encoded::new(media_type.format(), body))
+    let headers = headers.clone();
+    ingestor
+        .process(move |ingestor| {
+            let body = decompress(&headers, raw, ingestor.config().max_request_bytes)?;
+            ingestor.submit(Transport::Http, &Encoded::new(media_type.format(), body))
+        })
+        .await
 }
 
 /// Undoes `Content-Encoding` (gzip, zstd, identity), never producing more than `limit` bytes.

@@ -52,9 +52,13 @@ fn check_headers(headers: &HeaderMap) -> Result<(), IngestError> {
 async fn write(State(ingestor): State<Ingestor>, headers: HeaderMap, body: Body) -> Response {
     let result = match check_headers(&headers) {
         Ok(()) => match read_body(&ingestor, &headers, body, Transport::RemoteWrite).await {
-            Ok(raw) => ingestor.try_admit().and_then(|_admission| {
-                ingestor.submit(Transport::RemoteWrite, &Encoded::new(Format::RemoteWrite, raw))
-            }),
+            Ok(raw) => {
+                ingestor
+                    .process(move |ingestor| {
+                        ingestor.submit(Transport::RemoteWrite, &Encoded::new(Format::RemoteWrite, raw))
+                    })
+                    .await
+            }
             Err(error) => Err(error),
         },
         Err(error) => Err(error),
