@@ -28,7 +28,7 @@ const SECOND: i64 = 1_000_000_000;
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (nodes, samples_per_series) = if full { (1000, 360) } else { (10, 12) };
-    let spec = PayloadSpec { shape: PayloadShape::Gauge5, nodes, metrics: 100, points_per_request: 1000 };
+    let spec = PayloadSpec { shape: PayloadShape::Gauge5, nodes, metrics: 100, points_per_request: 1000, churn: false };
     let requests = templates(&spec, usize::MAX);
     let series = nodes * spec.metrics;
 

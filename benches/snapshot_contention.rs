@@ -41,7 +41,8 @@ struct Feeder {
 
 impl Feeder {
     fn new(nodes: usize) -> Self {
-        let spec = PayloadSpec { shape: PayloadShape::Gauge5, nodes, metrics: 20, points_per_request: 1000 };
+        let spec =
+            PayloadSpec { shape: PayloadShape::Gauge5, nodes, metrics: 20, points_per_request: 1000, churn: false };
         let clock = Arc::new(ManualClock::new(T0));
         let config = EngineConfig { lateness_seconds: 0, retention_seconds: 60, history: false, ..Default::default() };
         let registry = prometheus::Registry::new();

@@ -52,6 +52,10 @@ pub struct LoadgenArgs {
     /// Write a line per acknowledged request to this file (module doc).
     #[arg(long)]
     pub ack_log: Option<std::path::PathBuf>,
+    /// Make every point of every request a new series (a cardinality explosion): each
+    /// request's points carry a `loadgen.churn` attribute with a value of their own.
+    #[arg(long)]
+    pub churn: bool,
 }
 
 /// Where acknowledged requests are logged.
@@ -105,8 +109,9 @@ async fn worker(channel: Channel, run: Arc<Run>, first: usize) {
         let template = &templates[next % templates.len()];
         next += 1;
         // A distinct nanosecond per request keeps every point's timestamp unique per series.
-        let ts = now_ns() + sequence.fetch_add(1, Ordering::Relaxed) % 1_000;
-        let body = Bytes::from(template.stamped(ts));
+        let request = sequence.fetch_add(1, Ordering::Relaxed);
+        let ts = now_ns() + request % 1_000;
+        let body = Bytes::from(template.stamped_churn(ts, request));
         totals.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         let sent = async {
             client.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -149,6 +154,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         nodes: args.nodes,
         metrics: args.metrics,
         points_per_request: args.points_per_request,
+        churn: args.churn,
     };
     let templates = templates(&spec, 4096);
     let bytes_per_point = templates[0].bytes.len() as f64 / templates[0].points.max(1) as f64;

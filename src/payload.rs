@@ -3,7 +3,9 @@
 //! The series universe is `nodes × metrics`; request `r` carries the `points_per_request`
 //! series starting at `r · points_per_request` (wrapping), grouped by node into resources.
 //! Requests are encoded once with a sentinel timestamp whose byte offsets are remembered,
-//! so that each send stamps fresh timestamps without re-encoding.
+//! so that each send stamps fresh timestamps without re-encoding. With `churn`, every point
+//! also carries a `loadgen.churn` attribute whose 16-character value is stamped per send
+//! likewise ([`Template::stamped_churn`]): a new value makes every point a new series.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
@@ -16,6 +18,9 @@ use prost::Message;
 
 /// Timestamp written into templates and replaced at send time (a valid nanosecond time).
 const SENTINEL_TS: u64 = 0x1A2B_3C4D_5E6F_7081;
+
+/// `loadgen.churn` value written into templates and replaced at send time.
+const SENTINEL_CHURN: &[u8; 16] = b"~churn~sentinel~";
 
 /// The point shapes the load generator sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +44,8 @@ pub struct PayloadSpec {
     pub metrics: usize,
     /// Points in each request.
     pub points_per_request: usize,
+    /// Give every point a `loadgen.churn` attribute to stamp (module doc).
+    pub churn: bool,
 }
 
 /// One pre-encoded request and where its timestamps sit.
@@ -48,6 +55,8 @@ pub struct Template {
     pub bytes: Vec<u8>,
     /// Byte offsets of every `time_unix_nano` value.
     pub timestamp_offsets: Vec<usize>,
+    /// Byte offsets of every `loadgen.churn` value (none without `churn`).
+    pub churn_offsets: Vec<usize>,
     /// Data points in the request.
     pub points: usize,
     /// The first series it carries (see [`request`]).
@@ -64,6 +73,17 @@ impl Template {
         }
         bytes
     }
+
+    /// The request with every point stamped at `ts` and its `loadgen.churn` attribute set to
+    /// `generation` in 16 hexadecimal digits: each generation's points are series of their own.
+    pub fn stamped_churn(&self, ts: u64, generation: u64) -> Vec<u8> {
+        let mut bytes = self.stamped(ts);
+        let value = format!("{generation:016x}");
+        for &offset in &self.churn_offsets {
+            bytes[offset..offset + 16].copy_from_slice(value.as_bytes());
+        }
+        bytes
+    }
 }
 
 fn string_attr(key: &str, value: String) -> KeyValue {
@@ -74,7 +94,8 @@ fn string_attr(key: &str, value: String) -> KeyValue {
     }
 }
 
-fn point_attrs(shape: PayloadShape, metric: usize) -> Vec<KeyValue> {
+fn point_attrs(spec: &PayloadSpec, metric: usize) -> Vec<KeyValue> {
+    let shape = spec.shape;
     let mut attrs = vec![
         string_attr("k8s.pod.name", format!("workload-{:05}-7f9c6d", metric % 500)),
         string_attr("k8s.namespace.name", format!("team-{}", metric % 7)),
@@ -84,12 +105,15 @@ fn point_attrs(shape: PayloadShape, metric: usize) -> Vec<KeyValue> {
         attrs.push(string_attr("device", format!("nvme{}n1", metric % 4)));
         attrs.push(string_attr("state", ["used", "free", "cached", "buffered"][metric % 4].to_string()));
     }
+    if spec.churn {
+        attrs.push(string_attr("loadgen.churn", String::from_utf8_lossy(SENTINEL_CHURN).into_owned()));
+    }
     attrs
 }
 
-fn metric_for(shape: PayloadShape, metric: usize) -> Metric {
-    let attributes = point_attrs(shape, metric);
-    let data = match shape {
+fn metric_for(spec: &PayloadSpec, metric: usize) -> Metric {
+    let attributes = point_attrs(spec, metric);
+    let data = match spec.shape {
         PayloadShape::Gauge5 | PayloadShape::Gauge2 => Data::Gauge(Gauge {
             data_points: vec![NumberDataPoint {
                 attributes,
@@ -154,7 +178,7 @@ pub fn request(spec: &PayloadSpec, first: usize) -> ExportMetricsServiceRequest 
             });
         }
         if let Some(scope) = resource_metrics.last_mut().and_then(|rm| rm.scope_metrics.last_mut()) {
-            scope.metrics.push(metric_for(spec.shape, metric));
+            scope.metrics.push(metric_for(spec, metric));
         }
     }
     ExportMetricsServiceRequest { resource_metrics }
@@ -170,7 +194,15 @@ pub fn templates(spec: &PayloadSpec, max_templates: usize) -> Vec<Template> {
             let sentinel = SENTINEL_TS.to_le_bytes();
             let timestamp_offsets =
                 bytes.windows(8).enumerate().filter(|(_, w)| *w == sentinel).map(|(i, _)| i).collect();
-            Template { bytes, timestamp_offsets, points: spec.points_per_request, first: r * spec.points_per_request }
+            let churn_offsets =
+                bytes.windows(16).enumerate().filter(|(_, w)| *w == SENTINEL_CHURN).map(|(i, _)| i).collect();
+            Template {
+                bytes,
+                timestamp_offsets,
+                churn_offsets,
+                points: spec.points_per_request,
+                first: r * spec.points_per_request,
+            }
         })
         .collect()
 }
@@ -182,7 +214,7 @@ mod tests {
     #[test]
     fn every_point_timestamp_is_found_and_stamped() {
         for shape in [PayloadShape::Gauge5, PayloadShape::Gauge2, PayloadShape::Histogram16] {
-            let spec = PayloadSpec { shape, nodes: 3, metrics: 5, points_per_request: 7 };
+            let spec = PayloadSpec { shape, nodes: 3, metrics: 5, points_per_request: 7, churn: false };
             let templates = templates(&spec, 100);
             assert_eq!(templates.len(), 3, "15 series in requests of 7");
             for template in &templates {
@@ -197,9 +229,41 @@ mod tests {
 
     #[test]
     fn gauge5_points_weigh_about_220_bytes() {
-        let spec = PayloadSpec { shape: PayloadShape::Gauge5, nodes: 10, metrics: 100, points_per_request: 1000 };
+        let spec = PayloadSpec {
+            shape: PayloadShape::Gauge5,
+            nodes: 10,
+            metrics: 100,
+            points_per_request: 1000,
+            churn: false,
+        };
         let template = &templates(&spec, 1)[0];
         let per_point = template.bytes.len() / template.points;
         assert!((200..=240).contains(&per_point), "{per_point} bytes per point");
+    }
+
+    #[test]
+    fn churn_stamps_a_new_attribute_value_on_every_point() {
+        let spec =
+            PayloadSpec { shape: PayloadShape::Gauge2, nodes: 2, metrics: 3, points_per_request: 4, churn: true };
+        let template = &templates(&spec, 1)[0];
+        assert_eq!(template.churn_offsets.len(), 4);
+        let request = ExportMetricsServiceRequest::decode(&template.stamped_churn(42, 0xbeef)[..]).unwrap();
+        let values: Vec<String> = request
+            .resource_metrics
+            .iter()
+            .flat_map(|rm| &rm.scope_metrics)
+            .flat_map(|sm| &sm.metrics)
+            .flat_map(|m| match &m.data {
+                Some(Data::Gauge(gauge)) => gauge.data_points.clone(),
+                _ => Vec::new(),
+            })
+            .flat_map(|point| point.attributes)
+            .filter(|kv| kv.key == "loadgen.churn")
+            .filter_map(|kv| match kv.value.and_then(|v| v.value) {
+                Some(any_value::Value::StringValue(text)) => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(values, vec!["000000000000beef"; 4]);
     }
 }

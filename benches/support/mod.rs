@@ -15,7 +15,7 @@ pub const POINTS: usize = 1000;
 
 /// One encoded request of `shape` with `POINTS` points over 10 nodes.
 pub fn payload(shape: PayloadShape) -> Vec<u8> {
-    let spec = PayloadSpec { shape, nodes: 10, metrics: 100, points_per_request: POINTS };
+    let spec = PayloadSpec { shape, nodes: 10, metrics: 100, points_per_request: POINTS, churn: false };
     templates(&spec, 1).remove(0).stamped(1_700_000_000_000_000_000)
 }
 
