@@ -16,6 +16,7 @@ mod crash;
 mod evaluate;
 mod extender;
 mod forecasts;
+mod hostile;
 mod kubernetes;
 mod metric_kinds;
 mod quantities;
