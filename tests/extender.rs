@@ -225,6 +225,18 @@ async fn bad_input_is_answered_as_kube_scheduler_expects() {
 }
 
 #[tokio::test]
+async fn a_body_past_the_limit_is_refused_with_413_and_the_next_is_answered() {
+    let (server, _dir) = start(
+        "[scheduler]\nmax_body_bytes = 4096\n[engine.scores.inventory.gpu-1]\nvcpus = 8\nmemory_gib = 32\ngpus = 2\n",
+    );
+    let names: Vec<String> = (0..500).map(|i| format!("node-{i:04}")).collect();
+    let (status, _) = post(&server, "filter", &json!({"Pod": pod("p", json!({})), "NodeNames": names})).await;
+    assert_eq!(status, 413, "5.5 KB of node names past a 4 KB limit");
+    let (status, result) = post(&server, "filter", &json!({"Pod": pod("p", json!({})), "NodeNames": ["gpu-1"]})).await;
+    assert_eq!((status, &result["NodeNames"]), (200, &json!(["gpu-1"])));
+}
+
+#[tokio::test]
 async fn concurrent_filter_and_bind_over_http_never_double_allocate_a_gpu_share() {
     let mut config = String::new();
     for node in ["gpu-a", "gpu-b", "gpu-c", "gpu-d"] {

@@ -40,8 +40,11 @@ pub struct SchedulerConfig {
     /// Pods whose types make the typical pod mix of the fragmentation term (the most
     /// recent pods seen by `filter`; default 1,000).
     pub mix_pods: usize,
-    /// Largest request body accepted, bytes (default 64 MiB: full `Nodes` lists of large
-    /// clusters are big).
+    /// Largest request body accepted, bytes (default 16 MiB; larger ones get `413`). With
+    /// `nodeCacheCapable: true` (as deploy/ ships it) requests carry node names only, a few
+    /// hundred kilobytes for thousands of nodes; without it they carry full `Node` objects,
+    /// about 5 to 15 KB each, so 16 MiB holds one to three thousand: raise it for larger
+    /// clusters that cannot use the node cache.
     pub max_body_bytes: usize,
     /// How `prioritize` weighs its terms.
     pub weights: Weights,
@@ -59,7 +62,7 @@ impl Default for SchedulerConfig {
             assumed_windows: 90,
             remembered_pods: 100_000,
             mix_pods: 1_000,
-            max_body_bytes: 64 << 20,
+            max_body_bytes: 16 << 20,
             weights: Weights::default(),
             rebalance: RebalanceConfig::default(),
             kubernetes: KubernetesConfig::default(),
