@@ -163,7 +163,8 @@ async fn a_node_silent_past_forget_after_seconds_is_forgotten_everywhere() {
 }
 
 /// A restart serves the scores of before at once: the score book is rebuilt from the newest
-/// windows of the history (here flushed by SIGTERM), with the same utilisation and pressure.
+/// windows of the history (here flushed by SIGTERM), with the same utilisation and pressure;
+/// and the live `windows` table holds the history's aggregates again.
 #[tokio::test]
 async fn a_restarted_server_scores_from_the_history_before_any_new_point() {
     let data = tempfile::tempdir().unwrap();
@@ -184,4 +185,14 @@ async fn a_restarted_server_scores_from_the_history_before_any_new_point() {
     for quantity in ["cpu", "memory", "pressure", "cost_per_hour"] {
         assert!(close(&after[quantity], before[quantity].as_f64().unwrap()), "{quantity}: {after} against {before}");
     }
+    let count = |query: &'static str| {
+        let server = &server;
+        async move { server.sql(query).await.expect("answered")[0]["n"].as_i64().expect("a count") }
+    };
+    let written = count("SELECT count(*) AS n FROM history WHERE node = 'node-r'").await;
+    let live =
+        count("SELECT count(*) AS n FROM windows w JOIN series s ON w.series_id = s.series_id WHERE s.node = 'node-r'")
+            .await;
+    assert!(written > 0);
+    assert_eq!(live, written, "every window of the live retention is back, each row once");
 }

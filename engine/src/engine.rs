@@ -14,7 +14,7 @@ use crate::forecasts::{CompletedStep, ForecastsSnapshot, LiveForecasts};
 use crate::frame::node_frames;
 use crate::history::{HistoryTable, HistoryWriter};
 use crate::pods::pod_costs;
-use crate::restore::restore_scores;
+use crate::restore::{restore_live_windows, restore_scores};
 use crate::score_log::BatchLog;
 use crate::score_metrics::ScoresCollector;
 use crate::series::{SeriesInterner, SeriesKind};
@@ -94,9 +94,20 @@ impl Engine {
                 "scores restored from the history"
             );
         }
+        let series = SeriesInterner::new(config.max_series);
+        let mut store = WindowStore::new(&config, clock.now_ns());
+        if config.history {
+            let restored = restore_live_windows(&mut store, &series, &config, clock.now_ns());
+            tracing::info!(
+                windows = restored.windows,
+                skipped = restored.skipped,
+                series = series.len(),
+                "live windows restored from the history"
+            );
+        }
         Ok(Self {
-            store: Mutex::new(WindowStore::new(&config, clock.now_ns())),
-            series: SeriesInterner::new(config.max_series),
+            store: Mutex::new(store),
+            series,
             history: Mutex::new(history),
             scores,
             score_log: BatchLog::default(),

@@ -1,7 +1,21 @@
-//! The score book rebuilt from the history at start: a restarted server serves the scores it
-//! served before (and their variability and staleness history) at once, rather than nothing
-//! until a new window closes.
+//! The score book and the live windows rebuilt from the history at start: a restarted
+//! server serves the scores it served before (and their variability and staleness history)
+//! at once, rather than nothing until a new window closes, and its live `windows` table
+//! holds the aggregates of the live retention again.
 //!
+//! ## Live windows
+//! The first-part window files that began within `engine.retention_seconds` are read oldest
+//! first and become closed windows of the store with their aggregates and no raw points
+//! (the history keeps no raw points: `samples` starts empty). Each row's series is interned
+//! in the engine's table under an identity hashed from its descriptive columns
+//! ([`restored_identity`]), so every window of a series names the same id, and once all are
+//! read the restored series are retired at once (`series` module doc): their columns stay
+//! while their windows are live, they do not count against `engine.max_series`, and their
+//! ids are freed after the hold. Ingest hashes what exporters send instead, so a series that
+//! reports again after the restart gets an active id of its own. The late bound is the clock's: points for a window that was flushed at
+//! shutdown before its end are still taken, and written as a later part when it closes again.
+//!
+//! ## Scores
 //! The newest `engine.scores.pressure.variability_windows` window files of
 //! `<data_dir>/history/windows` (first parts only: a later part holds a re-closed window's
 //! late points, [`crate::history`]) are read oldest first; each row's descriptive columns
@@ -14,13 +28,17 @@
 //! at once), nor are unreadable ones (logged, skipped).
 
 use crate::aggregate::SeriesAggregate;
+use crate::config::EngineConfig;
 use crate::frame::node_frames;
 use crate::history::{HistoryTable, first_parts, partitions, read_batches};
 use crate::pods::pod_costs;
 use crate::series::{SeriesInfo, SeriesInterner, SeriesKind};
+use crate::store::WindowStore;
+use crate::tables::windows_batch;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, TimestampNanosecondType, UInt64Type};
 use ironspider_scores::{ScoreBook, ScoreConfig};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 /// What the book was rebuilt from.
@@ -39,23 +57,90 @@ pub struct Restored {
 pub fn restore_scores(book: &ScoreBook, config: &ScoreConfig, data_dir: &Path, now_ns: i64) -> Restored {
     let oldest = config.health.forgotten_before(now_ns).unwrap_or(i64::MIN);
     let mut restored = Restored::default();
-    for (start, path) in newest_windows(data_dir, config.pressure.variability_windows.max(1), oldest) {
-        let window = read_batches(&path).ok().and_then(|batches| Window::of(&batches));
-        let Some(window) = window else {
-            tracing::warn!(file = %path.display(), start, "window history: file skipped while restoring scores");
-            restored.skipped += 1;
-            continue;
-        };
+    let count = config.pressure.variability_windows.max(1);
+    let (mut windows, mut newest_end) = (0, None);
+    read_windows(data_dir, count, oldest, "scores", &mut restored, |_, window| {
         let table = window.series.read();
         book.record(window.end, node_frames(&window.aggregates, &table));
         book.record_pods(pod_costs(&window.aggregates, &table, &config.cost));
-        restored.windows += 1;
-        restored.newest_end = Some(window.end);
-    }
+        windows += 1;
+        newest_end = Some(window.end);
+    });
+    restored.windows = windows;
+    restored.newest_end = newest_end;
     if let Some(end) = restored.newest_end {
         book.publish(end);
     }
     restored
+}
+
+/// Restores the closed windows of the live retention from the history below
+/// `config.data_dir` into `store`, interning their series in `series` and retiring them
+/// (module doc). Call it at start, on an empty table: every series in it is retired. Rows
+/// past `max_series` distinct series are left out.
+pub fn restore_live_windows(
+    store: &mut WindowStore,
+    series: &SeriesInterner,
+    config: &EngineConfig,
+    now_ns: i64,
+) -> Restored {
+    let oldest = now_ns.saturating_sub(config.retention_ns());
+    let count = usize::try_from(config.retention_ns() / config.window_ns()).unwrap_or(usize::MAX).saturating_add(1);
+    let mut restored = Restored::default();
+    let (mut windows, mut newest_end) = (0, None);
+    read_windows(&config.data_dir, count, oldest, "live windows", &mut restored, |start, window| {
+        let scratch = window.series.read();
+        let aggregates: Vec<SeriesAggregate> = window
+            .aggregates
+            .iter()
+            .filter_map(|aggregate| {
+                let info = scratch.info(aggregate.series)?;
+                let id = series.register(restored_identity(info), SeriesInfo::clone(info)).ok()?;
+                Some(SeriesAggregate { series: id, ..aggregate.clone() })
+            })
+            .collect();
+        store.restore_closed(start, window.end, windows_batch(start, window.end, &aggregates));
+        windows += 1;
+        newest_end = Some(window.end);
+    });
+    restored.windows = windows;
+    restored.newest_end = newest_end;
+    let mut table = series.write();
+    let ids: Vec<u32> = table.iter().map(|(id, _)| id).collect();
+    table.retire(ids);
+    restored
+}
+
+/// The identity a restored series is interned under: a hash of its descriptive columns,
+/// in a domain of its own (a tag hashed first).
+pub fn restored_identity(info: &SeriesInfo) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    "ironspider.restored".hash(&mut hasher);
+    (&info.node, &info.metric, &info.device, &info.pod, &info.namespace).hash(&mut hasher);
+    (&info.cluster, &info.unit, info.kind.map(SeriesKind::as_str), &info.attributes).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Reads the windows of [`newest_windows`] back one at a time, oldest first, and hands each
+/// to `use_window` with its start; a file that cannot be read is logged (restoring `what`)
+/// and counted in `restored.skipped`. One window is in memory at a time.
+fn read_windows(
+    data_dir: &Path,
+    count: usize,
+    oldest: i64,
+    what: &str,
+    restored: &mut Restored,
+    mut use_window: impl FnMut(i64, Window),
+) {
+    for (start, path) in newest_windows(data_dir, count, oldest) {
+        match read_batches(&path).ok().and_then(|batches| Window::of(&batches)) {
+            Some(window) => use_window(start, window),
+            None => {
+                tracing::warn!(file = %path.display(), start, what, "window history: file skipped while restoring");
+                restored.skipped += 1;
+            }
+        }
+    }
 }
 
 /// The first-part window files whose start is at or after `oldest`, the newest `count`,
@@ -170,5 +255,84 @@ impl Columns {
             sum: value(5),
             rate: value(6),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{windows_dir, write_window};
+    use crate::tables::history_batch;
+    use arrow::array::{Float64Array, UInt32Array};
+
+    const S: i64 = 1_000_000_000;
+
+    fn aggregate(series: u32, last: f64) -> SeriesAggregate {
+        SeriesAggregate {
+            series,
+            count: 1,
+            min: Some(last),
+            max: Some(last),
+            mean: Some(last),
+            last: Some(last),
+            p95: Some(last),
+            sum: Some(last),
+            rate: None,
+        }
+    }
+
+    #[test]
+    fn the_live_retention_comes_back_as_closed_windows_with_one_id_per_series() {
+        let data = tempfile::tempdir().unwrap();
+        let config = EngineConfig {
+            data_dir: data.path().to_path_buf(),
+            window_seconds: 10,
+            retention_seconds: 60,
+            ..EngineConfig::default()
+        };
+        // What the server wrote: node-a's cpu in three windows, node-b's in the last; the
+        // first window ended before the retention.
+        let written = SeriesInterner::new(10);
+        let cpu = |node: &str| SeriesInfo {
+            node: Some(node.into()),
+            metric: "system.cpu.utilization".into(),
+            kind: Some(SeriesKind::Gauge),
+            ..SeriesInfo::default()
+        };
+        let (a, b) = (written.register(1, cpu("node-a")).unwrap(), written.register(2, cpu("node-b")).unwrap());
+        let now = 10_000 * S;
+        let windows = [
+            (9_920, vec![aggregate(a, 0.1)]),
+            (9_950, vec![aggregate(a, 0.2)]),
+            (9_960, vec![aggregate(a, 0.3), aggregate(b, 0.9)]),
+        ];
+        for (start, aggregates) in &windows {
+            let (start, end) = (start * S, (start + 10) * S);
+            write_window(&windows_dir(data.path()), start, &history_batch(start, end, aggregates, &written.read()))
+                .unwrap();
+        }
+
+        let (series, mut store) = (SeriesInterner::new(10), WindowStore::new(&config, now));
+        let restored = restore_live_windows(&mut store, &series, &config, now);
+        assert_eq!((restored.windows, restored.skipped, restored.newest_end), (2, 0, Some(9_970 * S)));
+        let snapshot = store.snapshot();
+        assert_eq!(snapshot.windows.len(), 2, "9,920 s began before now − 60 s");
+        let table = series.read();
+        assert_eq!(table.len(), 2, "node-a's windows name one id");
+        assert_eq!((table.active(), table.retired()), (0, 2), "retired: not live, not counted in max_series");
+        let rows: Vec<(String, f64)> = snapshot
+            .windows
+            .iter()
+            .flat_map(|batch| {
+                let ids = batch.column_by_name("series_id").unwrap().as_any().downcast_ref::<UInt32Array>().unwrap();
+                let last = batch.column_by_name("last").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+                (0..batch.num_rows())
+                    .map(|i| (table.info(ids.value(i)).unwrap().node.clone().unwrap(), last.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(rows, vec![("node-a".into(), 0.2), ("node-a".into(), 0.3), ("node-b".into(), 0.9)]);
+        assert_eq!(snapshot.samples.iter().map(RecordBatch::num_rows).sum::<usize>(), 0, "no raw points");
+        assert_eq!(store.closed_before(), WindowStore::new(&config, now).closed_before(), "the clock's late bound");
     }
 }

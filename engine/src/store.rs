@@ -255,6 +255,24 @@ impl WindowStore {
         self.close_first(due)
     }
 
+    /// Adds a closed window read back from the history (`restore` module doc): its aggregates
+    /// and no points. Call it oldest first, before any point arrives. The late bound is left
+    /// as the clock sets it: a window flushed at shutdown before its end still takes the
+    /// points that come after the restart, closed again later as another part.
+    pub fn restore_closed(&mut self, start: i64, end: i64, aggregates: RecordBatch) {
+        let window = ClosedWindow {
+            start,
+            end,
+            samples: samples_batch(NumberRows::default()),
+            histograms: histograms_batch(&[]),
+            histogram_rows: Vec::new(),
+            histogram_rows_bytes: 0,
+            aggregates: OnceLock::from(aggregates),
+        };
+        self.closed.push_back(Arc::new(window));
+        self.measure_closed();
+    }
+
     /// Closes every open window, whatever the clock says (at shutdown).
     pub fn close_all(&mut self) -> Vec<Arc<ClosedWindow>> {
         if let Some(last) = self.open.last() {
