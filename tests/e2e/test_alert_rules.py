@@ -1,12 +1,15 @@
 """The alerting rules shipped in deploy/prometheus/ are valid for Prometheus 2.42 and fire
-as their unit tests say (a forged bind, evictions refused, SQL overload), run by the real
-promtool; metrics they name are ones the server exposes."""
+as their unit tests say (a forged bind, evictions refused, SQL overload, live memory shed,
+the series limit, throttled ingest), run by the real promtool; metrics they name are ones the
+server exposes."""
 
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+import otlp_build as otlp
 
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 
@@ -35,3 +38,14 @@ def test_the_sql_metric_the_rules_name_is_exposed(server):
     server.sql("SELECT 1 AS one")
     assert '# TYPE ironspider_sql_queries_total counter' in server.metrics_text()
     assert 'ironspider_sql_queries_total{outcome="ok"} 1' in server.metrics_text()
+
+
+def test_the_overload_metrics_the_rules_name_are_exposed(server):
+    rules = (RULES / "ironspider-rules.yaml").read_text()
+    for name in ("ironspider_windows_shed_total", "ironspider_points_rejected_total", "ironspider_requests_total"):
+        assert name in rules
+    otlp.post_protobuf(server.otlp_http_url, otlp.request("node-a", [otlp.gauge("e2e.rules", [(otlp.now_ns(), 1.0)])]))
+    exposed = server.metrics_text()
+    assert "ironspider_windows_shed_total 0" in exposed
+    assert 'ironspider_points_rejected_total{reason="series_limit"} 0' in exposed
+    assert 'ironspider_requests_total{outcome="success",transport="http"} 1' in exposed
