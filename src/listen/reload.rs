@@ -2,7 +2,8 @@
 //! hashed, and a changed hash calls the reload. Contents rather than modification times,
 //! because Kubernetes updates a mounted secret by swapping a symlink, and a half-written
 //! rotation shows up as a change that fails to load: it is logged, counted in
-//! `ironspider_reloads_total{what, outcome}`, and tried again at the next change.
+//! `ironspider_reloads_total{what, outcome}`, and tried again at the next change. Reading,
+//! hashing and reloading run on a blocking thread, never on the runtime's workers.
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -47,6 +48,7 @@ pub fn watch_files(
     )?;
     registry.register(Box::new(reloads.clone()))?;
     let mut seen: Vec<u64> = items.iter().map(|item| fingerprint(&item.files)).collect();
+    let items = std::sync::Arc::new(items);
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
@@ -54,24 +56,38 @@ pub fn watch_files(
                 () = super::stop_requested(&mut stopped) => return,
                 _ = ticks.tick() => {}
             }
-            for (item, seen) in items.iter().zip(seen.iter_mut()) {
-                let now = fingerprint(&item.files);
-                if now == *seen {
-                    continue;
-                }
-                *seen = now;
-                match (item.reload)() {
-                    Ok(()) => {
-                        tracing::info!(what = item.what, "reloaded changed files");
-                        reloads.with_label_values(&[item.what, "ok"]).inc();
-                    }
-                    Err(error) => {
-                        tracing::error!(what = item.what, %error, "changed files do not load; keeping the previous ones");
-                        reloads.with_label_values(&[item.what, "failed"]).inc();
-                    }
+            let (items, reloads, before) = (std::sync::Arc::clone(&items), reloads.clone(), std::mem::take(&mut seen));
+            match tokio::task::spawn_blocking(move || reload_changed(&items, before, &reloads)).await {
+                Ok(after) => seen = after,
+                Err(error) => {
+                    tracing::error!(%error, "the file reloader stopped");
+                    return;
                 }
             }
         }
     });
     Ok(())
+}
+
+/// Reloads every item whose files changed since `seen` (their fingerprints, in item order)
+/// and returns the fingerprints now.
+fn reload_changed(items: &[Reloadable], mut seen: Vec<u64>, reloads: &prometheus::IntCounterVec) -> Vec<u64> {
+    for (item, seen) in items.iter().zip(seen.iter_mut()) {
+        let now = fingerprint(&item.files);
+        if now == *seen {
+            continue;
+        }
+        *seen = now;
+        match (item.reload)() {
+            Ok(()) => {
+                tracing::info!(what = item.what, "reloaded changed files");
+                reloads.with_label_values(&[item.what, "ok"]).inc();
+            }
+            Err(error) => {
+                tracing::error!(what = item.what, %error, "changed files do not load; keeping the previous ones");
+                reloads.with_label_values(&[item.what, "failed"]).inc();
+            }
+        }
+    }
+    seen
 }
