@@ -68,8 +68,7 @@ async fn points_of(server: &Server, name: &str) -> u64 {
 /// One sample of `/metrics`, asked with `token`; 0 when absent.
 async fn metric(server: &Server, token: &str, sample: &str) -> f64 {
     let (_, _, text) = get(server, "/metrics", token).await;
-    let prefix = format!("{sample} ");
-    text.lines().find_map(|line| line.strip_prefix(&prefix)).map_or(0.0, |v| v.trim().parse().unwrap())
+    crate::common::sample_value(&text, sample)
 }
 
 async fn refusals(server: &Server, listener: &str, reason: &str) -> f64 {

@@ -117,11 +117,7 @@ impl Server {
     /// The value of one sample of `/metrics`, named with its labels as exposed
     /// (`ironspider_points_rejected_total{reason="late"}`), 0 when absent.
     pub async fn metric(&self, sample: &str) -> f64 {
-        let text = self.metrics_text().await;
-        text.lines()
-            .filter(|line| !line.starts_with('#'))
-            .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
-            .map_or(0.0, |value| value.trim().parse().expect("numeric sample"))
+        sample_value(&self.metrics_text().await, sample)
     }
 
     /// Sends an OTLP/HTTP request; returns the status, headers and body.
@@ -187,6 +183,15 @@ fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// The value of one sample of a `/metrics` exposition `text`, named with its labels as
+/// exposed, 0 when absent.
+pub fn sample_value(text: &str, sample: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0.0, |value| value.trim().parse().expect("numeric sample"))
 }
 
 /// Whether a JSON number equals `expected` to 1e-9 (a value missing or not a number never
