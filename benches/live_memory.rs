@@ -5,7 +5,9 @@
 //! gauges: 1,000 nodes × 100 metrics) and feeds each one sample every 10 s for an hour of
 //! event time, 360 samples a series, through the real ingest path (fast decoder, batch
 //! builder, engine) with a virtual clock, so that windows close and age as in `serve`.
-//! Without `--bench` (under `cargo test`) it runs a small version as a smoke test.
+//! Without `--bench` (under `cargo test`) it runs a small version as a smoke test. It also
+//! prints the engine's own estimate of those bytes ([`Engine::live_bytes`], which
+//! `engine.max_live_bytes` bounds) beside the counted heap.
 
 use ironspider::payload::{PayloadShape, PayloadSpec, templates};
 use ironspider_engine::{Engine, EngineConfig, ManualClock};
@@ -34,7 +36,10 @@ fn main() {
 
     let start = 1_700_000_000 * SECOND;
     let clock = Arc::new(ManualClock::new(start));
-    let config = EngineConfig { history: false, retention_seconds: 3600, ..EngineConfig::default() };
+    // A live budget above what an hour of 100,000 series takes (about 3.8 GiB, past three
+    // quarters of the default 4 GiB): every window is kept, none shed, to be measured.
+    let config =
+        EngineConfig { history: false, retention_seconds: 3600, max_live_bytes: 16 << 30, ..EngineConfig::default() };
     let engine = Engine::new(config, clock.clone(), &prometheus::Registry::new()).expect("engine");
     let mapping = CanonicalMap::new(&[]);
     let ingest = |ts: i64| {
@@ -79,4 +84,12 @@ fn main() {
         (filled - interned) / 1048576.0
     );
     println!("total live heap: {:.1} MiB", (filled - empty) / 1048576.0);
+    // The engine's own estimate, which engine.max_live_bytes bounds, against the counted heap
+    // (which also holds the score book and the forecasters, not in the estimate).
+    let estimate = engine.live_bytes() as f64;
+    println!(
+        "engine estimate (ironspider_live_bytes): {:.1} MiB, {:.3} of the counted live heap",
+        estimate / 1048576.0,
+        estimate / (filled - empty)
+    );
 }
