@@ -22,10 +22,10 @@ use tokio::task::JoinHandle;
 /// How long each kind of load lasts.
 const LOAD: Duration = Duration::from_secs(60);
 /// The test server's window, in seconds.
-const WINDOW_SECONDS: u64 = 10;
+const WINDOW_SECONDS: u64 = 15;
 /// The test server's series TTL, in seconds: within two windows of a churn's end, its
 /// series have expired and made room.
-const SERIES_TTL_SECONDS: u64 = 8;
+const SERIES_TTL_SECONDS: u64 = 12;
 /// The test server's `engine.max_series`.
 const MAX_SERIES: u64 = 20_000;
 
