@@ -238,8 +238,7 @@ impl SeriesTable {
     /// skipped): their hashes and aliases stop finding them, and a new epoch
     /// begins for the builders that come after.
     pub fn retire(&mut self, ids: Vec<u32>) {
-        let ids: Vec<u32> =
-            ids.into_iter().filter(|&id| self.info(id).is_some() && !self.retiring[id as usize]).collect();
+        let ids: Vec<u32> = ids.into_iter().filter(|&id| self.is_active(id)).collect();
         if ids.is_empty() {
             return;
         }
@@ -350,14 +349,14 @@ impl SeriesInterner {
     /// retired meanwhile (the builder asked before it was) is not added.
     pub fn add_alias(&self, alias: u64, id: u32) {
         let mut table = self.table.write();
-        let retired = table.retiring.get(id as usize).copied().unwrap_or(true);
         if table.by_hash.len() < self.max_series.saturating_mul(4)
-            && !retired
+            && table.is_active(id)
             && table.by_hash.insert(alias, id).is_none()
         {
             table.bytes += INDEX_ENTRY_BYTES;
         }
     }
+
     /// Number of interned series.
     pub fn len(&self) -> usize {
         self.table.read().len()

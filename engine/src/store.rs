@@ -269,8 +269,8 @@ impl WindowStore {
             histogram_rows_bytes: 0,
             aggregates: OnceLock::from(aggregates),
         };
+        self.closed_bytes += window.bytes();
         self.closed.push_back(Arc::new(window));
-        self.measure_closed();
     }
 
     /// Closes every open window, whatever the clock says (at shutdown).
@@ -286,10 +286,11 @@ impl WindowStore {
         let mut newly_closed = Vec::with_capacity(count);
         for window in self.open.drain(..count) {
             self.open_bytes -= window.bytes;
-            newly_closed.push(Arc::new(ClosedWindow::from_open(window, window_ns)));
+            let closed = Arc::new(ClosedWindow::from_open(window, window_ns));
+            self.closed_bytes += closed.bytes();
+            newly_closed.push(closed);
         }
         self.closed.extend(newly_closed.iter().cloned());
-        self.measure_closed();
         newly_closed
     }
 
@@ -316,7 +317,8 @@ impl WindowStore {
         true
     }
 
-    /// Measures the closed windows again: their aggregates arrive after they close.
+    /// Measures the closed windows again: their aggregates arrive after they close (closing
+    /// and restoring add a window's bytes as they are then).
     fn measure_closed(&mut self) {
         self.closed_bytes = self.closed.iter().map(|window| window.bytes()).sum();
     }

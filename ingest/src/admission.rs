@@ -26,6 +26,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// `ingest.retry_after_seconds` does not make a pull source spin.
 const MIN_RECHECK: Duration = Duration::from_millis(10);
 
+/// Why a request is refused when the engine holds its byte budget.
+const ENGINE_FULL: &str = "the engine holds engine.max_live_bytes";
+/// Why a request is refused when every processing place is taken.
+const INFLIGHT_FULL: &str = "too many export requests in flight";
+
 /// No room now: the engine cannot keep up.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("server overloaded: {reason}; retry after {retry_after:?}")]
@@ -84,21 +89,18 @@ impl Gate {
     /// For a push source: a place now, or [`Overloaded`] when too many batches are being
     /// processed or the engine holds as many bytes as it may.
     pub(crate) fn try_admit(&self) -> Result<Admission, Overloaded> {
-        if self.engine_full() {
-            return Err(self.overloaded("the engine holds engine.max_live_bytes"));
-        }
-        let permit = Arc::clone(&self.inflight)
-            .try_acquire_owned()
-            .map_err(|_| self.overloaded("too many export requests in flight"))?;
+        self.check_room()?;
+        // A place seen free may be taken meanwhile: refused then as if it had not been free.
+        let permit = Arc::clone(&self.inflight).try_acquire_owned().map_err(|_| self.overloaded(INFLIGHT_FULL))?;
         Ok(self.admission(permit))
     }
 
     /// Whether [`Gate::try_admit`] would refuse now, without taking a place.
     pub(crate) fn check_room(&self) -> Result<(), Overloaded> {
         if self.engine_full() {
-            Err(self.overloaded("the engine holds engine.max_live_bytes"))
+            Err(self.overloaded(ENGINE_FULL))
         } else if self.inflight.available_permits() == 0 {
-            Err(self.overloaded("too many export requests in flight"))
+            Err(self.overloaded(INFLIGHT_FULL))
         } else {
             Ok(())
         }
