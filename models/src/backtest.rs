@@ -148,7 +148,7 @@ impl Protocol {
         &self,
         t: usize,
         points: &[Option<f64>],
-        calibrator: &Conformal,
+        calibrator: &mut Conformal,
     ) -> Result<Vec<Forecast>, BacktestError> {
         (1..=self.horizon)
             .map(|h| {

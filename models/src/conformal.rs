@@ -38,7 +38,9 @@
 //!   copy costs O(window log window) per quantile). An observation moves one error into
 //!   and one out of the index with a single shift of the entries between their two places
 //!   (O(window) worst case, a third of the window on average for errors from one
-//!   distribution), found by two branch-free binary searches run side by side.
+//!   distribution), found by two branch-free binary searches run side by side. The index
+//!   is built at the horizon's first [`Conformal::quantiles`] and kept from then on, so a
+//!   caller that asks only after a long run (the backtest) does not pay for it until then.
 //!
 //! Each horizon's state is contiguous and small where the engine steps thousands of series in
 //! turn with the windows mostly out of cache: scoring touches `h` consecutive slots' one,
@@ -89,17 +91,28 @@ struct Horizon {
 }
 
 /// One horizon's last `window` errors: a ring in arrival order (to know which error leaves
-/// the window), and its slots in ascending order of `(error, slot)` (to read an order
-/// statistic in O(1)). The slot breaks ties, so every key is distinct and an evicted
-/// error's place is found by binary search even among equal errors.
+/// the window) and, once an order statistic has been asked for, its slots in ascending
+/// order of `(error, slot)` (to read one in O(1)). The slot breaks ties, so every key is
+/// distinct and an evicted error's place is found by binary search even among equal errors.
+///
+/// The index is built by sorting the slots at the first question and kept up to date from
+/// then on: a caller that asks at every step (the engine) pays one shift per error, one that
+/// asks only at the end of a long run (the backtest's origins are its last two days) pays a
+/// ring write per error until then. Either way the order statistics are those of the same
+/// window, to the bit. The index has 2-byte entries, a fifth of the errors' bytes: a step's
+/// shift moves a fifth of what shifting the errors themselves would, which is what counts
+/// when thousands of windows are stepped in turn and each is cold.
 #[derive(Debug, Clone)]
 struct Errors {
     /// The ring: `values.len() < window` only until it first fills.
     values: Vec<f64>,
     /// Where the next error goes once full (the oldest error's slot).
     next: usize,
-    /// Slots of `values`, ascending by `(values[slot], slot)` (`f64::total_cmp` first).
+    /// Slots of `values`, ascending by `(values[slot], slot)` (`f64::total_cmp` first), while
+    /// `kept_sorted`.
     order: Vec<u16>,
+    /// Whether `order` is built and kept up to date.
+    kept_sorted: bool,
 }
 
 /// The longest error window a [`Conformal`] keeps per horizon (its sort index has 2-byte
@@ -108,7 +121,7 @@ pub const MAX_WINDOW: usize = u16::MAX as usize + 1;
 
 impl Errors {
     fn new(window: usize) -> Self {
-        Errors { values: Vec::with_capacity(window), next: 0, order: Vec::with_capacity(window) }
+        Errors { values: Vec::with_capacity(window), next: 0, order: Vec::with_capacity(window), kept_sorted: false }
     }
 
     /// Whether the error in slot `s` sorts before the key `(value, slot)`.
@@ -138,19 +151,25 @@ impl Errors {
         (after(base_a, a), after(base_b, b))
     }
 
-    /// Adds `e`, evicting the oldest error once the window is full: the slots between the
-    /// evicted error's place and the new one's move by one, in a single shift.
+    /// Adds `e`, evicting the oldest error once the window is full; when indexed, the slots
+    /// between the evicted error's place and the new one's move by one, in a single shift.
     fn push(&mut self, e: f64) {
         let window = self.values.capacity();
         if self.values.len() < window {
             let slot = self.values.len() as u16;
             self.values.push(e);
-            let (at, _) = self.two_ranks(e, e, slot);
-            self.order.insert(at, slot);
+            if self.kept_sorted {
+                let (at, _) = self.two_ranks(e, e, slot);
+                self.order.insert(at, slot);
+            }
             return;
         }
         let slot = self.next as u16;
         self.next = (self.next + 1) % window;
+        if !self.kept_sorted {
+            self.values[usize::from(slot)] = e;
+            return;
+        }
         let (from, below) = self.two_ranks(self.values[usize::from(slot)], e, slot);
         if below > from {
             self.order.copy_within(from + 1..below, from);
@@ -166,9 +185,18 @@ impl Errors {
         self.values.len()
     }
 
-    /// The `k`-th smallest error, 1-based.
-    fn nth(&self, k: usize) -> Option<f64> {
-        self.order.get(k.checked_sub(1)?).map(|&slot| self.values[usize::from(slot)])
+    /// The `k`-th smallest error, 1-based (`k` at most `len`), indexing the window now if
+    /// it was not kept so.
+    fn nth(&mut self, k: usize) -> f64 {
+        if !self.kept_sorted {
+            let values = &self.values;
+            self.order.clear();
+            self.order.extend(0..values.len() as u16);
+            self.order
+                .sort_unstable_by(|&a, &b| values[usize::from(a)].total_cmp(&values[usize::from(b)]).then(a.cmp(&b)));
+            self.kept_sorted = true;
+        }
+        self.values[usize::from(self.order[k - 1])]
     }
 
     /// Bytes of its heap: 8 per error and 2 per slot index, for the whole window.
@@ -249,27 +277,31 @@ impl Conformal {
     /// p10, p50 and p90 around the point forecast `point` at horizon `h`: `point` plus the
     /// order statistics of that horizon's errors given in the module doc. `None` for `h`
     /// outside `1..=H`, fewer than `min_errors` errors, or a non-finite `point`.
-    pub fn quantiles(&self, h: usize, point: f64) -> Option<Quantiles> {
-        let errors = self.horizon_errors(h)?;
-        if errors.len() < self.min_errors || !point.is_finite() {
+    /// The first question for a horizon sorts its errors, which are kept sorted from then
+    /// on (hence `&mut`; `Errors` doc).
+    pub fn quantiles(&mut self, h: usize, point: f64) -> Option<Quantiles> {
+        let min_errors = self.min_errors;
+        let errors = self.calibrated.iter_mut().find(|c| c.h == h).map(|c| &mut c.errors)?;
+        if errors.len() < min_errors || !point.is_finite() {
             return None;
         }
-        let at = |tenths| errors.nth(rank(tenths, errors.len())).map(|e| point + e);
-        Some(Quantiles { p10: at(1)?, p50: at(5)?, p90: at(9)? })
+        let n = errors.len();
+        let mut at = |tenths| point + errors.nth(rank(tenths, n));
+        Some(Quantiles { p10: at(1), p50: at(5), p90: at(9) })
     }
 
-    /// The number of `f64` values its state holds memory for (per calibrated horizon `h`,
+    /// The number of values its state holds memory for (per calibrated horizon `h`,
     /// `h` forecasts and `window` errors; at most `H(H+1)/2 + H·window`, fixed at
-    /// construction); the errors' 2-byte sort index is counted by [`Conformal::state_bytes`].
+    /// construction); their bytes are [`Conformal::state_bytes`].
     pub fn state_len(&self) -> usize {
         self.calibrated.iter().map(|c| c.due.capacity() + c.errors.values.capacity()).sum()
     }
 
     /// Bytes of its state, inline and heap: the struct; per calibrated horizon `h` its slot
-    /// (`size_of::<Horizon>()`, 88 bytes on 64-bit targets), `h` remembered forecasts of 16
+    /// (`size_of::<Horizon>()`, 96 bytes on 64-bit targets), `h` remembered forecasts of 16
     /// bytes (`Option<f64>`), and `window` errors of 8 bytes with their index entries of 2.
     /// Fixed at construction: with horizons 1, 3 and 12 and a window of 576,
-    /// `48 + 3·88 + 16·16 + 3·5,760 = 17,848` bytes.
+    /// `48 + 3·96 + 16·16 + 3·5,760 = 17,872` bytes.
     pub fn state_bytes(&self) -> usize {
         let horizons = self
             .calibrated
@@ -403,7 +435,7 @@ mod tests {
         let slot = size_of::<super::Horizon>();
         assert_eq!(some.state_bytes(), size_of::<Conformal>() + 2 * slot + 4 * 16 + 2 * 4 * 10);
         assert_eq!(some.state_len(), 4 + 2 * 4);
-        assert_eq!((size_of::<Conformal>(), slot), (48, 88), "as the doc of state_bytes says");
+        assert_eq!((size_of::<Conformal>(), slot), (48, 96), "as the doc of state_bytes says");
     }
 
     #[test]
@@ -464,6 +496,27 @@ mod tests {
                 last.sort_by(f64::total_cmp);
                 let at = |tenths| last[rank(tenths, last.len()) - 1];
                 prop_assert_eq!(c.quantiles(1, 0.0), Some(Quantiles { p10: at(1), p50: at(5), p90: at(9) }));
+            }
+        }
+
+        #[test]
+        fn asking_late_gives_what_asking_at_every_step_gives(
+            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..300),
+            window in 1usize..60,
+            late in 0usize..300,
+        ) {
+            // One calibrator keeps its errors sorted from the first step, the other sorts
+            // them at step `late` and keeps them from then on: the same order statistics.
+            let (mut every, mut once) = (conformal(1, window, 1), conformal(1, window, 1));
+            for (i, e) in errors.iter().enumerate() {
+                for c in [&mut every, &mut once] {
+                    c.issue(&[Some(0.0)]);
+                    c.observe(f64::from(*e));
+                }
+                let asked = every.quantiles(1, 0.5);
+                if i >= late {
+                    prop_assert_eq!(once.quantiles(1, 0.5), asked, "step {}", i);
+                }
             }
         }
 

@@ -125,36 +125,42 @@ impl Scored {
 /// One candidate in the bank, with its forecasts awaiting their targets and its scores.
 struct Tracked {
     candidate: Candidate,
-    /// Per scored horizon, its forecasts of the last h origins (module doc).
-    due: Vec<Option<f64>>,
-    /// `score[j]`: S_h of the `j`-th scored horizon, the weighted mean absolute h-step error.
-    score: Vec<Option<f64>>,
+    /// Per scored horizon, its forecasts of the last h origins (module doc), then the scores:
+    /// `[due (Σh slots) | score]`, one allocation (the engine steps thousands of banks in
+    /// turn, each cold, and every allocation a step touches is a cache miss more).
+    slots: Box<[Option<f64>]>,
 }
 
 impl Tracked {
     fn new(candidate: Candidate, scored: &Scored) -> Self {
-        Self { candidate, due: vec![None; scored.slots], score: vec![None; scored.horizons.len()] }
+        Self { candidate, slots: vec![None; scored.slots + scored.horizons.len()].into_boxed_slice() }
+    }
+
+    /// `S_h` of the `j`-th scored horizon, the weighted mean absolute h-step error.
+    fn score(&self, j: usize, scored: &Scored) -> Option<f64> {
+        self.slots[scored.slots + j]
     }
 
     /// At origin `t`: scores the forecasts whose target is `y`, passes `y` to the model, and
     /// keeps its new forecasts for their targets.
     fn observe(&mut self, y: f64, t: usize, scored: &Scored, weight: f64) {
-        for (j, score) in self.score.iter_mut().enumerate() {
-            if let Some(f) = self.due[scored.slot(j, t)] {
+        let (due, score) = self.slots.split_at_mut(scored.slots);
+        for (j, score) in score.iter_mut().enumerate() {
+            if let Some(f) = due[scored.slot(j, t)] {
                 let e = (y - f).abs();
                 *score = Some(score.map_or(e, |s| s + weight * (e - s)));
             }
         }
         self.candidate.model.observe(y);
         for (j, &h) in scored.horizons.iter().enumerate() {
-            self.due[scored.slot(j, t)] = self.candidate.model.forecast(h);
+            due[scored.slot(j, t)] = self.candidate.model.forecast(h);
         }
     }
 
     /// Its forecast `h` steps after origin `t`: the one just issued when `h` is the `j`-th
     /// scored horizon, else the model's.
     fn forecast(&self, h: usize, t: usize, scored: &Scored, j: usize) -> Option<f64> {
-        if scored.horizons[j] == h { self.due[scored.slot(j, t)] } else { self.candidate.model.forecast(h) }
+        if scored.horizons[j] == h { self.slots[scored.slot(j, t)] } else { self.candidate.model.forecast(h) }
     }
 }
 
@@ -199,9 +205,10 @@ impl Bank {
         Ok(self)
     }
 
-    /// The same bank forecasting the median of its `top` (≥ 1) best candidates per horizon.
+    /// The same bank forecasting the median of its `top` (1 … [`MAX_TOP`]) best candidates
+    /// per horizon.
     pub fn combining(mut self, top: usize) -> Result<Self, InvalidParameter> {
-        check("top", top as f64, "≥ 1", top >= 1)?;
+        check("top", top as f64, "1 … 16", (1..=MAX_TOP).contains(&top))?;
         self.top = top;
         Ok(self)
     }
@@ -250,26 +257,28 @@ impl Bank {
     /// Candidate `index`'s score S_h for a scored horizon `h`, once it has one.
     pub fn score(&self, index: usize, h: usize) -> Option<f64> {
         let j = self.scored.horizons.iter().position(|&g| g == h)?;
-        self.tracked.get(index)?.score[j]
+        self.tracked.get(index)?.score(j, &self.scored)
     }
 
     /// The candidates able to forecast `h`, best first (module doc), at most `top` of them,
-    /// each with its forecast: (index, forecast).
-    fn ranked(&self, h: usize) -> Vec<(usize, f64)> {
-        let Some(j) = self.scored.ranking(h) else { return Vec::new() };
+    /// each with its forecast, without allocating: each able candidate goes into a list of
+    /// the best so far after every entry scoring no worse (as a stable sort by score would
+    /// place it), and what falls past `top` is dropped.
+    fn ranked(&self, h: usize) -> Ranked {
+        let mut best = Ranked::default();
+        let Some(j) = self.scored.ranking(h) else { return best };
         let (t, scored) = (self.origin, &self.scored);
-        let mut able: Vec<(usize, f64, f64)> = (self.tracked.iter().enumerate())
-            .filter_map(|(i, c)| Some((i, c.score[j].unwrap_or(f64::INFINITY), c.forecast(h, t, scored, j)?)))
-            .collect();
-        // A stable sort keeps the bank's order among equal scores.
-        able.sort_by(|a, b| a.1.total_cmp(&b.1));
-        able.into_iter().take(self.top).map(|(i, _, forecast)| (i, forecast)).collect()
+        for (i, c) in self.tracked.iter().enumerate() {
+            let Some(forecast) = c.forecast(h, t, scored, j) else { continue };
+            best.offer(Entry { index: i, score: c.score(j, scored).unwrap_or(f64::INFINITY), forecast }, self.top);
+        }
+        best
     }
 
     /// The index of the best-ranked candidate for horizon `h` (`None` for h = 0 or when
     /// none can forecast yet).
     pub fn chosen_index(&self, h: usize) -> Option<usize> {
-        self.ranked(h).first().map(|&(i, _)| i)
+        self.ranked(h).entries().first().map(|e| e.index)
     }
 
     /// The label of the best-ranked candidate for horizon `h`, for reports.
@@ -278,14 +287,55 @@ impl Bank {
     }
 }
 
-/// The median of `values`: the middle one, or the mean of the two middle ones.
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(values[n / 2]),
-        _ => Some(values[n / 2 - 1] + (values[n / 2] - values[n / 2 - 1]) / 2.0),
+/// The most candidates a bank takes the median of: a "best few", and the bound of the
+/// ranking's list on the stack.
+pub const MAX_TOP: usize = 16;
+
+/// One ranked candidate.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    index: usize,
+    score: f64,
+    forecast: f64,
+}
+
+/// The best candidates so far, lowest score first, at most [`MAX_TOP`].
+#[derive(Debug, Default)]
+struct Ranked {
+    entries: [Entry; MAX_TOP],
+    len: usize,
+}
+
+impl Ranked {
+    /// Places `entry` after every entry scoring no worse, keeping at most `top`.
+    fn offer(&mut self, entry: Entry, top: usize) {
+        let at = self.entries[..self.len].partition_point(|e| e.score.total_cmp(&entry.score).is_le());
+        if at >= top {
+            return;
+        }
+        self.len = (self.len + 1).min(top);
+        self.entries.copy_within(at..self.len - 1, at + 1);
+        self.entries[at] = entry;
+    }
+
+    fn entries(&self) -> &[Entry] {
+        &self.entries[..self.len]
+    }
+
+    /// The median of their forecasts: the middle one, or the mean of the two middle ones.
+    fn median(&self) -> Option<f64> {
+        let mut values = [0.0; MAX_TOP];
+        let values = &mut values[..self.len];
+        for (value, entry) in values.iter_mut().zip(self.entries()) {
+            *value = entry.forecast;
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        let n = values.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(values[n / 2]),
+            _ => Some(values[n / 2 - 1] + (values[n / 2] - values[n / 2 - 1]) / 2.0),
+        }
     }
 }
 
@@ -302,8 +352,7 @@ impl Forecaster for Bank {
     }
 
     fn forecast(&self, h: usize) -> Option<f64> {
-        let mut forecasts: Vec<f64> = self.ranked(h).into_iter().map(|(_, forecast)| forecast).collect();
-        median(&mut forecasts)
+        self.ranked(h).median()
     }
 
     /// Passes `model` to the candidate labelled `global` (which keeps its recent values and
@@ -450,11 +499,12 @@ mod tests {
         #[test]
         fn state_does_not_grow(m in 2..=48usize, horizons in 1..=12usize, seed in any::<u64>()) {
             let mut bank = Bank::default_for_season(m, horizons).unwrap();
-            let sizes = |b: &Bank| b.tracked.iter().map(|t| (t.due.len(), t.due.capacity(), t.score.capacity())).collect::<Vec<_>>();
+            let sizes = |b: &Bank| b.tracked.iter().map(|t| t.slots.len()).collect::<Vec<_>>();
             let before = sizes(&bank);
             feed(&mut bank, &random_walk(10_000, seed | 1));
             prop_assert_eq!(sizes(&bank), before);
-            prop_assert!(bank.tracked.iter().all(|t| t.due.len() == horizons * (horizons + 1) / 2));
+            // Σh forecasts awaiting their targets and a score per horizon.
+            prop_assert!(bank.tracked.iter().all(|t| t.slots.len() == horizons * (horizons + 1) / 2 + horizons));
         }
     }
 
@@ -522,6 +572,25 @@ mod tests {
     }
 
     proptest! {
+        /// Differential: the ranking's list gives what a stable sort by score, cut at `top`,
+        /// gives (equal scores, many of them, keep their order).
+        #[test]
+        fn the_ranking_is_a_stable_sort_cut_at_top(
+            scores in proptest::collection::vec(prop_oneof![0u8..4, any::<u8>()], 0..40),
+            top in 1usize..=MAX_TOP,
+        ) {
+            let mut ranked = Ranked::default();
+            for (index, score) in scores.iter().enumerate() {
+                let score = if *score == 255 { f64::INFINITY } else { f64::from(*score) };
+                ranked.offer(Entry { index, score, forecast: index as f64 }, top);
+            }
+            let mut sorted: Vec<(usize, u8)> = scores.iter().copied().enumerate().collect();
+            sorted.sort_by_key(|&(_, score)| score);
+            let expected: Vec<usize> = sorted.into_iter().take(top).map(|(index, _)| index).collect();
+            let got: Vec<usize> = ranked.entries().iter().map(|e| e.index).collect();
+            prop_assert_eq!(got, expected);
+        }
+
         #[test]
         fn a_constant_series_is_forecast_exactly(p in params(), c in -1e6..1e6f64, extra in 0..30usize) {
             let mut bank = Bank::default_for_season(p.4, p.4).unwrap();
