@@ -282,15 +282,15 @@ mod tests {
             p90: 0.75,
             issued_at: 300_000_000_000,
         };
-        let snapshot = ForecastsSnapshot {
-            step_end: 300_000_000_000,
-            model: "naive",
-            nodes: vec![
+        let snapshot = ForecastsSnapshot::new(
+            300_000_000_000,
+            "naive",
+            vec![
                 NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300), forecast("memory", 900)] },
                 NodeForecasts { node: "b".into(), forecasts: vec![forecast("pressure", 300)] },
             ],
-            unavailable: [0; 4],
-        };
+            [0; 4],
+        );
         let all = cluster_forecasts(&snapshot, None);
         assert_eq!((all.step_end_unix_nano, all.model.as_str(), all.forecasts.len()), (300_000_000_000, "naive", 3));
         let b = cluster_forecasts(&snapshot, requested(vec!["b".into()]).as_ref());

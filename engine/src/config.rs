@@ -156,6 +156,11 @@ pub struct ForecastConfig {
     /// the warm start, when the history is kept (`engine.history`) and holds enough; only a
     /// model that reads one (the bank) uses it.
     pub global_refit_seconds: u64,
+    /// Spread the nodes' steps over the windows of a step, each node at an offset fixed by
+    /// a hash of its name (default true; `forecasts` module doc): each window close then
+    /// feeds about `window/step` of the trackers instead of one close in `step/window`
+    /// feeding them all. Only when the step is a multiple of the window.
+    pub stagger: bool,
 }
 
 impl Default for ForecastConfig {
@@ -170,6 +175,7 @@ impl Default for ForecastConfig {
             band_min_errors: BAND_MIN_ERRORS,
             max_gap_steps: 12,
             global_refit_seconds: 86_400,
+            stagger: true,
         }
     }
 }
@@ -324,7 +330,7 @@ impl EngineConfig {
     }
 }
 
-fn seconds_to_ns(seconds: u64) -> i64 {
+pub(crate) fn seconds_to_ns(seconds: u64) -> i64 {
     i64::try_from(seconds).unwrap_or(i64::MAX).saturating_mul(1_000_000_000)
 }
 

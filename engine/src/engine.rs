@@ -225,9 +225,9 @@ impl Engine {
         }
     }
 
-    /// Completes the forecasting step the watermark has passed, if any.
+    /// Completes the forecasting steps the watermark has passed.
     fn advance_forecasts(&self, watermark: i64) {
-        if let Some(step) = self.forecasts.as_ref().and_then(|f| f.advance(watermark)) {
+        for step in self.forecasts.as_ref().map(|f| f.advance(watermark)).unwrap_or_default() {
             self.keep_step(&step);
         }
     }
@@ -235,7 +235,7 @@ impl Engine {
     /// Appends a completed step's forecasts to the `forecasts` table and writes them, with
     /// the values they were made from, to the history.
     fn keep_step(&self, step: &CompletedStep) {
-        let forecasts = forecasts_batch(&step.snapshot, step.end);
+        let forecasts = forecasts_batch(step.forecasts(), step.end);
         if let Some(history) = self.history.lock().as_ref().filter(|_| !step.inputs.is_empty()) {
             history.write_to(HistoryTable::NodeSteps, step.start, node_steps_batch(step));
             if forecasts.num_rows() > 0 {

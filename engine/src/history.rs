@@ -17,8 +17,8 @@
 //! | directory | one file per | SQL table |
 //! |---|---|---|
 //! | `windows` | closed window (its start) | `history` |
-//! | `node_steps` | completed forecast step (its start): the value each node and resource was fed | `node_steps_history` |
-//! | `forecasts` | completed forecast step (its end, the forecasts' `issued_at`) | `forecasts_history` |
+//! | `node_steps` | completed forecast step of one phase (its start; `forecasts` module doc): the value each node and resource was fed | `node_steps_history` |
+//! | `forecasts` | completed forecast step of one phase (its end, the forecasts' `issued_at`) | `forecasts_history` |
 
 use crate::error::EngineError;
 use crate::telemetry::EngineMetrics;

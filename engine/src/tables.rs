@@ -2,7 +2,7 @@
 //! tables and of the history rows (windows' aggregates, forecast steps' node values).
 
 use crate::aggregate::SeriesAggregate;
-use crate::forecasts::{CompletedStep, ForecastsSnapshot};
+use crate::forecasts::{CompletedStep, ForecastRow};
 use crate::schema;
 use crate::series::{SeriesInfo, SeriesTable};
 use crate::store::batch;
@@ -120,10 +120,11 @@ pub fn node_scores_batch(snapshot: &ScoresSnapshot) -> RecordBatch {
     batch(&schema::NODE_SCORES, columns)
 }
 
-/// The `forecasts` rows of `snapshot` issued at `issued_at` (those of the trackers fed in the
-/// step ending then; a silent node's older forecasts were appended when they were issued).
-pub fn forecasts_batch(snapshot: &ForecastsSnapshot, issued_at: i64) -> RecordBatch {
-    let rows: Vec<_> = snapshot.rows().filter(|row| row.issued_at == issued_at).collect();
+/// The `forecasts` rows issued at `issued_at` (`CompletedStep::forecasts`: those of the
+/// trackers fed in the step ending then; a silent node's older forecasts were appended when
+/// they were issued).
+pub fn forecasts_batch<'a>(rows: impl Iterator<Item = ForecastRow<'a>>, issued_at: i64) -> RecordBatch {
+    let rows: Vec<_> = rows.collect();
     let float = |f: fn(&crate::forecasts::ForecastRow<'_>) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(rows.iter().map(f)))
     };

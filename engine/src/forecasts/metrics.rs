@@ -16,13 +16,12 @@
 //! (`ironspider_forecast_values_total`), trackers held (`ironspider_forecast_trackers`) and
 //! the seconds the last step's update took (`ironspider_forecast_update_seconds`).
 
+use super::StepCounts;
 use super::snapshot::{PublishedForecasts, UNAVAILABLE_REASONS};
-use super::{NodeSeries, StepCounts};
 use crate::score_metrics::{desc, family, gauge, label};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The quantiles' labels, in the order p10, p50, p90.
@@ -165,13 +164,12 @@ impl ForecastMetrics {
     }
 
     /// Counts one completed step.
-    pub(super) fn record_step(&self, counts: &StepCounts, nodes: &BTreeMap<Arc<str>, NodeSeries>, seconds: f64) {
+    pub(super) fn record_step(&self, counts: &StepCounts, trackers: usize, seconds: f64) {
         self.fed.inc_by(counts.fed);
         self.filled.inc_by(counts.filled);
         for (counter, n) in self.refused.iter().zip(counts.refused).chain(self.resets.iter().zip(counts.resets)) {
             counter.inc_by(n);
         }
-        let trackers = nodes.values().map(|n| n.trackers.iter().flatten().count()).sum::<usize>();
         self.trackers.set(trackers as i64);
         self.update_seconds.set(seconds);
     }

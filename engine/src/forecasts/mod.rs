@@ -3,10 +3,20 @@
 //!
 //! ## Contract
 //!
-//! **Grid.** Step `k` covers `[k·s, (k+1)·s)`, `s = engine.forecast.step_seconds` (at least
-//! the window length); a window belongs to the step of its start. When `s` is a multiple of
-//! the window (the defaults: 30 windows of 10 s), windows nest in steps; otherwise the window
-//! that straddles a step's end counts wholly in that step.
+//! **Grid.** Node `n`'s step `k` covers `[k·s + o_n, (k+1)·s + o_n)`, `s =
+//! engine.forecast.step_seconds` (at least the window length), `o_n` the node's offset; a
+//! window belongs to the node's step of its start. When `s` is a multiple of the window
+//! (the defaults: 30 windows of 10 s), windows nest in steps; otherwise the window that
+//! straddles a step's end counts wholly in that step.
+//!
+//! **Offsets (phases).** When `s` is `P ≥ 2` windows of length `w` and
+//! `engine.forecast.stagger` is on (the default), `o_n = φ_n · w` with the node's phase
+//! `φ_n = FNV-1a₆₄(name) mod P` ([`phase_of`]; `P` at most [`MAX_PHASES`]): the nodes' steps end at the `P` window
+//! closes of a step in turn, about `1/P` of them at each, so each close feeds a `P`-th of
+//! the trackers instead of one close in `P` feeding them all — as Prometheus spreads its
+//! targets' scrapes over the interval by a hash of the target. A node's phase depends on its
+//! name only, so it is the same after a restart. Otherwise (stagger off, or `s` not a
+//! multiple of `w`) every offset is 0 and every step ends at once.
 //!
 //! **Values.** At every closed window, for every node that reported in it, the value of each
 //! resource of [`RESOURCES`] is the node quantity of that name
@@ -15,30 +25,31 @@
 //! not report). The step's value is the mean of its windows' values,
 //! `x̄_k = (Σ_w x_w) / n_w` over the `n_w` windows of step `k` that have one.
 //!
-//! **Completion.** Step `k` completes when its last window closes (the one ending at or
-//! after `(k+1)·s`), when the watermark passes `(k+1)·s` (its last windows had no data), or when a
-//! window of a later step closes. Then every node and resource with a value in step `k`
-//! feeds `x̄_k` to its tracker — which refuses NaN and ±∞ (counted by reason, never fed),
-//! forward-fills gaps of up to `max_gap_steps` and resets after longer ones — and the
-//! snapshot ([`ForecastsSnapshot`]) is rebuilt and published: each tracker's p10/p50/p90 at
-//! each configured horizon, `issued_at` = the end of the newest step that tracker was fed.
-//! A partial step at shutdown is not completed.
+//! **Completion.** A node's step `k` completes when its last window closes (the one ending
+//! at or after `(k+1)·s + o_n`), when the watermark passes that end (its last windows had no
+//! data), or when a window of its later step arrives. Then each resource with a value in
+//! step `k` feeds `x̄_k` to its tracker — which refuses NaN and ±∞ (counted by reason, never
+//! fed), forward-fills gaps of up to `max_gap_steps` and resets after longer ones — and the
+//! snapshot ([`ForecastsSnapshot`]) is published with that phase's shard rebuilt: each
+//! tracker's p10/p50/p90 at each configured horizon, `issued_at` = the end of the newest
+//! step that tracker was fed. A window close returns one [`CompletedStep`] per (phase, step)
+//! it completed. A partial step at shutdown is not completed.
 //!
 //! **Bounded state.** Per node, the five accumulators and at most five trackers (one per
 //! resource it has reported), each of fixed size (`Tracker::state_bytes` plus its model). A
-//! node without any value for more than `max_gap_steps` steps is dropped at the next
-//! completion: its next value would reset its trackers anyway.
+//! node without any value for more than `max_gap_steps` of its steps is dropped at the next
+//! window close: its next value would reset its trackers anyway.
 //!
 //! **Warm start** ([`LiveForecasts::warm_start`]): every completed step's values go to the
-//! Parquet history (`node_steps`). A restarted engine finds the newest step there; if it
-//! ended no more than `max_gap_steps` steps before the current one (a longer silence would
-//! reset every tracker at its next value anyway), it feeds the `N` steps ending with it,
-//! `N = 2·season + band_window + longest horizon` (1,164 at the defaults, about four days,
-//! one file each): a season to start the seasonal models, a season for a selecting model to
-//! settle, then a full band window of errors from models already warm. Its trackers then
-//! forecast at once, close to what they forecast before the restart (not to the bit: the
-//! state before the restart had seen more than `N` steps). Steps it fed are not taken again
-//! from live windows.
+//! Parquet history (`node_steps`, one file per phase and step). A restarted engine finds the
+//! newest step there; if it ended no more than `max_gap_steps` steps before the current one
+//! (a longer silence would reset every tracker at its next value anyway), it feeds the `N`
+//! steps ending with it, `N = 2·season + band_window + longest horizon` (1,164 at the
+//! defaults, about four days): a season to start the seasonal models, a season for a
+//! selecting model to settle, then a full band window of errors from models already warm.
+//! Its trackers then forecast at once, close to what they forecast before the restart (not
+//! to the bit: the state before the restart had seen more than `N` steps). A node's steps
+//! it fed are not taken again from live windows.
 mod fit;
 mod metrics;
 mod snapshot;
@@ -47,7 +58,7 @@ mod warm;
 pub use fit::MAX_SERIES as GLOBAL_FIT_MAX_SERIES;
 pub use metrics::{ForecastMetrics, ForecastsCollector};
 pub use snapshot::{
-    Forecast, ForecastRow, ForecastsSnapshot, NodeForecasts, PublishedForecasts, RESOURCES, UNAVAILABLE_REASONS,
+    Forecast, ForecastRow, ForecastsSnapshot, NodeForecasts, PublishedForecasts, RESOURCES, Shard, UNAVAILABLE_REASONS,
 };
 pub use warm::WarmStart;
 
@@ -57,22 +68,34 @@ use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::tracker::{Taken, Tracker, TrackerSettings, Unavailable};
 use ironspider_scores::{NODE_QUANTITIES, Quantity, ScoresSnapshot};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What a completed step produced, for the `node_steps` and `forecasts` tables.
+/// What a completed step produced, for the `node_steps` and `forecasts` tables: the steps of
+/// one phase that ended at the same time.
 #[derive(Debug, Clone)]
 pub struct CompletedStep {
-    /// Start of the step, ns since the epoch.
+    /// Start of the step, ns since the epoch (`k·s + o`).
     pub start: i64,
     /// End of the step: the `issued_at` of the forecasts made from it.
     pub end: i64,
+    /// The phase of its nodes (module doc); its shard of `snapshot` holds their forecasts.
+    pub phase: usize,
     /// The value each node and resource was fed.
     pub inputs: Vec<StepInput>,
     /// The snapshot published after it.
     pub snapshot: Arc<ForecastsSnapshot>,
+}
+
+impl CompletedStep {
+    /// The forecasts issued from it: its phase's rows of `snapshot` issued at `end` (a node
+    /// of the phase silent in this step keeps older ones).
+    pub fn forecasts(&self) -> impl Iterator<Item = ForecastRow<'_>> {
+        let nodes = self.snapshot.phase_nodes(self.phase);
+        nodes.iter().flat_map(|node| self.snapshot.node_rows(node)).filter(|row| row.issued_at == self.end)
+    }
 }
 
 /// One node and resource's value of a step.
@@ -88,13 +111,25 @@ pub struct StepInput {
     pub windows: u32,
 }
 
+/// The phase of the node `name` among `phases` (module doc): FNV-1a, 64 bits (Fowler, Noll
+/// & Vo; offset basis `0xcbf29ce484222325`, prime `0x100000001b3`), of its UTF-8 bytes,
+/// modulo `phases` (0 when `phases` ≤ 1). Fixed by the name alone, so the same in every
+/// process and after every restart.
+pub fn phase_of(name: &str, phases: usize) -> usize {
+    if phases <= 1 {
+        return 0;
+    }
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % phases as u64) as usize
+}
+
 /// Every node's trackers, their accumulators and the published snapshot.
 pub struct LiveForecasts {
     settings: Arc<TrackerSettings>,
     /// The settings fresh trackers are made with: `settings`, with the global model once
     /// one is fitted. Locked after `state`.
     fresh: Mutex<Arc<TrackerSettings>>,
-    step_ns: i64,
+    grid: Grid,
     /// Each configured horizon in seconds, in the settings' order.
     horizons_seconds: Vec<u64>,
     quantities: [&'static Quantity; RESOURCES.len()],
@@ -109,28 +144,83 @@ impl std::fmt::Debug for LiveForecasts {
     }
 }
 
-#[derive(Debug, Default)]
-struct State {
-    /// The step being accumulated, once a window of it was recorded.
-    open: Option<i64>,
-    /// The newest step the warm start fed: live windows of it or earlier are not taken.
-    warm_until: Option<i64>,
-    nodes: BTreeMap<Arc<str>, NodeSeries>,
+/// The most phases the nodes are spread over: a step of more windows spreads them over its
+/// first `MAX_PHASES` (each window close then still feeds at most a 256th of the trackers,
+/// and a snapshot holds no more shards than that).
+pub const MAX_PHASES: usize = 256;
+
+/// The step `s` and the phases' spacing (module doc).
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    step_ns: i64,
+    /// `P`: 1 when every offset is 0.
+    phases: usize,
+    /// `w`, the offset of phase 1.
+    phase_ns: i64,
 }
 
-/// One node: the open step's sums and the trackers, by resource.
+impl Grid {
+    fn new(step_ns: i64, window_ns: i64, stagger: bool) -> Self {
+        let fits = stagger && window_ns > 0 && step_ns % window_ns == 0;
+        let phases = if fits { (step_ns / window_ns).min(MAX_PHASES as i64) as usize } else { 1 };
+        Self { step_ns, phases, phase_ns: if phases > 1 { window_ns } else { 0 } }
+    }
+
+    fn offset(&self, phase: usize) -> i64 {
+        phase as i64 * self.phase_ns
+    }
+
+    /// The step of a node at `offset` holding the instant `t`.
+    fn step_at(&self, t: i64, offset: i64) -> i64 {
+        t.saturating_sub(offset).div_euclid(self.step_ns)
+    }
+
+    /// The end of step `k` of a node at `offset`.
+    fn end_of(&self, k: i64, offset: i64) -> i64 {
+        k.saturating_add(1).saturating_mul(self.step_ns).saturating_add(offset)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    nodes: BTreeMap<Arc<str>, NodeSeries>,
+    /// The names of each phase's nodes, so that a phase's shard is rebuilt from its own
+    /// nodes without walking the others.
+    members: Vec<BTreeSet<Arc<str>>>,
+    /// The published forecasts, one shard per phase.
+    shards: Vec<Arc<Shard>>,
+    /// End of the newest step completed.
+    step_end: i64,
+    /// Trackers held, for `ironspider_forecast_trackers`.
+    trackers: usize,
+}
+
+/// One node: its phase, the open step's sums and the trackers, by resource.
 #[derive(Debug)]
 struct NodeSeries {
+    phase: usize,
+    offset: i64,
+    /// The step being accumulated, once a window of it was taken.
+    open: Option<i64>,
     sum: [f64; RESOURCES.len()],
     windows: [u32; RESOURCES.len()],
     trackers: [Option<Tracker>; RESOURCES.len()],
-    /// The newest step with a value of any resource.
+    /// The newest step with a value of any resource (fed live or by the warm start).
     last_step: i64,
 }
 
 impl NodeSeries {
-    fn new() -> Self {
-        Self { sum: [0.0; 5], windows: [0; 5], trackers: Default::default(), last_step: i64::MIN }
+    fn new(name: &str, grid: &Grid) -> Self {
+        let phase = phase_of(name, grid.phases);
+        Self {
+            phase,
+            offset: grid.offset(phase),
+            open: None,
+            sum: [0.0; 5],
+            windows: [0; 5],
+            trackers: Default::default(),
+            last_step: i64::MIN,
+        }
     }
 
     fn add(&mut self, values: &[Option<f64>; RESOURCES.len()]) {
@@ -141,11 +231,41 @@ impl NodeSeries {
             }
         }
     }
+
+    /// Feeds the open step's means to the trackers (made from `settings` when missing) and
+    /// clears the sums; returns the step and what was fed.
+    fn complete(
+        &mut self,
+        name: &Arc<str>,
+        settings: &Arc<TrackerSettings>,
+        counts: &mut StepCounts,
+    ) -> Option<(i64, Vec<StepInput>)> {
+        let k = self.open.take()?;
+        let mut inputs = Vec::new();
+        for (r, resource) in RESOURCES.iter().enumerate() {
+            let windows = std::mem::take(&mut self.windows[r]);
+            let sum = std::mem::take(&mut self.sum[r]);
+            if windows == 0 {
+                continue;
+            }
+            let value = sum / f64::from(windows);
+            let tracker = self.trackers[r].get_or_insert_with(|| {
+                counts.created += 1;
+                Tracker::new(Arc::clone(settings))
+            });
+            counts.count(tracker.observe(k, value));
+            self.last_step = k;
+            inputs.push(StepInput { node: Arc::clone(name), resource, value, windows });
+        }
+        Some((k, inputs))
+    }
 }
 
 /// What a step's trackers did, counted once per step.
 #[derive(Debug, Default)]
 struct StepCounts {
+    /// Trackers made (a resource's first value).
+    created: usize,
     fed: u64,
     filled: u64,
     resets: [u64; 2],
@@ -171,45 +291,140 @@ impl StepCounts {
     }
 }
 
+/// The steps one call completed, grouped by (step start, phase), and the phases whose shard
+/// must be rebuilt.
+#[derive(Debug, Default)]
+struct Completions {
+    steps: BTreeMap<(i64, usize), Vec<StepInput>>,
+    dirty: Vec<bool>,
+    counts: StepCounts,
+}
+
+impl Completions {
+    fn new(phases: usize) -> Self {
+        Self { dirty: vec![false; phases], ..Self::default() }
+    }
+
+    /// Completes `node`'s open step, if any.
+    fn complete(&mut self, name: &Arc<str>, node: &mut NodeSeries, settings: &Arc<TrackerSettings>, grid: &Grid) {
+        if let Some((k, inputs)) = node.complete(name, settings, &mut self.counts) {
+            let start = k.saturating_mul(grid.step_ns).saturating_add(node.offset);
+            self.steps.entry((start, node.phase)).or_default().extend(inputs);
+            self.dirty[node.phase] = true;
+        }
+    }
+}
+
+/// How a window's values reach a node and when its steps end (module doc), for the calls
+/// of one window or watermark.
+struct Walk<'a> {
+    grid: &'a Grid,
+    settings: &'a Arc<TrackerSettings>,
+    max_gap: i64,
+    out: Completions,
+}
+
+impl Walk<'_> {
+    /// Takes a window starting at `start` with `values` into `node`: a step still open from
+    /// before completes first; a step already fed (by the warm start) or older than the open
+    /// one is not taken.
+    fn take(&mut self, name: &Arc<str>, node: &mut NodeSeries, start: i64, values: &[Option<f64>; RESOURCES.len()]) {
+        // Most windows fall in the open step: no division then.
+        let k = match node.open {
+            Some(open)
+                if (self.grid.end_of(open.saturating_sub(1), node.offset)..self.grid.end_of(open, node.offset))
+                    .contains(&start) =>
+            {
+                open
+            }
+            _ => self.grid.step_at(start, node.offset),
+        };
+        if node.open.is_some_and(|open| open < k) {
+            self.out.complete(name, node, self.settings, self.grid);
+        }
+        if k <= node.last_step || node.open.is_some_and(|open| open > k) {
+            return;
+        }
+        node.open = Some(k);
+        node.add(values);
+    }
+
+    /// Completes `node`'s open step if it ended by `end`; whether the node has been silent
+    /// for more than `max_gap` of its steps (to be dropped).
+    fn finish(&mut self, name: &Arc<str>, node: &mut NodeSeries, end: i64) -> bool {
+        match node.open {
+            Some(open) if end >= self.grid.end_of(open, node.offset) => {
+                self.out.complete(name, node, self.settings, self.grid);
+            }
+            Some(_) => return false,
+            None => {}
+        }
+        let newest_ended = self.grid.step_at(end, node.offset).saturating_sub(1);
+        let expired = node.last_step < newest_ended.saturating_sub(self.max_gap);
+        if expired {
+            self.out.dirty[node.phase] = true;
+        }
+        expired
+    }
+}
+
 impl State {
-    /// Adds the window's values of every node that reported in it, walking both name-ordered
-    /// maps side by side (no hashing; new nodes inserted after).
-    fn accumulate(&mut self, scores: &ScoresSnapshot, quantities: &[&'static Quantity; RESOURCES.len()]) {
+    /// Takes the window `[start, end)` scored in `scores` (module doc): every node that
+    /// reported gets its values, every step ended by `end` completes, and nodes silent for
+    /// too long are dropped. Walks both name-ordered maps side by side (no hashing; new nodes
+    /// inserted after).
+    fn take_window(
+        &mut self,
+        (start, end): (i64, i64),
+        scores: &ScoresSnapshot,
+        quantities: &[&'static Quantity; RESOURCES.len()],
+        walk: &mut Walk<'_>,
+    ) {
         let mut new_nodes = Vec::new();
+        let mut expired = false;
         let mut mine = self.nodes.iter_mut().peekable();
         for (name, score) in scores.nodes.iter().filter(|(_, score)| score.reported) {
-            while mine.next_if(|(known, _)| known.as_ref() < name.as_str()).is_some() {}
+            while let Some((known, node)) = mine.next_if(|(known, _)| known.as_ref() < name.as_str()) {
+                expired |= walk.finish(known, node, end);
+            }
             let values = quantities.map(|quantity| quantity.in_window(score));
-            match mine.peek_mut() {
-                Some((known, node)) if known.as_ref() == name.as_str() => node.add(&values),
-                _ => new_nodes.push((name, values)),
+            match mine.next_if(|(known, _)| known.as_ref() == name.as_str()) {
+                Some((known, node)) => {
+                    walk.take(known, node, start, &values);
+                    expired |= walk.finish(known, node, end);
+                }
+                None => new_nodes.push((name, values)),
             }
         }
+        for (known, node) in mine {
+            expired |= walk.finish(known, node, end);
+        }
         for (name, values) in new_nodes {
-            self.nodes.entry(Arc::from(name.as_str())).or_insert_with(NodeSeries::new).add(&values);
+            let name: Arc<str> = Arc::from(name.as_str());
+            let mut node = NodeSeries::new(&name, walk.grid);
+            walk.take(&name, &mut node, start, &values);
+            walk.finish(&name, &mut node, end);
+            self.insert(name, node);
+        }
+        if expired {
+            let (grid, max_gap) = (walk.grid, walk.max_gap);
+            let (members, trackers) = (&mut self.members, &mut self.trackers);
+            self.nodes.retain(|name, node| {
+                let kept = node.open.is_some()
+                    || node.last_step >= grid.step_at(end, node.offset).saturating_sub(1).saturating_sub(max_gap);
+                if !kept {
+                    members[node.phase].remove(name);
+                    *trackers -= node.trackers.iter().flatten().count();
+                }
+                kept
+            });
         }
     }
 
-    /// Feeds step `k`'s means to the trackers and clears the sums; returns what was fed.
-    fn feed(&mut self, k: i64, settings: &Arc<TrackerSettings>, counts: &mut StepCounts) -> Vec<StepInput> {
-        let mut inputs = Vec::new();
-        for (name, node) in &mut self.nodes {
-            for (r, resource) in RESOURCES.iter().enumerate() {
-                let windows = std::mem::take(&mut node.windows[r]);
-                let sum = std::mem::take(&mut node.sum[r]);
-                if windows == 0 {
-                    continue;
-                }
-                let value = sum / f64::from(windows);
-                let tracker = node.trackers[r].get_or_insert_with(|| Tracker::new(Arc::clone(settings)));
-                counts.count(tracker.observe(k, value));
-                node.last_step = k;
-                inputs.push(StepInput { node: Arc::clone(name), resource, value, windows });
-            }
-        }
-        let oldest_kept = k.saturating_sub(settings.max_gap() as i64);
-        self.nodes.retain(|_, node| node.last_step >= oldest_kept);
-        inputs
+    /// Adds a node (not yet held) to its phase.
+    fn insert(&mut self, name: Arc<str>, node: NodeSeries) {
+        self.members[node.phase].insert(Arc::clone(&name));
+        self.nodes.insert(name, node);
     }
 }
 
@@ -222,7 +437,7 @@ impl LiveForecasts {
         registry: &prometheus::Registry,
     ) -> Result<Self, EngineError> {
         let settings = config.tracker_settings(window_seconds).map_err(EngineError::Config)?;
-        let step_ns = config.step_ns();
+        let grid = Grid::new(config.step_ns(), crate::config::seconds_to_ns(window_seconds), config.stagger);
         let step_seconds = config.step_seconds;
         let horizons_seconds = settings.horizons().iter().map(|h| *h as u64 * step_seconds).collect();
         let quantities = RESOURCES.map(|name| NODE_QUANTITIES.iter().find(|q| q.name == name));
@@ -235,16 +450,17 @@ impl LiveForecasts {
                 rule,
             }));
         };
+        let shards: Vec<Arc<Shard>> = (0..grid.phases).map(|_| Arc::default()).collect();
         let published = Arc::new(PublishedForecasts::default());
-        published.set(ForecastsSnapshot { model: settings.model(), ..ForecastsSnapshot::default() });
+        published.set(ForecastsSnapshot::of_shards(0, settings.model(), shards.clone()));
         registry.register(Box::new(ForecastsCollector::new(Arc::clone(&published))?))?;
         Ok(Self {
             fresh: Mutex::new(Arc::new(settings.clone())),
             settings: Arc::new(settings),
-            step_ns,
+            grid,
             horizons_seconds,
             quantities: [cpu, memory, gpu, gpu_memory, pressure],
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State { members: vec![BTreeSet::new(); grid.phases], shards, ..State::default() }),
             published,
             metrics: ForecastMetrics::new(registry)?,
         })
@@ -262,7 +478,12 @@ impl LiveForecasts {
 
     /// The forecasting step in ns.
     pub fn step_ns(&self) -> i64 {
-        self.step_ns
+        self.grid.step_ns
+    }
+
+    /// `P`, the phases the nodes' steps are spread over (module doc; 1: not spread).
+    pub fn phases(&self) -> usize {
+        self.grid.phases
     }
 
     /// The trackers' settings.
@@ -277,64 +498,78 @@ impl LiveForecasts {
         2 * self.settings.season() + self.settings.band_window() + longest
     }
 
+    /// A walk for one call, with the settings fresh trackers take.
+    fn walk<'a>(&'a self, fresh: &'a Arc<TrackerSettings>) -> Walk<'a> {
+        Walk {
+            grid: &self.grid,
+            settings: fresh,
+            max_gap: self.settings.max_gap() as i64,
+            out: Completions::new(self.grid.phases),
+        }
+    }
+
     /// Takes the window `[window_start, window_end)` scored in `scores`; returns the steps it
     /// completed (module doc), oldest first.
     pub fn record(&self, window_start: i64, window_end: i64, scores: &ScoresSnapshot) -> Vec<CompletedStep> {
-        let k = window_start.div_euclid(self.step_ns);
-        let mut state = self.state.lock();
-        let mut done = Vec::new();
-        if state.warm_until.is_some_and(|warm| k <= warm) || state.open.is_some_and(|open| open > k) {
-            return done;
-        }
-        if let Some(open) = state.open.filter(|open| *open < k) {
-            done.push(self.complete(&mut state, open));
-        }
-        state.open = Some(k);
-        state.accumulate(scores, &self.quantities);
-        if window_end >= self.end_of(k) {
-            done.push(self.complete(&mut state, k));
-        }
-        done
-    }
-
-    /// Completes the step being accumulated once `watermark` is past its end.
-    pub fn advance(&self, watermark: i64) -> Option<CompletedStep> {
-        let mut state = self.state.lock();
-        let open = state.open.filter(|open| watermark >= self.end_of(*open))?;
-        Some(self.complete(&mut state, open))
-    }
-
-    fn end_of(&self, k: i64) -> i64 {
-        k.saturating_add(1).saturating_mul(self.step_ns)
-    }
-
-    fn complete(&self, state: &mut State, k: i64) -> CompletedStep {
         let started = Instant::now();
-        state.open = None;
-        let mut counts = StepCounts::default();
+        let mut state = self.state.lock();
         let fresh = Arc::clone(&self.fresh.lock());
-        let inputs = state.feed(k, &fresh, &mut counts);
-        self.published.set(self.build(state, self.end_of(k)));
-        self.metrics.record_step(&counts, &state.nodes, started.elapsed().as_secs_f64());
-        CompletedStep {
-            start: k.saturating_mul(self.step_ns),
-            end: self.end_of(k),
-            inputs,
-            snapshot: self.published.get(),
-        }
+        let mut walk = self.walk(&fresh);
+        state.take_window((window_start, window_end), scores, &self.quantities, &mut walk);
+        self.publish(&mut state, walk.out, started)
     }
 
-    /// The snapshot of every node's trackers as of the step ending at `step_end`.
-    fn build(&self, state: &State, step_end: i64) -> ForecastsSnapshot {
+    /// Completes every step the watermark is past the end of.
+    pub fn advance(&self, watermark: i64) -> Vec<CompletedStep> {
+        let started = Instant::now();
+        let mut state = self.state.lock();
+        let fresh = Arc::clone(&self.fresh.lock());
+        let mut walk = self.walk(&fresh);
+        for (name, node) in &mut state.nodes {
+            if node.open.is_some_and(|open| watermark >= self.grid.end_of(open, node.offset)) {
+                walk.out.complete(name, node, walk.settings, walk.grid);
+            }
+        }
+        self.publish(&mut state, walk.out, started)
+    }
+
+    /// Rebuilds the shards `out` changed and publishes the snapshot; the completed steps.
+    fn publish(&self, state: &mut State, out: Completions, started: Instant) -> Vec<CompletedStep> {
+        if !out.dirty.contains(&true) {
+            return Vec::new();
+        }
+        for (phase, _) in out.dirty.iter().enumerate().filter(|(_, dirty)| **dirty) {
+            state.shards[phase] = Arc::new(self.shard(state, phase));
+        }
+        let newest_end = out.steps.keys().map(|(start, _)| start.saturating_add(self.grid.step_ns)).max();
+        state.step_end = state.step_end.max(newest_end.unwrap_or(0));
+        self.published.set(ForecastsSnapshot::of_shards(state.step_end, self.settings.model(), state.shards.clone()));
+        let snapshot = self.published.get();
+        state.trackers += out.counts.created;
+        if !out.steps.is_empty() {
+            self.metrics.record_step(&out.counts, state.trackers, started.elapsed().as_secs_f64());
+        }
+        let steps = out.steps.into_iter().map(|((start, phase), inputs)| CompletedStep {
+            start,
+            end: start.saturating_add(self.grid.step_ns),
+            phase,
+            inputs,
+            snapshot: Arc::clone(&snapshot),
+        });
+        steps.collect()
+    }
+
+    /// Phase `phase`'s nodes' forecasts as their trackers give them now.
+    fn shard(&self, state: &State, phase: usize) -> Shard {
         let mut unavailable = [0u64; UNAVAILABLE_REASONS.len()];
-        let nodes = state
-            .nodes
+        let nodes = state.members[phase]
             .iter()
+            .filter_map(|name| state.nodes.get_key_value(name))
             .map(|(name, node)| {
                 let mut forecasts = Vec::new();
                 for (resource, tracker) in RESOURCES.iter().zip(&node.trackers) {
                     let Some(tracker) = tracker else { continue };
-                    let issued_at = tracker.last_step().map_or(0, |k| self.end_of(k));
+                    let issued_at = tracker.last_step().map_or(0, |k| self.grid.end_of(k, node.offset));
                     for (i, &horizon_seconds) in self.horizons_seconds.iter().enumerate() {
                         match tracker.forecast(i) {
                             Ok(q) => forecasts.push(Forecast {
@@ -352,37 +587,49 @@ impl LiveForecasts {
                 NodeForecasts { node: Arc::clone(name), forecasts }
             })
             .collect();
-        ForecastsSnapshot { step_end, model: self.settings.model(), nodes, unavailable }
+        Shard { nodes, unavailable }
     }
 
     /// Feeds the node steps of `data_dir`'s history (module doc) as of `now_ns`, and
     /// publishes the forecasts they give; unreadable files are skipped and counted.
     pub fn warm_start(&self, data_dir: &Path, now_ns: i64) -> WarmStart {
         let started = Instant::now();
-        let current = now_ns.div_euclid(self.step_ns);
+        let step_ns = self.grid.step_ns;
+        let current = now_ns.div_euclid(step_ns);
         let oldest_useful = current.saturating_sub(self.settings.max_gap() as i64 + 1);
         let reach = self.warm_steps() as i64;
-        let files = warm::step_files(data_dir, self.step_ns, oldest_useful, current, reach);
+        let files = warm::step_files(data_dir, step_ns, oldest_useful, current, reach);
         let mut state = self.state.lock();
+        let fresh = Arc::clone(&self.fresh.lock());
+        let mut walk = self.walk(&fresh);
         let mut report = WarmStart { stale: files.stale, ..WarmStart::default() };
         for file in files.paths {
-            let Some((k, rows)) = warm::read_step(&file, self.step_ns, &mut report) else { continue };
-            if state.warm_until.is_some_and(|warm| k <= warm) {
-                continue;
+            let Some((k, rows)) = warm::read_step(&file, step_ns, &mut report) else { continue };
+            let mut opened = Vec::new();
+            for (name, r, value) in rows {
+                if !state.nodes.contains_key(&name) {
+                    state.insert(Arc::clone(&name), NodeSeries::new(&name, &self.grid));
+                }
+                let Some(node) = state.nodes.get_mut(&name) else { continue };
+                if k <= node.last_step {
+                    continue;
+                }
+                if node.open.replace(k).is_none() {
+                    opened.push(name);
+                }
+                node.sum[r] = value;
+                node.windows[r] = 1;
             }
-            for (node, r, value) in rows {
-                let series = state.nodes.entry(node).or_insert_with(NodeSeries::new);
-                series.sum[r] = value;
-                series.windows[r] = 1;
+            for name in opened {
+                if let Some(node) = state.nodes.get_mut(&name) {
+                    walk.out.complete(&name, node, walk.settings, walk.grid);
+                }
             }
-            let mut counts = StepCounts::default();
-            let fresh = Arc::clone(&self.fresh.lock());
-            state.feed(k, &fresh, &mut counts);
-            state.warm_until = Some(k);
             report.steps += 1;
         }
-        if let Some(last) = state.warm_until {
-            self.published.set(self.build(&state, self.end_of(last)));
+        if report.steps > 0 {
+            walk.out.dirty.fill(true);
+            self.publish(&mut state, walk.out, started);
         }
         report.seconds = started.elapsed().as_secs_f64();
         report
@@ -418,11 +665,11 @@ impl LiveForecasts {
             return GlobalFit { steps: 0, series: 0, skipped: 0, outcome, seconds: seconds() };
         }
         let (season, longest) = (self.settings.season(), self.settings.horizons().last().copied().unwrap_or(1));
-        let current = now_ns.div_euclid(self.step_ns);
+        let current = now_ns.div_euclid(self.grid.step_ns);
         let max_gap = self.settings.max_gap() as i64;
         let found = fit::histories(
             data_dir,
-            self.step_ns,
+            self.grid.step_ns,
             current,
             span_steps as i64,
             max_gap,

@@ -7,6 +7,13 @@
 //! its state is dropped (`max_gap_steps` steps after its last value). A forecast is issued
 //! at the end of the step it was made from (`issued_at`, ns since the epoch) for
 //! `horizon_seconds` after it.
+//!
+//! **Shards.** The nodes are held in one shard per phase (the `super` module doc: nodes
+//! whose steps end at the same window close), each shared by `Arc`: a window close that
+//! completes one phase's steps rebuilds that shard alone, and the snapshot it publishes
+//! shares the others with the one before, so publishing costs the nodes that changed, not
+//! all of them. Readers see the nodes in name order ([`ForecastsSnapshot::nodes`] merges the
+//! shards).
 
 use ironspider_scores::{Published, rfc3339};
 use serde::Serialize;
@@ -53,10 +60,19 @@ pub struct ForecastsSnapshot {
     pub step_end: i64,
     /// The model's catalogue name.
     pub model: &'static str,
-    /// Every node with forecasting state, ascending by name.
-    pub nodes: Vec<NodeForecasts>,
+    /// The nodes with forecasting state, by phase (module doc).
+    shards: Vec<Arc<Shard>>,
     /// How many (node, resource, horizon) have no forecast, by the reasons of
     /// [`UNAVAILABLE_REASONS`] (same order).
+    pub unavailable: [u64; UNAVAILABLE_REASONS.len()],
+}
+
+/// One phase's nodes, ascending by name, and their forecasts missing by reason.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shard {
+    /// The phase's nodes with forecasting state, ascending by name.
+    pub nodes: Vec<NodeForecasts>,
+    /// As [`ForecastsSnapshot::unavailable`], for these nodes.
     pub unavailable: [u64; UNAVAILABLE_REASONS.len()],
 }
 
@@ -91,10 +107,43 @@ fn as_rfc3339<S: Serializer>(ns: &i64, serializer: S) -> Result<S::Ok, S::Error>
 }
 
 impl ForecastsSnapshot {
+    /// A snapshot of `nodes` (ascending by name) in one shard.
+    pub fn new(step_end: i64, model: &'static str, nodes: Vec<NodeForecasts>, unavailable: [u64; 4]) -> Self {
+        let shard = Arc::new(Shard { nodes, unavailable });
+        Self { step_end, model, shards: vec![shard], unavailable }
+    }
+
+    /// A snapshot of `shards` (one per phase), its `unavailable` their sum.
+    pub fn of_shards(step_end: i64, model: &'static str, shards: Vec<Arc<Shard>>) -> Self {
+        let mut unavailable = [0; UNAVAILABLE_REASONS.len()];
+        for shard in &shards {
+            for (total, n) in unavailable.iter_mut().zip(shard.unavailable) {
+                *total += n;
+            }
+        }
+        Self { step_end, model, shards, unavailable }
+    }
+
     /// A node's forecasts, when it has forecasting state.
     pub fn node(&self, name: &str) -> Option<&NodeForecasts> {
-        let at = self.nodes.binary_search_by(|n| n.node.as_ref().cmp(name)).ok()?;
-        self.nodes.get(at)
+        self.shards.iter().find_map(|shard| {
+            let at = shard.nodes.binary_search_by(|n| n.node.as_ref().cmp(name)).ok()?;
+            shard.nodes.get(at)
+        })
+    }
+
+    /// Every node with forecasting state, ascending by name.
+    pub fn nodes(&self) -> Vec<&NodeForecasts> {
+        let mut nodes: Vec<&NodeForecasts> = self.shards.iter().flat_map(|shard| &shard.nodes).collect();
+        if self.shards.len() > 1 {
+            nodes.sort_unstable_by(|a, b| a.node.cmp(&b.node));
+        }
+        nodes
+    }
+
+    /// Phase `phase`'s nodes (none for a phase it does not hold), ascending by name.
+    pub fn phase_nodes(&self, phase: usize) -> &[NodeForecasts] {
+        self.shards.get(phase).map_or(&[], |shard| &shard.nodes)
     }
 
     /// `node`'s rows, in the snapshot's order.
@@ -113,17 +162,17 @@ impl ForecastsSnapshot {
 
     /// Every row: nodes by name, then resource, then horizon.
     pub fn rows(&self) -> impl Iterator<Item = ForecastRow<'_>> {
-        self.nodes.iter().flat_map(|node| self.node_rows(node))
+        self.nodes().into_iter().flat_map(|node| self.node_rows(node))
     }
 
     /// Number of forecasts held.
     pub fn len(&self) -> usize {
-        self.nodes.iter().map(|n| n.forecasts.len()).sum()
+        self.shards.iter().flat_map(|shard| &shard.nodes).map(|n| n.forecasts.len()).sum()
     }
 
     /// Whether it holds no forecast.
     pub fn is_empty(&self) -> bool {
-        self.nodes.iter().all(|n| n.forecasts.is_empty())
+        self.shards.iter().flat_map(|shard| &shard.nodes).all(|n| n.forecasts.is_empty())
     }
 }
 
@@ -141,15 +190,15 @@ mod tests {
             p90: p50 + 0.25,
             issued_at: 1_700_000_100_000_000_000,
         };
-        let snapshot = ForecastsSnapshot {
-            step_end: 1_700_000_100_000_000_000,
-            model: "naive",
-            nodes: vec![
+        let snapshot = ForecastsSnapshot::new(
+            1_700_000_100_000_000_000,
+            "naive",
+            vec![
                 NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300, 0.5)] },
                 NodeForecasts { node: "b".into(), forecasts: vec![] },
             ],
-            unavailable: [0, 3, 0, 0],
-        };
+            [0, 3, 0, 0],
+        );
         assert_eq!((snapshot.len(), snapshot.is_empty()), (1, false));
         assert!(snapshot.node("b").is_some_and(|b| b.forecasts.is_empty()));
         assert!(snapshot.node("c").is_none());
@@ -161,5 +210,21 @@ mod tests {
                 "p90": 0.75, "model": "naive", "issued_at": "2023-11-14T22:15:00Z"
             }])
         );
+    }
+
+    #[test]
+    fn shards_are_read_as_one_list_in_name_order_and_their_counts_add_up() {
+        let node = |name: &str| NodeForecasts { node: name.into(), forecasts: vec![] };
+        let shards = vec![
+            Arc::new(Shard { nodes: vec![node("b"), node("d")], unavailable: [1, 0, 0, 2] }),
+            Arc::new(Shard { nodes: vec![node("a"), node("c"), node("e")], unavailable: [0, 3, 0, 0] }),
+        ];
+        let snapshot = ForecastsSnapshot::of_shards(7, "bank", shards);
+        let names: Vec<&str> = snapshot.nodes().iter().map(|n| n.node.as_ref()).collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e"]);
+        assert_eq!(snapshot.unavailable, [1, 3, 0, 2]);
+        assert!(snapshot.node("d").is_some() && snapshot.node("c").is_some() && snapshot.node("f").is_none());
+        assert_eq!(snapshot.phase_nodes(1).len(), 3);
+        assert!(snapshot.phase_nodes(2).is_empty());
     }
 }

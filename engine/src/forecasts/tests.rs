@@ -9,7 +9,8 @@ use ironspider_scores::NodeScore;
 const S: i64 = 1_000_000_000;
 
 /// Naive forecasts on a 20 s grid of 10 s windows, horizons 1 and 2 steps, a band of 4
-/// errors given from the first, gaps of up to 2 steps filled.
+/// errors given from the first, gaps of up to 2 steps filled; every node's steps at offset 0
+/// (the staggered grid has tests of its own, below).
 fn config(model: &str) -> ForecastConfig {
     ForecastConfig {
         model: model.into(),
@@ -19,6 +20,7 @@ fn config(model: &str) -> ForecastConfig {
         band_window: 4,
         band_min_errors: 1,
         max_gap_steps: 2,
+        stagger: false,
         ..ForecastConfig::default()
     }
 }
@@ -109,10 +111,10 @@ fn naive_forecasts_by_hand_with_issued_at_and_model() {
 fn the_watermark_completes_a_step_whose_last_windows_had_no_data() {
     let (live, _) = live("naive");
     assert!(live.record(0, 10 * S, &scores(10 * S, &[("n", 0.2)])).is_empty());
-    assert!(live.advance(19 * S).is_none(), "the step ends at 20 s");
-    let step = live.advance(20 * S).expect("completed by the watermark");
+    assert!(live.advance(19 * S).is_empty(), "the step ends at 20 s");
+    let [step] = &live.advance(20 * S)[..] else { panic!("completed by the watermark") };
     assert_eq!(step.inputs[0].value, 0.2);
-    assert!(live.advance(100 * S).is_none(), "nothing open");
+    assert!(live.advance(100 * S).is_empty(), "nothing open");
 }
 
 #[test]
@@ -187,13 +189,17 @@ fn a_warm_start_from_the_history_resumes_where_the_steps_left_off() {
     let (after, _) = live("ses");
     let report = after.warm_start(dir.path(), 7 * 20 * S + 5 * S);
     assert_eq!((report.steps, report.values, report.skipped), (7, 14, 1));
-    assert_eq!(after.snapshot().nodes, before.snapshot().nodes, "the same forecasts as before the restart");
+    assert_eq!(
+        after.snapshot().rows().collect::<Vec<_>>(),
+        before.snapshot().rows().collect::<Vec<_>>(),
+        "the same forecasts as before the restart"
+    );
     assert_eq!(after.snapshot().step_end, 7 * 20 * S);
     // Windows of a step the warm start fed are not taken again; the next step is.
     assert!(step(&after, 6, 0.9, 0.9).is_empty());
     let next = step(&after, 7, 0.25, 0.25);
     let before_next = step(&before, 7, 0.25, 0.25);
-    assert_eq!(next[0].snapshot.nodes, before_next[0].snapshot.nodes);
+    assert_eq!(next[0].snapshot.rows().collect::<Vec<_>>(), before_next[0].snapshot.rows().collect::<Vec<_>>());
 }
 
 #[test]
@@ -217,7 +223,7 @@ fn a_warm_start_reads_only_the_steps_it_needs() {
     let (late, _) = live("naive");
     let report = late.warm_start(dir.path(), 23 * 20 * S);
     assert_eq!((report.steps, report.stale), (0, true));
-    assert!(late.snapshot().nodes.is_empty());
+    assert!(late.snapshot().nodes().is_empty());
     // In step 22 it is 2 steps back: resumed.
     assert_eq!(live("naive").0.warm_start(dir.path(), 22 * 20 * S).steps, 8);
     assert!(live("naive").0.warm_start(&dir.path().join("nothing"), 0).steps == 0, "no history: cold");
@@ -308,4 +314,110 @@ fn too_little_history_fits_nothing_and_says_why() {
     // A model that reads none is not fitted for.
     let naive = live("naive").0.refit_global(dir.path(), 10 * 20 * S, 100);
     assert!(naive.outcome.is_err_and(|why| why.contains("reads no global model")));
+}
+
+#[test]
+fn phases_are_fnv_1a_of_the_name() {
+    // FNV-1a 64 test vectors (Fowler, Noll & Vo): "" is the offset basis, "a" and "foobar".
+    assert_eq!(phase_of("", 1 << 62), (0xcbf2_9ce4_8422_2325u64 % (1 << 62)) as usize);
+    assert_eq!(phase_of("a", 1 << 62), (0xaf63_dc4c_8601_ec8cu64 % (1 << 62)) as usize);
+    assert_eq!(phase_of("foobar", 1 << 62), (0x8594_4171_f739_67e8u64 % (1 << 62)) as usize);
+    // 0xaf63dc4c8601ec8c mod 30 = 16; "m" → 0xaf63e04c8601f358, even; "n" → 0xaf63e34c8601f871, odd.
+    assert_eq!((phase_of("a", 30), phase_of("m", 2), phase_of("n", 2)), (16, 0, 1));
+    assert_eq!((phase_of("a", 1), phase_of("a", 0)), (0, 0), "one phase: every offset 0");
+}
+
+/// The hand-worked configuration with the nodes' steps staggered: 2 phases of 10 s.
+fn staggered() -> LiveForecasts {
+    let config = ForecastConfig { stagger: true, ..config("naive") };
+    LiveForecasts::new(&config, 10, &prometheus::Registry::new()).expect("valid settings")
+}
+
+#[test]
+fn staggered_nodes_complete_their_steps_at_their_own_window_close() {
+    let live = staggered();
+    assert_eq!(live.phases(), 2);
+    // m has phase 0 (steps [20k, 20k + 20) s), n phase 1 (steps [20k + 10, 20k + 30) s).
+    let window = |w: i64, m: f64, n: f64| {
+        let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
+        let done = live.record(start, end, &scores(end, &[("m", m), ("n", n)]));
+        let [step] = &done[..] else { panic!("one phase completes per window: {done:?}") };
+        let cpu = step.inputs.iter().find(|i| i.resource == "cpu").map(|i| (i.node.to_string(), i.value));
+        (step.start / S, step.end / S, step.phase, cpu)
+    };
+    // Window [0, 10) s ends n's step [−10, 10) s, which holds that window alone.
+    assert_eq!(window(0, 0.2, 0.1), (-10, 10, 1, Some(("n".into(), 0.1))));
+    // [10, 20) s ends m's step [0, 20) s: (0.2 + 0.4) / 2.
+    assert_eq!(window(1, 0.4, 0.3), (0, 20, 0, Some(("m".into(), (0.2 + 0.4) / 2.0))));
+    // [20, 30) s ends n's step [10, 30) s: (0.3 + 0.5) / 2.
+    assert_eq!(window(2, 0.6, 0.5), (10, 30, 1, Some(("n".into(), (0.3 + 0.5) / 2.0))));
+    let snapshot = live.snapshot();
+    assert_eq!(snapshot.step_end, 30 * S);
+    assert_eq!(snapshot.phase_nodes(0).len() + snapshot.phase_nodes(1).len(), 2);
+    // The watermark ends m's open step [20, 40) s alone.
+    assert!(live.advance(39 * S).is_empty());
+    let done = live.advance(40 * S);
+    assert_eq!(done.iter().map(|s| (s.start / S, s.phase)).collect::<Vec<_>>(), [(20, 0)]);
+}
+
+#[test]
+fn each_window_close_feeds_one_phase_and_publishes_every_node() {
+    let live = staggered();
+    let names: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
+    let in_phase = |p| names.iter().filter(|n| phase_of(n, 2) == p).count();
+    assert!(in_phase(0) > 0 && in_phase(1) > 0, "both phases hold nodes");
+    for w in 0..12 {
+        let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
+        let nodes: Vec<(&str, f64)> = names.iter().map(|n| (n.as_str(), 0.1 * (w % 3) as f64)).collect();
+        let done = live.record(start, end, &scores(end, &nodes));
+        let [step] = &done[..] else { panic!("one phase per window") };
+        // Window w ends the steps of phase (w + 1) mod 2: each node twice every two windows.
+        let phase = ((w + 1) % 2) as usize;
+        assert_eq!(step.phase, phase);
+        let fed: std::collections::BTreeSet<&str> = step.inputs.iter().map(|i| i.node.as_ref()).collect();
+        assert_eq!(fed.len(), in_phase(phase));
+        assert!(fed.iter().all(|n| phase_of(n, 2) == phase));
+        // Issued from this step: the phase's rows at `end`, and no other.
+        assert!(step.forecasts().all(|row| row.issued_at == end && phase_of(row.node, 2) == phase));
+    }
+    let snapshot = live.snapshot();
+    assert_eq!(snapshot.nodes().len(), 40, "every node, from both shards");
+    let names_seen: Vec<&str> = snapshot.nodes().iter().map(|n| n.node.as_ref()).collect();
+    assert!(names_seen.windows(2).all(|w| w[0] < w[1]), "in name order");
+    assert_eq!(snapshot.len(), 40 * 2 * 2, "cpu and pressure at two horizons each");
+}
+
+#[test]
+fn a_staggered_warm_start_resumes_each_node_where_it_left_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps_dir = crate::history::HistoryTable::NodeSteps.dir(dir.path());
+    let before = staggered();
+    let feed = |live: &LiveForecasts, w: i64, keep: bool| {
+        let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
+        let value = 0.3 + 0.05 * ((w * 7) % 5) as f64;
+        for step in live.record(start, end, &scores(end, &[("m", value), ("n", 1.0 - value)])) {
+            if keep {
+                write_window(&steps_dir, step.start, &node_steps_batch(&step)).unwrap();
+            }
+        }
+    };
+    // Windows 100 … 113: m's steps 50 … 56 ([1000, 1140) s), n's 49 … 55 ([990, 1130) s).
+    for w in 100..114 {
+        feed(&before, w, true);
+    }
+    // Restarted during window 114: one file per phase and step, 14 in all, every one
+    // within reach (warm_steps 8 per node).
+    let after = staggered();
+    let report = after.warm_start(dir.path(), 114 * 10 * S + 5 * S);
+    assert_eq!((report.steps, report.values, report.skipped), (14, 28, 0));
+    assert_eq!(after.snapshot().rows().collect::<Vec<_>>(), before.snapshot().rows().collect::<Vec<_>>());
+    // n's step 56 was open at the restart ([1130, 1150) s: window 113 of it seen): given
+    // window 113 again, the restarted engine takes it for n only (m's step 56 was fed), and
+    // both go on alike.
+    feed(&after, 113, false);
+    for w in 114..120 {
+        feed(&before, w, false);
+        feed(&after, w, false);
+        assert_eq!(after.snapshot().rows().collect::<Vec<_>>(), before.snapshot().rows().collect::<Vec<_>>(), "w {w}");
+    }
 }
