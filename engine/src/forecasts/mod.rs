@@ -223,6 +223,13 @@ impl NodeSeries {
         }
     }
 
+    /// Whether, at the window ending at `end`, it has no open step and no value for more
+    /// than `max_gap` of its steps ended by then (module doc: dropped).
+    fn silent_past(&self, grid: &Grid, end: i64, max_gap: i64) -> bool {
+        let newest_ended = grid.step_at(end, self.offset).saturating_sub(1);
+        self.open.is_none() && self.last_step < newest_ended.saturating_sub(max_gap)
+    }
+
     fn add(&mut self, values: &[Option<f64>; RESOURCES.len()]) {
         for (r, value) in values.iter().enumerate() {
             if let Some(value) = value {
@@ -359,8 +366,7 @@ impl Walk<'_> {
             Some(_) => return false,
             None => {}
         }
-        let newest_ended = self.grid.step_at(end, node.offset).saturating_sub(1);
-        let expired = node.last_step < newest_ended.saturating_sub(self.max_gap);
+        let expired = node.silent_past(self.grid, end, self.max_gap);
         if expired {
             self.out.dirty[node.phase] = true;
         }
@@ -410,8 +416,7 @@ impl State {
             let (grid, max_gap) = (walk.grid, walk.max_gap);
             let (members, trackers) = (&mut self.members, &mut self.trackers);
             self.nodes.retain(|name, node| {
-                let kept = node.open.is_some()
-                    || node.last_step >= grid.step_at(end, node.offset).saturating_sub(1).saturating_sub(max_gap);
+                let kept = !node.silent_past(grid, end, max_gap);
                 if !kept {
                     members[node.phase].remove(name);
                     *trackers -= node.trackers.iter().flatten().count();
