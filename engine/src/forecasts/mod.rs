@@ -175,9 +175,14 @@ impl Grid {
         t.saturating_sub(offset).div_euclid(self.step_ns)
     }
 
-    /// The end of step `k` of a node at `offset`.
+    /// The start of step `k` of a node at `offset`.
+    fn start_of(&self, k: i64, offset: i64) -> i64 {
+        k.saturating_mul(self.step_ns).saturating_add(offset)
+    }
+
+    /// The end of step `k` of a node at `offset`: the next one's start.
     fn end_of(&self, k: i64, offset: i64) -> i64 {
-        k.saturating_add(1).saturating_mul(self.step_ns).saturating_add(offset)
+        self.start_of(k.saturating_add(1), offset)
     }
 }
 
@@ -221,6 +226,11 @@ impl NodeSeries {
             trackers: Default::default(),
             last_step: i64::MIN,
         }
+    }
+
+    /// Whether its open step ends by `t`.
+    fn open_ended_by(&self, grid: &Grid, t: i64) -> bool {
+        self.open.is_some_and(|open| t >= grid.end_of(open, self.offset))
     }
 
     /// Whether, at the window ending at `end`, it has no open step and no value for more
@@ -305,6 +315,8 @@ struct Completions {
     steps: BTreeMap<(i64, usize), Vec<StepInput>>,
     dirty: Vec<bool>,
     counts: StepCounts,
+    /// End of the newest step completed, 0 before any.
+    newest_end: i64,
 }
 
 impl Completions {
@@ -315,9 +327,10 @@ impl Completions {
     /// Completes `node`'s open step, if any.
     fn complete(&mut self, name: &Arc<str>, node: &mut NodeSeries, settings: &Arc<TrackerSettings>, grid: &Grid) {
         if let Some((k, inputs)) = node.complete(name, settings, &mut self.counts) {
-            let start = k.saturating_mul(grid.step_ns).saturating_add(node.offset);
+            let start = grid.start_of(k, node.offset);
             self.steps.entry((start, node.phase)).or_default().extend(inputs);
             self.dirty[node.phase] = true;
+            self.newest_end = self.newest_end.max(grid.end_of(k, node.offset));
         }
     }
 }
@@ -339,8 +352,7 @@ impl Walk<'_> {
         // Most windows fall in the open step: no division then.
         let k = match node.open {
             Some(open)
-                if (self.grid.end_of(open.saturating_sub(1), node.offset)..self.grid.end_of(open, node.offset))
-                    .contains(&start) =>
+                if (self.grid.start_of(open, node.offset)..self.grid.end_of(open, node.offset)).contains(&start) =>
             {
                 open
             }
@@ -359,12 +371,10 @@ impl Walk<'_> {
     /// Completes `node`'s open step if it ended by `end`; whether the node has been silent
     /// for more than `max_gap` of its steps (to be dropped).
     fn finish(&mut self, name: &Arc<str>, node: &mut NodeSeries, end: i64) -> bool {
-        match node.open {
-            Some(open) if end >= self.grid.end_of(open, node.offset) => {
-                self.out.complete(name, node, self.settings, self.grid);
-            }
-            Some(_) => return false,
-            None => {}
+        if node.open_ended_by(self.grid, end) {
+            self.out.complete(name, node, self.settings, self.grid);
+        } else if node.open.is_some() {
+            return false;
         }
         let expired = node.silent_past(self.grid, end, self.max_gap);
         if expired {
@@ -531,7 +541,7 @@ impl LiveForecasts {
         let fresh = Arc::clone(&self.fresh.lock());
         let mut walk = self.walk(&fresh);
         for (name, node) in &mut state.nodes {
-            if node.open.is_some_and(|open| watermark >= self.grid.end_of(open, node.offset)) {
+            if node.open_ended_by(&self.grid, watermark) {
                 walk.out.complete(name, node, walk.settings, walk.grid);
             }
         }
@@ -546,8 +556,7 @@ impl LiveForecasts {
         for (phase, _) in out.dirty.iter().enumerate().filter(|(_, dirty)| **dirty) {
             state.shards[phase] = Arc::new(self.shard(state, phase));
         }
-        let newest_end = out.steps.keys().map(|(start, _)| start.saturating_add(self.grid.step_ns)).max();
-        state.step_end = state.step_end.max(newest_end.unwrap_or(0));
+        state.step_end = state.step_end.max(out.newest_end);
         self.published.set(ForecastsSnapshot::of_shards(state.step_end, self.settings.model(), state.shards.clone()));
         let snapshot = self.published.get();
         state.trackers += out.counts.created;
@@ -630,6 +639,9 @@ impl LiveForecasts {
                     walk.out.complete(&name, node, walk.settings, walk.grid);
                 }
             }
+            // The history already holds these values: not kept (four days of every node's
+            // steps would be), and not counted as fed again.
+            walk.out.steps.clear();
             report.steps += 1;
         }
         if report.steps > 0 {
