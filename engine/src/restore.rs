@@ -58,16 +58,11 @@ pub fn restore_scores(book: &ScoreBook, config: &ScoreConfig, data_dir: &Path, n
     let oldest = config.health.forgotten_before(now_ns).unwrap_or(i64::MIN);
     let mut restored = Restored::default();
     let count = config.pressure.variability_windows.max(1);
-    let (mut windows, mut newest_end) = (0, None);
     read_windows(data_dir, count, oldest, "scores", &mut restored, |_, window| {
         let table = window.series.read();
         book.record(window.end, node_frames(&window.aggregates, &table));
         book.record_pods(pod_costs(&window.aggregates, &table, &config.cost));
-        windows += 1;
-        newest_end = Some(window.end);
     });
-    restored.windows = windows;
-    restored.newest_end = newest_end;
     if let Some(end) = restored.newest_end {
         book.publish(end);
     }
@@ -87,7 +82,6 @@ pub fn restore_live_windows(
     let oldest = now_ns.saturating_sub(config.retention_ns());
     let count = usize::try_from(config.retention_ns() / config.window_ns()).unwrap_or(usize::MAX).saturating_add(1);
     let mut restored = Restored::default();
-    let (mut windows, mut newest_end) = (0, None);
     read_windows(&config.data_dir, count, oldest, "live windows", &mut restored, |start, window| {
         let scratch = window.series.read();
         let aggregates: Vec<SeriesAggregate> = window
@@ -100,11 +94,7 @@ pub fn restore_live_windows(
             })
             .collect();
         store.restore_closed(start, window.end, windows_batch(start, window.end, &aggregates));
-        windows += 1;
-        newest_end = Some(window.end);
     });
-    restored.windows = windows;
-    restored.newest_end = newest_end;
     let mut table = series.write();
     let ids: Vec<u32> = table.iter().map(|(id, _)| id).collect();
     table.retire(ids);
@@ -122,8 +112,9 @@ pub fn restored_identity(info: &SeriesInfo) -> u64 {
 }
 
 /// Reads the windows of [`newest_windows`] back one at a time, oldest first, and hands each
-/// to `use_window` with its start; a file that cannot be read is logged (restoring `what`)
-/// and counted in `restored.skipped`. One window is in memory at a time.
+/// to `use_window` with its start, counting it in `restored` (`windows`, `newest_end`); a
+/// file that cannot be read is logged (restoring `what`) and counted in `restored.skipped`.
+/// One window is in memory at a time.
 fn read_windows(
     data_dir: &Path,
     count: usize,
@@ -134,7 +125,11 @@ fn read_windows(
 ) {
     for (start, path) in newest_windows(data_dir, count, oldest) {
         match read_batches(&path).ok().and_then(|batches| Window::of(&batches)) {
-            Some(window) => use_window(start, window),
+            Some(window) => {
+                restored.windows += 1;
+                restored.newest_end = Some(window.end);
+                use_window(start, window);
+            }
             None => {
                 tracing::warn!(file = %path.display(), start, what, "window history: file skipped while restoring");
                 restored.skipped += 1;
