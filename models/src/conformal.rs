@@ -33,20 +33,30 @@
 //! - the forecasts still awaiting their targets, those of the last `h` origins, origin `o`
 //!   at `o mod h`: the observation that opens origin `t` scores the forecast in slot
 //!   `t mod h` (made at `t − h`), and the forecast issued from `t` takes the same slot;
-//! - its last `window` errors in arrival order (to know which one leaves the window) and an
-//!   index of them in ascending order (to read an order statistic in O(1), where sorting a
-//!   copy costs O(window log window) per quantile). An observation moves one error into
-//!   and one out of the index with a single shift of the entries between their two places
-//!   (O(window) worst case, a third of the window on average for errors from one
-//!   distribution), found by two branch-free binary searches run side by side. The index
-//!   is built at the horizon's first [`Conformal::quantiles`] and kept from then on, so a
-//!   caller that asks only after a long run (the backtest) does not pay for it until then.
+//! - its last `window` errors in arrival order (to know which one leaves the window) and,
+//!   for each of the three ranks a band reads, the exact neighbourhood of that rank
+//!   (`conformal/near.rs`: the window's distinct values in a small range around it, with
+//!   their counts and how many errors lie below). An observation tells each neighbourhood
+//!   the error that left and the one that entered, which mostly falls outside its range and
+//!   costs a comparison; the rank is read from the range, and a range the rank has drifted
+//!   out of is rebuilt from one sort of a copy of the window (one of the three every 190
+//!   steps for independent errors, every 23 for errors drifting as a random walk).
+//!   The neighbourhoods are built at the horizon's first
+//!   [`Conformal::quantiles`] and kept from then on, so a caller that asks only after a long
+//!   run (the backtest) does not pay for them until then.
 //!
 //! Each horizon's state is contiguous and small where the engine steps thousands of series in
 //! turn with the windows mostly out of cache: scoring touches `h` consecutive slots' one,
-//! not a diagonal of an `H × H` table. Memory is fixed at construction
-//! ([`Conformal::state_bytes`]): per calibrated horizon, `h` forecasts and `window` errors
-//! with a 2-byte index entry each; a window is at most [`MAX_WINDOW`] errors.
+//! not a diagonal of an `H × H` table, and a step reads a few cache lines of each
+//! neighbourhood, not a sorted index of the window (which cost two searches and a shift of
+//! a third of the index, some forty cold cache lines per horizon). Memory is fixed at
+//! construction ([`Conformal::state_bytes`]): per calibrated horizon, `h` forecasts,
+//! `window` errors and three neighbourhoods of 320 bytes; a window is at most
+//! [`MAX_WINDOW`] errors.
+
+mod near;
+
+use near::Near;
 
 /// Errors per horizon the bands keep, live and in `ironspider evaluate forecasts`: two days
 /// of 5-minute steps, the span of the evaluation itself, so the band reflects recent
@@ -91,117 +101,105 @@ struct Horizon {
 }
 
 /// One horizon's last `window` errors: a ring in arrival order (to know which error leaves
-/// the window) and, once an order statistic has been asked for, its slots in ascending
-/// order of `(error, slot)` (to read one in O(1)). The slot breaks ties, so every key is
-/// distinct and an evicted error's place is found by binary search even among equal errors.
+/// the window) and, once an order statistic has been asked for, the neighbourhood of each of
+/// the three ranks a band reads ([`near`]): exact, told every error that enters or leaves,
+/// and rebuilt from a sorted copy of the window when its rank drifts out of it.
 ///
-/// The index is built by sorting the slots at the first question and kept up to date from
-/// then on: a caller that asks at every step (the engine) pays one shift per error, one that
-/// asks only at the end of a long run (the backtest's origins are its last two days) pays a
-/// ring write per error until then. Either way the order statistics are those of the same
-/// window, to the bit. The index has 2-byte entries, a fifth of the errors' bytes: a step's
-/// shift moves a fifth of what shifting the errors themselves would, which is what counts
-/// when thousands of windows are stepped in turn and each is cold.
+/// The neighbourhoods are kept from the first question on: a caller that asks at every step
+/// (the engine) pays a few comparisons per error and rank, one that asks only at the end of
+/// a long run (the backtest's origins are its last two days) pays a ring write per error
+/// until then. Either way the order statistics are those of the same window, to the bit.
 #[derive(Debug, Clone)]
 struct Errors {
     /// The ring: `values.len() < window` only until it first fills.
     values: Vec<f64>,
     /// Where the next error goes once full (the oldest error's slot).
     next: usize,
-    /// Slots of `values`, ascending by `(values[slot], slot)` (`f64::total_cmp` first), while
-    /// `kept_sorted`.
-    order: Vec<u16>,
-    /// Whether `order` is built and kept up to date.
-    kept_sorted: bool,
+    /// Around the ranks of p10, p50 and p90 ([`LEVELS`]), told every error while `kept`.
+    near: Box<[Near; 3]>,
+    /// Whether the neighbourhoods are told every error.
+    kept: bool,
 }
 
-/// The longest error window a [`Conformal`] keeps per horizon (its sort index has 2-byte
-/// entries).
-pub const MAX_WINDOW: usize = u16::MAX as usize + 1;
+/// The levels a band gives, in tenths: p10, p50, p90.
+const LEVELS: [usize; 3] = [1, 5, 9];
+
+/// The longest error window a [`Conformal`] keeps per horizon (a neighbourhood counts the
+/// errors of one value in 2 bytes).
+pub const MAX_WINDOW: usize = u16::MAX as usize;
 
 impl Errors {
     fn new(window: usize) -> Self {
-        Errors { values: Vec::with_capacity(window), next: 0, order: Vec::with_capacity(window), kept_sorted: false }
-    }
-
-    /// Whether the error in slot `s` sorts before the key `(value, slot)`.
-    fn before(&self, s: u16, value: f64, slot: u16) -> bool {
-        self.values[usize::from(s)].total_cmp(&value).then(s.cmp(&slot)).is_lt()
-    }
-
-    /// How many entries of `order` sort before `(a, slot)`, and before `(b, slot)`: two
-    /// branch-free binary searches side by side, so that the loads of both are in flight at
-    /// once (when thousands of series step in turn, the windows are mostly out of cache and
-    /// each probe waits on memory).
-    fn two_ranks(&self, a: f64, b: f64, slot: u16) -> (usize, usize) {
-        let order = &self.order;
-        let mut size = order.len();
-        if size == 0 {
-            return (0, 0);
+        Errors {
+            values: Vec::with_capacity(window),
+            next: 0,
+            near: Box::new([Near::empty(), Near::empty(), Near::empty()]),
+            kept: false,
         }
-        let (mut base_a, mut base_b) = (0, 0);
-        while size > 1 {
-            let half = size / 2;
-            let (mid_a, mid_b) = (base_a + half, base_b + half);
-            base_a = if self.before(order[mid_a], a, slot) { mid_a } else { base_a };
-            base_b = if self.before(order[mid_b], b, slot) { mid_b } else { base_b };
-            size -= half;
-        }
-        let after = |base: usize, key| base + usize::from(self.before(order[base], key, slot));
-        (after(base_a, a), after(base_b, b))
     }
 
-    /// Adds `e`, evicting the oldest error once the window is full; when indexed, the slots
-    /// between the evicted error's place and the new one's move by one, in a single shift.
+    /// Adds `e`, evicting the oldest error once the window is full; when kept, each
+    /// neighbourhood is told what left and what entered.
     fn push(&mut self, e: f64) {
         let window = self.values.capacity();
-        if self.values.len() < window {
-            let slot = self.values.len() as u16;
+        let left = if self.values.len() < window {
             self.values.push(e);
-            if self.kept_sorted {
-                let (at, _) = self.two_ranks(e, e, slot);
-                self.order.insert(at, slot);
-            }
-            return;
-        }
-        let slot = self.next as u16;
-        self.next = (self.next + 1) % window;
-        if !self.kept_sorted {
-            self.values[usize::from(slot)] = e;
-            return;
-        }
-        let (from, below) = self.two_ranks(self.values[usize::from(slot)], e, slot);
-        if below > from {
-            self.order.copy_within(from + 1..below, from);
-            self.order[below - 1] = slot;
+            None
         } else {
-            self.order.copy_within(below..from, below + 1);
-            self.order[below] = slot;
+            let slot = self.next;
+            self.next = (self.next + 1) % window;
+            Some(std::mem::replace(&mut self.values[slot], e))
+        };
+        if self.kept {
+            let n = self.values.len();
+            for (near, tenths) in self.near.iter_mut().zip(LEVELS) {
+                if let Some(old) = left {
+                    near.remove(old);
+                }
+                near.insert(e, rank(tenths, n));
+            }
         }
-        self.values[usize::from(slot)] = e;
     }
 
     fn len(&self) -> usize {
         self.values.len()
     }
 
-    /// The `k`-th smallest error, 1-based (`k` at most `len`), indexing the window now if
-    /// it was not kept so.
-    fn nth(&mut self, k: usize) -> f64 {
-        if !self.kept_sorted {
-            let values = &self.values;
-            self.order.clear();
-            self.order.extend(0..values.len() as u16);
-            self.order
-                .sort_unstable_by(|&a, &b| values[usize::from(a)].total_cmp(&values[usize::from(b)]).then(a.cmp(&b)));
-            self.kept_sorted = true;
+    /// The errors at the ranks of p10, p50 and p90 (at least one error held): each read
+    /// from its neighbourhood, the ones it does not hold rebuilt from one sort of a copy of
+    /// the window.
+    fn at_levels(&mut self) -> [f64; 3] {
+        let n = self.values.len();
+        if !self.kept {
+            self.near.iter_mut().for_each(Near::clear);
+            self.kept = true;
         }
-        self.values[usize::from(self.order[k - 1])]
+        let ranks = LEVELS.map(|tenths| rank(tenths, n));
+        let mut sorted: Option<Vec<f64>> = None;
+        let mut at = |i: usize, near: &mut Near| {
+            near.nth(ranks[i]).unwrap_or_else(|| {
+                let sorted = sorted.get_or_insert_with(|| {
+                    let mut copy = self.values.clone();
+                    copy.sort_unstable_by(f64::total_cmp);
+                    copy
+                });
+                near.rebuild(sorted, ranks[i]);
+                near.nth(ranks[i]).unwrap_or(sorted[ranks[i] - 1])
+            })
+        };
+        let [a, b, c] = &mut *self.near;
+        [at(0, a), at(1, b), at(2, c)]
     }
 
-    /// Bytes of its heap: 8 per error and 2 per slot index, for the whole window.
+    /// Reads the ring's next slot and each kept neighbourhood's lines (`Conformal::touch`).
+    fn touch(&self) -> u64 {
+        let ring = self.values.get(self.next).map_or(0, |v| v.to_bits());
+        self.near.iter().filter(|_| self.kept).fold(ring, |folded, near| folded ^ near.touch())
+    }
+
+    /// Bytes of its heap: 8 per error, for the whole window, and the three neighbourhoods.
     fn heap_bytes(&self) -> usize {
-        self.values.capacity() * size_of::<f64>() + self.order.capacity() * size_of::<u16>()
+        self.values.capacity() * size_of::<f64>() + size_of::<[Near; 3]>()
     }
 }
 
@@ -269,6 +267,21 @@ impl Conformal {
         }
     }
 
+    /// Reads a value from each cache line the next [`Conformal::observe`] and
+    /// [`Conformal::quantiles`] will use, all independent of each other: run first, the
+    /// core fetches them from memory together instead of one after another as the update
+    /// reaches each. Returns what it read, folded, for the caller to hand to
+    /// [`std::hint::black_box`] so that the reads are not optimised away.
+    pub fn touch(&self) -> u64 {
+        let next = self.origin + 1;
+        let mut folded = 0u64;
+        for horizon in &self.calibrated {
+            folded ^= horizon.due[next % horizon.h].map_or(0, f64::to_bits);
+            folded ^= horizon.errors.touch();
+        }
+        folded
+    }
+
     /// How many errors horizon `h` holds (0 for `h` outside `1..=H` or not calibrated).
     pub fn errors_len(&self, h: usize) -> usize {
         self.horizon_errors(h).map_or(0, Errors::len)
@@ -285,9 +298,8 @@ impl Conformal {
         if errors.len() < min_errors || !point.is_finite() {
             return None;
         }
-        let n = errors.len();
-        let mut at = |tenths| point + errors.nth(rank(tenths, n));
-        Some(Quantiles { p10: at(1), p50: at(5), p90: at(9) })
+        let [p10, p50, p90] = errors.at_levels().map(|e| point + e);
+        Some(Quantiles { p10, p50, p90 })
     }
 
     /// The number of values its state holds memory for (per calibrated horizon `h`,
@@ -298,10 +310,10 @@ impl Conformal {
     }
 
     /// Bytes of its state, inline and heap: the struct; per calibrated horizon `h` its slot
-    /// (`size_of::<Horizon>()`, 96 bytes on 64-bit targets), `h` remembered forecasts of 16
-    /// bytes (`Option<f64>`), and `window` errors of 8 bytes with their index entries of 2.
-    /// Fixed at construction: with horizons 1, 3 and 12 and a window of 576,
-    /// `48 + 3·96 + 16·16 + 3·5,760 = 17,872` bytes.
+    /// (`size_of::<Horizon>()`, 80 bytes on 64-bit targets), `h` remembered forecasts of 16
+    /// bytes (`Option<f64>`), `window` errors of 8 bytes and the three neighbourhoods of 320
+    /// bytes. Fixed at construction: with horizons 1, 3 and 12 and a window of 576,
+    /// `48 + 3·80 + 16·16 + 3·(4,608 + 960) = 17,248` bytes.
     pub fn state_bytes(&self) -> usize {
         let horizons = self
             .calibrated
@@ -431,16 +443,17 @@ mod tests {
         for h in [1, 3] {
             assert_eq!(some.quantiles(h, 1.0), full.quantiles(h, 1.0), "h = {h}");
         }
-        // Horizons 1 and 3: 1 + 3 forecasts of 16 bytes, 2 windows of 4 errors of 10 bytes.
+        // Horizons 1 and 3: 1 + 3 forecasts of 16 bytes, 2 windows of 4 errors of 8 bytes
+        // and 3 neighbourhoods of 320.
         let slot = size_of::<super::Horizon>();
-        assert_eq!(some.state_bytes(), size_of::<Conformal>() + 2 * slot + 4 * 16 + 2 * 4 * 10);
+        assert_eq!(some.state_bytes(), size_of::<Conformal>() + 2 * slot + 4 * 16 + 2 * (4 * 8 + 3 * 320));
         assert_eq!(some.state_len(), 4 + 2 * 4);
-        assert_eq!((size_of::<Conformal>(), slot), (48, 96), "as the doc of state_bytes says");
+        assert_eq!((size_of::<Conformal>(), slot), (48, 80), "as the doc of state_bytes says");
     }
 
     #[test]
     fn equal_errors_leave_the_window_in_arrival_order() {
-        // Errors 1, 1, 0, 1, 2 through a window of 3: the index must drop the right slot
+        // Errors 1, 1, 0, 1, 2 through a window of 3: the band must drop the right one
         // among equal errors, or the order statistics go wrong.
         let mut c = conformal(1, 3, 1);
         for y in [1.0, 1.0, 0.0, 1.0, 2.0] {
@@ -482,9 +495,9 @@ mod tests {
         }
 
         #[test]
-        fn the_sorted_index_gives_what_sorting_the_window_gives(
-            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..200),
-            window in 1usize..40,
+        fn the_band_gives_what_sorting_the_window_gives(
+            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..400),
+            window in 1usize..120,
         ) {
             // Few distinct values (many ties) and many; the reference sorts the last `window`.
             let mut c = conformal(1, window, 1);
@@ -501,9 +514,9 @@ mod tests {
 
         #[test]
         fn asking_late_gives_what_asking_at_every_step_gives(
-            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..300),
-            window in 1usize..60,
-            late in 0usize..300,
+            errors in proptest::collection::vec(prop_oneof![-5i32..5, -1000i32..1000], 1..400),
+            window in 1usize..120,
+            late in 0usize..400,
         ) {
             // One calibrator keeps its errors sorted from the first step, the other sorts
             // them at step `late` and keeps them from then on: the same order statistics.

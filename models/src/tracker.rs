@@ -37,10 +37,11 @@
 //! Fixed at construction, whatever the number of observations: the tracker's own part is
 //! [`Tracker::state_bytes`] — the struct, the latest point forecast per configured horizon
 //! and its quantiles (16 and 32 bytes each) and the band ([`crate::Conformal::state_bytes`]:
-//! per configured horizon `h`, `h` remembered forecasts and `10·band_window` bytes of errors
-//! and their sort index) — plus the model's own state, which the model does not report (the
-//! engine's bench counts it with a counting allocator). With the engine's defaults
-//! (horizons 1, 3 and 12 steps, a window of 576 errors) the band is 17,872 bytes.
+//! per configured horizon `h`, `h` remembered forecasts, `8·band_window` bytes of errors and
+//! 960 bytes of the neighbourhoods of the three ranks it reads) — plus the model's own
+//! state, which the model does not report (the engine's bench counts it with a counting
+//! allocator). With the engine's defaults (horizons 1, 3 and 12 steps, a window of 576
+//! errors) the band is 17,248 bytes.
 
 use crate::conformal::{Conformal, Quantiles};
 use crate::forecast::{self, Forecaster, GlobalModel};
@@ -87,7 +88,7 @@ pub enum SettingsError {
     Gap(u64),
     /// A band that could never give quantiles.
     #[error(
-        "band window {window} with {min_errors} errors needed: the window is 1 to 65,536 errors and holds the minimum"
+        "band window {window} with {min_errors} errors needed: the window is 1 to 65,535 errors and holds the minimum"
     )]
     Band {
         /// Errors kept per horizon.
@@ -361,6 +362,16 @@ impl Tracker {
         }
     }
 
+    /// Reads a value from each cache line its next [`Tracker::observe`] will use, and returns
+    /// them folded, for the caller's [`std::hint::black_box`] ([`Forecaster::touch`]): a
+    /// caller that steps many trackers in turn, each cold, touches a tracker (or several)
+    /// before observing it, so that its lines are fetched together, not one at a time.
+    pub fn touch(&self) -> u64 {
+        let ahead = self.settings.horizons.last().copied().unwrap_or(1);
+        let forecasts = self.forecasts.first().map_or(0, |f| f.map_or(0, |q| q.p10.to_bits()));
+        forecasts ^ self.band.touch() ^ self.model.touch(ahead)
+    }
+
     /// p10, p50 and p90 at the `i`-th configured horizon ([`TrackerSettings::horizons`]),
     /// as of the newest step; or why not.
     pub fn forecast(&self, i: usize) -> Result<Quantiles, Unavailable> {
@@ -500,10 +511,10 @@ mod tests {
     #[test]
     fn the_band_of_the_engine_defaults_is_as_documented() {
         let t = Tracker::new(settings("naive", 288, &[1, 3, 12], 576, 50));
-        // Conformal: the struct, 3 horizons of 96 bytes, 1 + 3 + 12 forecasts of 16 bytes,
-        // 3 windows of 576 · 10 bytes.
-        let band = 48 + 3 * 96 + 16 * 16 + 3 * 5760;
-        assert_eq!(band, 17_872);
+        // Conformal: the struct, 3 horizons of 80 bytes, 1 + 3 + 12 forecasts of 16 bytes,
+        // 3 windows of 576 · 8 bytes, each with 3 neighbourhoods of 320.
+        let band = 48 + 3 * 80 + 16 * 16 + 3 * (576 * 8 + 3 * 320);
+        assert_eq!(band, 17_248);
         assert_eq!(t.state_bytes(), size_of::<Tracker>() + 3 * (16 + 32) + band);
     }
 

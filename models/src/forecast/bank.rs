@@ -11,11 +11,19 @@
 //! e = |y_t − ŷ^c_{t|t−h}|, S^c_h ← S^c_h + λ (e − S^c_h) (the first error sets S^c_h = e),
 //!
 //! with λ = 1 − 2^(−1/half-life), so that an error weighs half as much `half_life` steps
-//! later. Each candidate keeps, per scored horizon h, its forecasts of the last h origins
+//! later. Each candidate's forecasts of the last h origins are kept per scored horizon h
 //! (origin `t` in slot `t mod h`: the observation that opens origin `t` scores the forecast
 //! made at `t − h` in that slot, and the forecast issued from `t` takes it), scored when
 //! their target arrives: an update costs O(candidates · scored horizons), and the state,
-//! Σh forecasts per candidate, is fixed in size after construction.
+//! Σh forecasts and one score per scored horizon for each candidate, is fixed in size after
+//! construction. A non-finite forecast counts as none: it is neither scored nor ranked.
+//!
+//! The forecasts and scores of all candidates are one table, a row per slot and per scored
+//! horizon's scores with the candidates side by side: a step reads and writes one row of
+//! forecasts and one of scores per scored horizon, a few cache lines, where a table per
+//! candidate would touch as many allocations as there are candidates (the engine steps
+//! thousands of banks in turn, each cold, and every line a step touches is a wait on
+//! memory).
 //!
 //! `forecast(h)` ranks the candidates able to forecast h by S^c_g (lowest first; one
 //! without a score yet after every scored one; ties in the bank's order), where g is h when
@@ -122,51 +130,59 @@ impl Scored {
     }
 }
 
-/// One candidate in the bank, with its forecasts awaiting their targets and its scores.
-struct Tracked {
-    candidate: Candidate,
-    /// Per scored horizon, its forecasts of the last h origins (module doc), then the scores:
-    /// `[due (Σh slots) | score]`, one allocation (the engine steps thousands of banks in
-    /// turn, each cold, and every allocation a step touches is a cache miss more).
-    slots: Box<[Option<f64>]>,
+/// The candidates' pending forecasts and scores (module doc): `Σh` rows of forecasts (the
+/// `j`-th scored horizon's slot `t mod h` is row `offsets[j] + t mod h`), then one row of
+/// scores per scored horizon; a row holds one cell per candidate, in the bank's order. NaN
+/// is an empty cell: no forecast pending, or no score yet.
+#[derive(Debug, Clone)]
+struct Table {
+    cells: Box<[f64]>,
+    /// Candidates: cells per row.
+    width: usize,
 }
 
-impl Tracked {
-    fn new(candidate: Candidate, scored: &Scored) -> Self {
-        Self { candidate, slots: vec![None; scored.slots + scored.horizons.len()].into_boxed_slice() }
+impl Table {
+    /// An empty table for `width` candidates.
+    fn new(scored: &Scored, width: usize) -> Self {
+        Self { cells: vec![f64::NAN; (scored.slots + scored.horizons.len()) * width].into_boxed_slice(), width }
     }
 
-    /// `S_h` of the `j`-th scored horizon, the weighted mean absolute h-step error.
-    fn score(&self, j: usize, scored: &Scored) -> Option<f64> {
-        self.slots[scored.slots + j]
+    /// Row `r`.
+    fn row(&self, r: usize) -> &[f64] {
+        &self.cells[r * self.width..(r + 1) * self.width]
     }
 
-    /// At origin `t`: scores the forecasts whose target is `y`, passes `y` to the model, and
-    /// keeps its new forecasts for their targets.
-    fn observe(&mut self, y: f64, t: usize, scored: &Scored, weight: f64) {
-        let (due, score) = self.slots.split_at_mut(scored.slots);
-        for (j, score) in score.iter_mut().enumerate() {
-            if let Some(f) = due[scored.slot(j, t)] {
-                let e = (y - f).abs();
-                *score = Some(score.map_or(e, |s| s + weight * (e - s)));
-            }
-        }
-        self.candidate.model.observe(y);
-        for (j, &h) in scored.horizons.iter().enumerate() {
-            due[scored.slot(j, t)] = self.candidate.model.forecast(h);
-        }
+    /// The scores of the `j`-th scored horizon.
+    fn scores(&self, j: usize, scored: &Scored) -> &[f64] {
+        self.row(scored.slots + j)
     }
 
-    /// Its forecast `h` steps after origin `t`: the one just issued when `h` is the `j`-th
-    /// scored horizon, else the model's.
-    fn forecast(&self, h: usize, t: usize, scored: &Scored, j: usize) -> Option<f64> {
-        if scored.horizons[j] == h { self.slots[scored.slot(j, t)] } else { self.candidate.model.forecast(h) }
+    /// The same table with one more candidate, its cells empty.
+    fn widened(&self) -> Self {
+        let rows = self.cells.len() / self.width;
+        let width = self.width + 1;
+        let cells = (0..rows).flat_map(|r| self.row(r).iter().copied().chain([f64::NAN])).collect();
+        Self { cells, width }
     }
+}
+
+/// `value` if it is a finite forecast, else an empty cell.
+fn cell(value: Option<f64>) -> f64 {
+    value.filter(|v| v.is_finite()).unwrap_or(f64::NAN)
+}
+
+/// A cell's value, if not empty.
+fn filled(cell: f64) -> Option<f64> {
+    (!cell.is_nan()).then_some(cell)
 }
 
 /// Candidate forecasters scored online; the best per horizon forecasts.
 pub struct Bank {
-    tracked: Vec<Tracked>,
+    /// The candidates' labels, in the bank's order.
+    labels: Vec<String>,
+    /// Their models, in the same order.
+    models: Vec<Box<dyn Forecaster>>,
+    table: Table,
     scored: Scored,
     weight: f64,
     /// k: how many of the best candidates' forecasts the median is taken of.
@@ -183,8 +199,11 @@ impl Bank {
         check("max_horizon", max_horizon as f64, "≥ 1", max_horizon >= 1)?;
         check("half_life", half_life, "(0, ∞)", half_life > 0.0 && half_life.is_finite())?;
         let scored = Scored::new(&(1..=max_horizon).collect::<Vec<_>>()).expect("horizons 1 … max_horizon ≥ 1");
+        let (labels, models) = candidates.into_iter().map(|c| (c.label, c.model)).unzip::<_, _, Vec<_>, Vec<_>>();
         Ok(Self {
-            tracked: candidates.into_iter().map(|c| Tracked::new(c, &scored)).collect(),
+            table: Table::new(&scored, models.len()),
+            labels,
+            models,
             scored,
             weight: 1.0 - 0.5f64.powf(1.0 / half_life),
             top: 1,
@@ -199,8 +218,7 @@ impl Bank {
         check("horizons", horizons.len() as f64, "non-empty, each ≥ 1", scored.is_some())?;
         check("observations", self.origin as f64, "0 (narrow before observing)", self.origin == 0)?;
         let scored = scored.expect("checked");
-        let tracked = std::mem::take(&mut self.tracked);
-        self.tracked = tracked.into_iter().map(|t| Tracked::new(t.candidate, &scored)).collect();
+        self.table = Table::new(&scored, self.models.len());
         self.scored = scored;
         Ok(self)
     }
@@ -251,13 +269,13 @@ impl Bank {
 
     /// The candidates' labels, in the bank's order.
     pub fn labels(&self) -> impl Iterator<Item = &str> {
-        self.tracked.iter().map(|t| t.candidate.label.as_str())
+        self.labels.iter().map(String::as_str)
     }
 
     /// Candidate `index`'s score S_h for a scored horizon `h`, once it has one.
     pub fn score(&self, index: usize, h: usize) -> Option<f64> {
         let j = self.scored.horizons.iter().position(|&g| g == h)?;
-        self.tracked.get(index)?.score(j, &self.scored)
+        filled(*self.table.scores(j, &self.scored).get(index)?)
     }
 
     /// The candidates able to forecast `h`, best first (module doc), at most `top` of them,
@@ -267,10 +285,17 @@ impl Bank {
     fn ranked(&self, h: usize) -> Ranked {
         let mut best = Ranked::default();
         let Some(j) = self.scored.ranking(h) else { return best };
-        let (t, scored) = (self.origin, &self.scored);
-        for (i, c) in self.tracked.iter().enumerate() {
-            let Some(forecast) = c.forecast(h, t, scored, j) else { continue };
-            best.offer(Entry { index: i, score: c.score(j, scored).unwrap_or(f64::INFINITY), forecast }, self.top);
+        let scored = &self.scored;
+        // The forecasts just issued, when `h` is scored; else the models are asked.
+        let issued = (scored.horizons[j] == h).then(|| self.table.row(scored.slot(j, self.origin)));
+        let scores = self.table.scores(j, scored);
+        for (i, (model, &score)) in self.models.iter().zip(scores).enumerate() {
+            let forecast = match issued {
+                Some(row) => filled(row[i]),
+                None => filled(cell(model.forecast(h))),
+            };
+            let Some(forecast) = forecast else { continue };
+            best.offer(Entry { index: i, score: filled(score).unwrap_or(f64::INFINITY), forecast }, self.top);
         }
         best
     }
@@ -283,7 +308,7 @@ impl Bank {
 
     /// The label of the best-ranked candidate for horizon `h`, for reports.
     pub fn chosen(&self, h: usize) -> Option<&str> {
-        self.chosen_index(h).map(|i| self.tracked[i].candidate.label.as_str())
+        self.chosen_index(h).map(|i| self.labels[i].as_str())
     }
 }
 
@@ -344,10 +369,30 @@ impl Forecaster for Bank {
         "bank"
     }
 
+    /// At origin `t`: scores the forecasts whose target is `y`, passes `y` to every model,
+    /// and keeps their new forecasts for their targets.
     fn observe(&mut self, y: f64) {
         self.origin += 1;
-        for c in &mut self.tracked {
-            c.observe(y, self.origin, &self.scored, self.weight);
+        let (t, scored, width, weight) = (self.origin, &self.scored, self.table.width, self.weight);
+        let (due, scores) = self.table.cells.split_at_mut(scored.slots * width);
+        for (j, scores) in scores.chunks_exact_mut(width).enumerate() {
+            let row = &due[scored.slot(j, t) * width..][..width];
+            for (score, &forecast) in scores.iter_mut().zip(row) {
+                let e = (y - forecast).abs();
+                // An empty cell (NaN) leaves the score; an empty score takes the first error.
+                if !e.is_nan() {
+                    *score = if score.is_nan() { e } else { *score + weight * (e - *score) };
+                }
+            }
+        }
+        for model in &mut self.models {
+            model.observe(y);
+        }
+        for (j, &h) in scored.horizons.iter().enumerate() {
+            let row = &mut due[scored.slot(j, t) * width..][..width];
+            for (cell_, model) in row.iter_mut().zip(&self.models) {
+                *cell_ = cell(model.forecast(h));
+            }
         }
     }
 
@@ -355,16 +400,30 @@ impl Forecaster for Bank {
         self.ranked(h).median()
     }
 
+    /// Every candidate's lines, and the rows of the table the next observation scores and
+    /// fills (each row's first and last cell: a row of up to 8 candidates spans at most two
+    /// cache lines).
+    fn touch(&self, ahead: usize) -> u64 {
+        let (t, scored) = (self.origin + 1, &self.scored);
+        let rows = (0..scored.horizons.len()).flat_map(|j| [scored.slot(j, t), scored.slots + j]);
+        let table = rows.fold(0, |folded, r| {
+            let row = self.table.row(r);
+            folded ^ row[0].to_bits() ^ row[row.len() - 1].to_bits()
+        });
+        self.models.iter().fold(table, |folded, model| folded ^ model.touch(ahead))
+    }
+
     /// Passes `model` to the candidate labelled `global` (which keeps its recent values and
     /// its scores, now earned by the new coefficients as they come), or adds one at the end
     /// with no score and nothing pending: it forecasts once it has seen a season and joins the
     /// ranking as its errors arrive.
     fn adopt_global(&mut self, model: &Arc<GlobalModel>) {
-        match self.tracked.iter_mut().find(|t| t.candidate.label == GLOBAL_LABEL) {
-            Some(tracked) => tracked.candidate.model.adopt_global(model),
+        match self.labels.iter().position(|label| label == GLOBAL_LABEL) {
+            Some(i) => self.models[i].adopt_global(model),
             None => {
-                let candidate = Candidate::new(GLOBAL_LABEL, Box::new(Global::new(Arc::clone(model))));
-                self.tracked.push(Tracked::new(candidate, &self.scored));
+                self.labels.push(GLOBAL_LABEL.to_string());
+                self.models.push(Box::new(Global::new(Arc::clone(model))));
+                self.table = self.table.widened();
             }
         }
     }
@@ -499,12 +558,12 @@ mod tests {
         #[test]
         fn state_does_not_grow(m in 2..=48usize, horizons in 1..=12usize, seed in any::<u64>()) {
             let mut bank = Bank::default_for_season(m, horizons).unwrap();
-            let sizes = |b: &Bank| b.tracked.iter().map(|t| t.slots.len()).collect::<Vec<_>>();
-            let before = sizes(&bank);
+            let before = bank.table.cells.len();
             feed(&mut bank, &random_walk(10_000, seed | 1));
-            prop_assert_eq!(sizes(&bank), before);
-            // Σh forecasts awaiting their targets and a score per horizon.
-            prop_assert!(bank.tracked.iter().all(|t| t.slots.len() == horizons * (horizons + 1) / 2 + horizons));
+            prop_assert_eq!(bank.table.cells.len(), before);
+            // Per candidate, Σh forecasts awaiting their targets and a score per horizon.
+            let per_candidate = horizons * (horizons + 1) / 2 + horizons;
+            prop_assert_eq!(before, per_candidate * bank.models.len());
         }
     }
 
@@ -525,6 +584,32 @@ mod tests {
         adopted.adopt_global(&crate::forecast::global::tests::fitted(4, 4));
         assert_eq!(adopted.labels().filter(|l| *l == "global").count(), 1);
         assert!(adopted.forecast(1).is_some());
+    }
+
+    #[test]
+    fn a_global_model_adopted_while_running_joins_unscored_and_leaves_the_others_be() {
+        let model = crate::forecast::global::tests::fitted(3, 4);
+        let ys: Vec<f64> = random_walk(300, 9).into_iter().map(|y| 0.5 + 0.01 * y).collect();
+        let (mut adopted, mut without) =
+            (Bank::default_for_season(24, 4).unwrap(), Bank::default_for_season(24, 4).unwrap());
+        feed(&mut adopted, &ys);
+        feed(&mut without, &ys);
+        adopted.adopt_global(&model);
+        let n = without.labels().count();
+        assert_eq!(adopted.labels().count(), n + 1);
+        let scores = |bank: &Bank, i: usize| (1..=4).map(|h| bank.score(i, h)).collect::<Vec<_>>();
+        for i in 0..n {
+            assert_eq!(scores(&adopted, i), scores(&without, i), "candidate {i} keeps its scores");
+        }
+        assert_eq!(scores(&adopted, n), [None; 4], "the newcomer has no score yet");
+        // The newcomer's first forecasts are scored when their targets arrive; the other
+        // candidates go on exactly as in the bank without it.
+        feed(&mut adopted, &ys[..30]);
+        feed(&mut without, &ys[..30]);
+        assert!(scores(&adopted, n).iter().all(Option::is_some));
+        for i in 0..n {
+            assert_eq!(scores(&adopted, i), scores(&without, i), "candidate {i}");
+        }
     }
 
     #[test]

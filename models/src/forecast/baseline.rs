@@ -57,6 +57,10 @@ impl Forecaster for Naive {
     fn forecast(&self, h: usize) -> Option<f64> {
         flat(h, self.last)
     }
+
+    fn touch(&self, _ahead: usize) -> u64 {
+        self.last.map_or(0, f64::to_bits)
+    }
 }
 
 /// The seasonal naive forecast: the value one season before the target.
@@ -90,6 +94,12 @@ impl Forecaster for SeasonalNaive {
 
     fn observe(&mut self, y: f64) {
         self.ring.push(y);
+    }
+
+    /// The slot the push writes and those the forecasts up to `ahead` read (one season
+    /// back of each target: the next `ahead` oldest values).
+    fn touch(&self, ahead: usize) -> u64 {
+        self.ring.touch(ahead + 1)
     }
 
     fn forecast(&self, h: usize) -> Option<f64> {
@@ -209,6 +219,12 @@ impl Forecaster for WindowMedian {
 
     fn forecast(&self, h: usize) -> Option<f64> {
         flat(h, median_of_sorted(&self.sorted))
+    }
+
+    /// The whole window, both orders: an update may read any of it.
+    fn touch(&self, _ahead: usize) -> u64 {
+        let sorted = self.sorted.iter().step_by(8).fold(0, |folded, v| folded ^ v.to_bits());
+        sorted ^ self.ring.touch(self.ring.capacity())
     }
 }
 

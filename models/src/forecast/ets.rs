@@ -167,6 +167,10 @@ impl Forecaster for Ses {
     fn forecast(&self, h: usize) -> Option<f64> {
         self.level.filter(|_| h > 0)
     }
+
+    fn touch(&self, _ahead: usize) -> u64 {
+        self.level.map_or(0, f64::to_bits)
+    }
 }
 
 impl fmt::Display for Ses {

@@ -284,6 +284,12 @@ pub(crate) struct Recent {
 }
 
 impl Recent {
+    /// Reads the slots the next observation writes and the features (`Forecaster::touch`).
+    pub(crate) fn touch(&self) -> u64 {
+        let features = self.base.iter().step_by(8).fold(0, |folded, v| folded ^ v.to_bits());
+        features ^ self.values.touch(1) ^ self.differences.touch(1)
+    }
+
     /// An empty state for a season of `season` steps and a scale floor `floor`.
     pub(crate) fn new(season: usize, floor: f64) -> Self {
         Self {
@@ -389,6 +395,11 @@ impl Forecaster for Global {
 
     fn observe(&mut self, y: f64) {
         self.recent.observe(y);
+    }
+
+    /// The rings' next slots and the features computed from them.
+    fn touch(&self, _ahead: usize) -> u64 {
+        self.recent.touch()
     }
 
     fn adopt_global(&mut self, model: &Arc<GlobalModel>) {

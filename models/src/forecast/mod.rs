@@ -31,4 +31,15 @@ pub trait Forecaster: Send {
     /// that read one take it ([`Global`] swaps its coefficients and keeps its recent values;
     /// the [`Bank`] passes it to its global candidate, or adds one); the others ignore it.
     fn adopt_global(&mut self, _model: &std::sync::Arc<GlobalModel>) {}
+
+    /// Reads a value from each cache line its next [`Forecaster::observe`] and forecasts up
+    /// to `ahead` steps will use, all independent of each other, and returns them folded
+    /// (for the caller's [`std::hint::black_box`], so that the reads are kept). Called
+    /// before an update whose state is cold, it has the core fetch those lines together
+    /// rather than one at a time as the update reaches each (the engine steps thousands of
+    /// models in turn, every one out of cache). Reads nothing by default: a model without
+    /// it is fetched as its update goes.
+    fn touch(&self, _ahead: usize) -> u64 {
+        0
+    }
 }
