@@ -69,8 +69,7 @@ impl Near {
 
     /// Reads one value from each of its cache lines (`Conformal::touch`).
     pub(super) fn touch(&self) -> u64 {
-        let values = self.values.iter().step_by(8).fold(0, |folded, v| folded ^ v.to_bits());
-        values ^ u64::from(self.below)
+        crate::forecast::touch_lines(&self.values) ^ u64::from(self.below)
     }
 
     /// The held values.
@@ -113,23 +112,24 @@ impl Near {
             self.counts[i] += 1;
             return;
         }
-        // A new distinct value strictly between lo and hi.
+        // A new distinct value strictly between lo and hi (so 1 ≤ i < len). A full range
+        // drops the end farther from rank `k`, after which `e` may lie just outside it.
         if self.len as usize == NEAR {
             if self.index_of_rank(k).is_some_and(|at| at < NEAR / 2) {
                 self.len -= 1;
+                if i == self.len as usize {
+                    // Above the new high end: counted by nothing, as every error above.
+                    return;
+                }
             } else {
                 self.below += u32::from(self.counts[0]);
                 self.drop_at(0);
+                if i == 1 {
+                    // Below the new low end (the old second value).
+                    self.below += 1;
+                    return;
+                }
                 i -= 1;
-            }
-            // `e` may now lie just outside the range: below its new low end, or above its
-            // new high end (counted by nothing, as every error above the range).
-            if i == 0 && self.len > 0 && e.total_cmp(&self.values[0]).is_lt() {
-                self.below += 1;
-                return;
-            }
-            if i == self.len as usize {
-                return;
             }
         }
         let len = self.len as usize;

@@ -166,9 +166,14 @@ impl Table {
     }
 }
 
+/// A forecast, if given and finite (a non-finite one counts as none).
+fn finite(value: Option<f64>) -> Option<f64> {
+    value.filter(|v| v.is_finite())
+}
+
 /// `value` if it is a finite forecast, else an empty cell.
 fn cell(value: Option<f64>) -> f64 {
-    value.filter(|v| v.is_finite()).unwrap_or(f64::NAN)
+    finite(value).unwrap_or(f64::NAN)
 }
 
 /// A cell's value, if not empty.
@@ -292,7 +297,7 @@ impl Bank {
         for (i, (model, &score)) in self.models.iter().zip(scores).enumerate() {
             let forecast = match issued {
                 Some(row) => filled(row[i]),
-                None => filled(cell(model.forecast(h))),
+                None => finite(model.forecast(h)),
             };
             let Some(forecast) = forecast else { continue };
             best.offer(Entry { index: i, score: filled(score).unwrap_or(f64::INFINITY), forecast }, self.top);

@@ -223,8 +223,7 @@ impl Forecaster for WindowMedian {
 
     /// The whole window, both orders: an update may read any of it.
     fn touch(&self, _ahead: usize) -> u64 {
-        let sorted = self.sorted.iter().step_by(8).fold(0, |folded, v| folded ^ v.to_bits());
-        sorted ^ self.ring.touch(self.ring.capacity())
+        super::touch_lines(&self.sorted) ^ self.ring.touch(self.ring.capacity())
     }
 }
 

@@ -286,8 +286,7 @@ pub(crate) struct Recent {
 impl Recent {
     /// Reads the slots the next observation writes and the features (`Forecaster::touch`).
     pub(crate) fn touch(&self) -> u64 {
-        let features = self.base.iter().step_by(8).fold(0, |folded, v| folded ^ v.to_bits());
-        features ^ self.values.touch(1) ^ self.differences.touch(1)
+        super::touch_lines(&self.base) ^ self.values.touch(1) ^ self.differences.touch(1)
     }
 
     /// An empty state for a season of `season` steps and a scale floor `floor`.

@@ -43,3 +43,12 @@ pub trait Forecaster: Send {
         0
     }
 }
+
+/// `f64`s per 64-byte cache line.
+pub(crate) const PER_LINE: usize = 8;
+
+/// Reads one value per cache line of `values` (every [`PER_LINE`]-th), folded: the reads
+/// of a [`Forecaster::touch`] over a contiguous state.
+pub(crate) fn touch_lines(values: &[f64]) -> u64 {
+    values.iter().step_by(PER_LINE).fold(0, |folded, v| folded ^ v.to_bits())
+}

@@ -17,14 +17,14 @@ pub(crate) struct Ring<T> {
 }
 
 impl Ring<f64> {
-    /// Reads the slot the next push writes and those of the `ahead` values after it (a
-    /// value every 8, one per 64-byte cache line), folded ([`crate::Forecaster::touch`]).
+    /// Reads the slot the next push writes and those of the `ahead` values after it (one per
+    /// cache line, and the last), folded ([`crate::Forecaster::touch`]).
     pub(crate) fn touch(&self, ahead: usize) -> u64 {
         let len = self.buf.len();
         if len == 0 {
             return 0;
         }
-        let slots = (0..=ahead.min(len - 1)).step_by(8).chain([ahead.min(len - 1)]);
+        let slots = (0..=ahead.min(len - 1)).step_by(crate::forecast::PER_LINE).chain([ahead.min(len - 1)]);
         slots.fold(0, |folded, k| folded ^ self.buf[(self.next + k) % len].to_bits())
     }
 }
