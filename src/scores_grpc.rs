@@ -286,10 +286,13 @@ mod tests {
             300_000_000_000,
             "naive",
             vec![
-                NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300), forecast("memory", 900)] },
-                NodeForecasts { node: "b".into(), forecasts: vec![forecast("pressure", 300)] },
+                NodeForecasts {
+                    node: "a".into(),
+                    forecasts: vec![forecast("cpu", 300), forecast("memory", 900)],
+                    unavailable: [0; 4],
+                },
+                NodeForecasts { node: "b".into(), forecasts: vec![forecast("pressure", 300)], unavailable: [0; 4] },
             ],
-            [0; 4],
         );
         let all = cluster_forecasts(&snapshot, None);
         assert_eq!((all.step_end_unix_nano, all.model.as_str(), all.forecasts.len()), (300_000_000_000, "naive", 3));

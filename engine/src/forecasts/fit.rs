@@ -85,7 +85,8 @@ pub fn histories(
     let mut report = WarmStart::default();
     let mut steps = 0;
     for file in files.paths {
-        let Some((k, rows)) = read_step(&file, step_ns, &mut report) else { continue };
+        let Some((start, rows)) = read_step(&file, step_ns, &mut report) else { continue };
+        let k = start.div_euclid(step_ns);
         steps += 1;
         for (node, r, value) in rows {
             if !value.is_finite() {

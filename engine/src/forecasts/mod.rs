@@ -11,11 +11,15 @@
 //!
 //! **Offsets (phases).** When `s` is `P ≥ 2` windows of length `w` and
 //! `engine.forecast.stagger` is on (the default), `o_n = φ_n · w` with the node's phase
-//! `φ_n = FNV-1a₆₄(name) mod P` ([`phase_of`]; `P` at most [`MAX_PHASES`]): the nodes' steps end at the `P` window
-//! closes of a step in turn, about `1/P` of them at each, so each close feeds a `P`-th of
-//! the trackers instead of one close in `P` feeding them all — as Prometheus spreads its
-//! targets' scrapes over the interval by a hash of the target. A node's phase depends on its
-//! name only, so it is the same after a restart. Otherwise (stagger off, or `s` not a
+//! `φ_n ∈ [0, P)` (`P` at most [`MAX_PHASES`]): the nodes' steps end at the `P` window
+//! closes of a step in turn, so each close feeds a `P`-th of the trackers instead of one
+//! close in `P` feeding them all — as Prometheus spreads its targets' scrapes over the
+//! interval. A node gets its phase when it first appears: the phase holding the fewest
+//! nodes, and among those the first at or after `FNV-1a₆₄(name) mod P` ([`phase_of`]), so
+//! that the phases stay as even as the nodes allow (by a hash alone, the largest of 30
+//! phases of 10,000 nodes holds about 7 % more than the mean, and the slowest close is the
+//! largest phase's). The history keeps it: a step file's start is `k·s + o_n`, so a warm
+//! start puts every node it reads back in its phase. Otherwise (stagger off, or `s` not a
 //! multiple of `w`) every offset is 0 and every step ends at once.
 //!
 //! **Values.** At every closed window, for every node that reported in it, the value of each
@@ -30,9 +34,10 @@
 //! data), or when a window of its later step arrives. Then each resource with a value in
 //! step `k` feeds `x̄_k` to its tracker — which refuses NaN and ±∞ (counted by reason, never
 //! fed), forward-fills gaps of up to `max_gap_steps` and resets after longer ones — and the
-//! snapshot ([`ForecastsSnapshot`]) is published with that phase's shard rebuilt: each
+//! node's forecasts are read from its trackers while they are still in cache: each
 //! tracker's p10/p50/p90 at each configured horizon, `issued_at` = the end of the newest
-//! step that tracker was fed. A window close returns one [`CompletedStep`] per (phase, step)
+//! step that tracker was fed. The snapshot ([`ForecastsSnapshot`]) is published with that
+//! phase's shard merged: the nodes completed replace their entries, the nodes dropped leave. A window close returns one [`CompletedStep`] per (phase, step)
 //! it completed. A partial step at shutdown is not completed.
 //!
 //! **Bounded state.** Per node, the five accumulators and at most five trackers (one per
@@ -112,10 +117,10 @@ pub struct StepInput {
     pub windows: u32,
 }
 
-/// The phase of the node `name` among `phases` (module doc): FNV-1a, 64 bits (Fowler, Noll
-/// & Vo; offset basis `0xcbf29ce484222325`, prime `0x100000001b3`), of its UTF-8 bytes,
-/// modulo `phases` (0 when `phases` ≤ 1). Fixed by the name alone, so the same in every
-/// process and after every restart.
+/// The phase the node `name` prefers among `phases` (module doc: it gets the first of the
+/// least loaded phases at or after this one): FNV-1a, 64 bits (Fowler, Noll & Vo; offset
+/// basis `0xcbf29ce484222325`, prime `0x100000001b3`), of its UTF-8 bytes, modulo `phases`
+/// (0 when `phases` ≤ 1). Fixed by the name alone, so the same in every process.
 pub fn phase_of(name: &str, phases: usize) -> usize {
     if phases <= 1 {
         return 0;
@@ -185,6 +190,17 @@ impl Grid {
     fn end_of(&self, k: i64, offset: i64) -> i64 {
         self.start_of(k.saturating_add(1), offset)
     }
+
+    /// The step and the phase of a step starting at `start` (`k·s + φ·w`); no phase when
+    /// `start` is on no phase's grid (the history of another configuration).
+    fn step_of_start(&self, start: i64) -> (i64, Option<usize>) {
+        let (k, offset) = (start.div_euclid(self.step_ns), start.rem_euclid(self.step_ns));
+        let phase = match self.phase_ns {
+            0 => (offset == 0).then_some(0),
+            w => (offset % w == 0).then_some((offset / w) as usize).filter(|p| *p < self.phases),
+        };
+        (k, phase)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -218,8 +234,7 @@ struct NodeSeries {
 }
 
 impl NodeSeries {
-    fn new(name: &str, grid: &Grid) -> Self {
-        let phase = phase_of(name, grid.phases);
+    fn new(phase: usize, grid: &Grid) -> Self {
         Self {
             phase,
             offset: grid.offset(phase),
@@ -252,6 +267,12 @@ impl NodeSeries {
         }
     }
 
+    /// Reads a value from each cache line its trackers' next update uses
+    /// (`Tracker::touch`), folded, for [`std::hint::black_box`].
+    fn touch(&self) -> u64 {
+        self.trackers.iter().flatten().fold(0, |folded, t| folded ^ t.touch())
+    }
+
     /// Feeds the open step's means to the trackers (made from `settings` when missing) and
     /// clears the sums; returns the step and what was fed.
     fn complete(
@@ -262,7 +283,7 @@ impl NodeSeries {
     ) -> Option<(i64, Vec<StepInput>)> {
         let k = self.open.take()?;
         // The five trackers' state is cold: have its lines fetched together first.
-        std::hint::black_box(self.trackers.iter().flatten().fold(0, |folded, t| folded ^ t.touch()));
+        std::hint::black_box(self.touch());
         let mut inputs = Vec::new();
         for (r, resource) in RESOURCES.iter().enumerate() {
             let windows = std::mem::take(&mut self.windows[r]);
@@ -280,6 +301,33 @@ impl NodeSeries {
             inputs.push(StepInput { node: Arc::clone(name), resource, value, windows });
         }
         Some((k, inputs))
+    }
+}
+
+impl NodeSeries {
+    /// Its forecasts as its trackers give them now (module doc), with those missing by
+    /// reason.
+    fn forecasts(&self, name: &Arc<str>, grid: &Grid, horizons_seconds: &[u64]) -> NodeForecasts {
+        let mut unavailable = [0u64; UNAVAILABLE_REASONS.len()];
+        let mut forecasts = Vec::new();
+        for (resource, tracker) in RESOURCES.iter().zip(self.trackers.iter()) {
+            let Some(tracker) = tracker else { continue };
+            let issued_at = tracker.last_step().map_or(0, |k| grid.end_of(k, self.offset));
+            for (i, &horizon_seconds) in horizons_seconds.iter().enumerate() {
+                match tracker.forecast(i) {
+                    Ok(q) => forecasts.push(Forecast {
+                        resource,
+                        horizon_seconds,
+                        p10: q.p10,
+                        p50: q.p50,
+                        p90: q.p90,
+                        issued_at,
+                    }),
+                    Err(reason) => unavailable[reason_index(reason)] += 1,
+                }
+            }
+        }
+        NodeForecasts { node: Arc::clone(name), forecasts, unavailable }
     }
 }
 
@@ -313,11 +361,13 @@ impl StepCounts {
     }
 }
 
-/// The steps one call completed, grouped by (step start, phase), and the phases whose shard
-/// must be rebuilt.
+/// The steps one call completed, grouped by (step start, phase), the completed nodes'
+/// forecasts by phase, and the phases whose shard must be merged.
 #[derive(Debug, Default)]
 struct Completions {
     steps: BTreeMap<(i64, usize), Vec<StepInput>>,
+    /// By phase, in completion order (a node may complete more than once in a warm start).
+    fresh: Vec<Vec<NodeForecasts>>,
     dirty: Vec<bool>,
     counts: StepCounts,
     /// End of the newest step completed, 0 before any.
@@ -326,17 +376,7 @@ struct Completions {
 
 impl Completions {
     fn new(phases: usize) -> Self {
-        Self { dirty: vec![false; phases], ..Self::default() }
-    }
-
-    /// Completes `node`'s open step, if any.
-    fn complete(&mut self, name: &Arc<str>, node: &mut NodeSeries, settings: &Arc<TrackerSettings>, grid: &Grid) {
-        if let Some((k, inputs)) = node.complete(name, settings, &mut self.counts) {
-            let start = grid.start_of(k, node.offset);
-            self.steps.entry((start, node.phase)).or_default().extend(inputs);
-            self.dirty[node.phase] = true;
-            self.newest_end = self.newest_end.max(grid.end_of(k, node.offset));
-        }
+        Self { fresh: vec![Vec::new(); phases], dirty: vec![false; phases], ..Self::default() }
     }
 }
 
@@ -345,11 +385,24 @@ impl Completions {
 struct Walk<'a> {
     grid: &'a Grid,
     settings: &'a Arc<TrackerSettings>,
+    horizons_seconds: &'a [u64],
     max_gap: i64,
     out: Completions,
 }
 
 impl Walk<'_> {
+    /// Completes `node`'s open step, if any, and reads its forecasts.
+    fn complete(&mut self, name: &Arc<str>, node: &mut NodeSeries) {
+        let (grid, out) = (self.grid, &mut self.out);
+        if let Some((k, inputs)) = node.complete(name, self.settings, &mut out.counts) {
+            let start = grid.start_of(k, node.offset);
+            out.steps.entry((start, node.phase)).or_default().extend(inputs);
+            out.fresh[node.phase].push(node.forecasts(name, grid, self.horizons_seconds));
+            out.dirty[node.phase] = true;
+            out.newest_end = out.newest_end.max(grid.end_of(k, node.offset));
+        }
+    }
+
     /// Takes a window starting at `start` with `values` into `node`: a step still open from
     /// before completes first; a step already fed (by the warm start) or older than the open
     /// one is not taken.
@@ -364,7 +417,7 @@ impl Walk<'_> {
             _ => self.grid.step_at(start, node.offset),
         };
         if node.open.is_some_and(|open| open < k) {
-            self.out.complete(name, node, self.settings, self.grid);
+            self.complete(name, node);
         }
         if k <= node.last_step || node.open.is_some_and(|open| open > k) {
             return;
@@ -377,7 +430,7 @@ impl Walk<'_> {
     /// for more than `max_gap` of its steps (to be dropped).
     fn finish(&mut self, name: &Arc<str>, node: &mut NodeSeries, end: i64) -> bool {
         if node.open_ended_by(self.grid, end) {
-            self.out.complete(name, node, self.settings, self.grid);
+            self.complete(name, node);
         } else if node.open.is_some() {
             return false;
         }
@@ -427,7 +480,7 @@ impl State {
         }
         for (name, values) in new_nodes {
             let name: Arc<str> = Arc::from(name.as_str());
-            let mut node = NodeSeries::new(&name, walk.grid);
+            let mut node = NodeSeries::new(self.least_loaded(&name), walk.grid);
             walk.take(&name, &mut node, start, &values);
             walk.finish(&name, &mut node, end);
             self.insert(name, node);
@@ -444,6 +497,15 @@ impl State {
                 kept
             });
         }
+    }
+
+    /// The phase a node new to it gets (module doc): the first phase at or after the one
+    /// `name` prefers among those holding the fewest nodes.
+    fn least_loaded(&self, name: &str) -> usize {
+        let phases = self.members.len();
+        let preferred = phase_of(name, phases);
+        let fewest = self.members.iter().map(BTreeSet::len).min().unwrap_or(0);
+        (0..phases).map(|i| (preferred + i) % phases.max(1)).find(|&p| self.members[p].len() == fewest).unwrap_or(0)
     }
 
     /// Adds a node (not yet held) to its phase.
@@ -528,6 +590,7 @@ impl LiveForecasts {
         Walk {
             grid: &self.grid,
             settings: fresh,
+            horizons_seconds: &self.horizons_seconds,
             max_gap: self.settings.max_gap() as i64,
             out: Completions::new(self.grid.phases),
         }
@@ -552,19 +615,20 @@ impl LiveForecasts {
         let mut walk = self.walk(&fresh);
         for (name, node) in &mut state.nodes {
             if node.open_ended_by(&self.grid, watermark) {
-                walk.out.complete(name, node, walk.settings, walk.grid);
+                walk.complete(name, node);
             }
         }
         self.publish(&mut state, walk.out, started)
     }
 
-    /// Rebuilds the shards `out` changed and publishes the snapshot; the completed steps.
-    fn publish(&self, state: &mut State, out: Completions, started: Instant) -> Vec<CompletedStep> {
+    /// Merges the shards `out` changed and publishes the snapshot; the completed steps.
+    fn publish(&self, state: &mut State, mut out: Completions, started: Instant) -> Vec<CompletedStep> {
         if !out.dirty.contains(&true) {
             return Vec::new();
         }
         for (phase, _) in out.dirty.iter().enumerate().filter(|(_, dirty)| **dirty) {
-            state.shards[phase] = Arc::new(self.shard(state, phase));
+            let fresh = std::mem::take(&mut out.fresh[phase]);
+            state.shards[phase] = Arc::new(merged(&state.shards[phase], fresh, &state.members[phase]));
         }
         state.step_end = state.step_end.max(out.newest_end);
         self.published.set(ForecastsSnapshot::of_shards(state.step_end, self.settings.model(), state.shards.clone()));
@@ -583,37 +647,6 @@ impl LiveForecasts {
         steps.collect()
     }
 
-    /// Phase `phase`'s nodes' forecasts as their trackers give them now.
-    fn shard(&self, state: &State, phase: usize) -> Shard {
-        let mut unavailable = [0u64; UNAVAILABLE_REASONS.len()];
-        let nodes = state.members[phase]
-            .iter()
-            .filter_map(|name| state.nodes.get_key_value(name))
-            .map(|(name, node)| {
-                let mut forecasts = Vec::new();
-                for (resource, tracker) in RESOURCES.iter().zip(node.trackers.iter()) {
-                    let Some(tracker) = tracker else { continue };
-                    let issued_at = tracker.last_step().map_or(0, |k| self.grid.end_of(k, node.offset));
-                    for (i, &horizon_seconds) in self.horizons_seconds.iter().enumerate() {
-                        match tracker.forecast(i) {
-                            Ok(q) => forecasts.push(Forecast {
-                                resource,
-                                horizon_seconds,
-                                p10: q.p10,
-                                p50: q.p50,
-                                p90: q.p90,
-                                issued_at,
-                            }),
-                            Err(reason) => unavailable[reason_index(reason)] += 1,
-                        }
-                    }
-                }
-                NodeForecasts { node: Arc::clone(name), forecasts }
-            })
-            .collect();
-        Shard { nodes, unavailable }
-    }
-
     /// Feeds the node steps of `data_dir`'s history (module doc) as of `now_ns`, and
     /// publishes the forecasts they give; unreadable files are skipped and counted.
     pub fn warm_start(&self, data_dir: &Path, now_ns: i64) -> WarmStart {
@@ -628,11 +661,15 @@ impl LiveForecasts {
         let mut walk = self.walk(&fresh);
         let mut report = WarmStart { stale: files.stale, ..WarmStart::default() };
         for file in files.paths {
-            let Some((k, rows)) = warm::read_step(&file, step_ns, &mut report) else { continue };
+            let Some((start, rows)) = warm::read_step(&file, step_ns, &mut report) else { continue };
+            // The file's nodes were in the phase of its start (module doc), unless the
+            // configuration changed since.
+            let (k, phase) = self.grid.step_of_start(start);
             let mut opened = Vec::new();
             for (name, r, value) in rows {
                 if !state.nodes.contains_key(&name) {
-                    state.insert(Arc::clone(&name), NodeSeries::new(&name, &self.grid));
+                    let phase = phase.unwrap_or_else(|| state.least_loaded(&name));
+                    state.insert(Arc::clone(&name), NodeSeries::new(phase, &self.grid));
                 }
                 let Some(node) = state.nodes.get_mut(&name) else { continue };
                 if k <= node.last_step {
@@ -646,7 +683,7 @@ impl LiveForecasts {
             }
             for name in opened {
                 if let Some(node) = state.nodes.get_mut(&name) {
-                    walk.out.complete(&name, node, walk.settings, walk.grid);
+                    walk.complete(&name, node);
                 }
             }
             // The history already holds these values: not kept (four days of every node's
@@ -724,6 +761,46 @@ impl LiveForecasts {
             tracker.adopt_global(&settings);
         }
     }
+}
+
+/// A phase's shard after a call: `old`'s nodes in name order, each replaced by its newest
+/// entry in `fresh` (the nodes completed since, in completion order), those no longer held
+/// (not in `members`) left out, and the nodes new to the shard added. The two lists share
+/// their names' `Arc`s, so a node kept in its place costs a pointer comparison.
+fn merged(old: &Shard, fresh: Vec<NodeForecasts>, members: &BTreeSet<Arc<str>>) -> Shard {
+    let fresh = newest_by_name(fresh);
+    let same = |a: &NodeForecasts, b: &NodeForecasts| Arc::ptr_eq(&a.node, &b.node) || a.node == b.node;
+    let mut nodes = Vec::with_capacity(old.nodes.len().max(fresh.len()));
+    let mut fresh = fresh.into_iter().peekable();
+    for node in &old.nodes {
+        while let Some(new) = fresh.next_if(|new| !same(new, node) && new.node < node.node) {
+            nodes.push(new);
+        }
+        match fresh.next_if(|new| same(new, node)) {
+            Some(new) => nodes.push(new),
+            None if members.contains(&node.node) => nodes.push(node.clone()),
+            None => {}
+        }
+    }
+    nodes.extend(fresh);
+    Shard::of_nodes(nodes)
+}
+
+/// `fresh` ascending by name, the last entry of each name kept (a live walk completes
+/// nodes in name order, those new to it after; a warm start completes a node once a step).
+fn newest_by_name(mut fresh: Vec<NodeForecasts>) -> Vec<NodeForecasts> {
+    if fresh.is_sorted_by(|a, b| a.node < b.node) {
+        return fresh;
+    }
+    fresh.sort_by(|a, b| a.node.cmp(&b.node));
+    let mut newest: Vec<NodeForecasts> = Vec::with_capacity(fresh.len());
+    for node in fresh {
+        match newest.last_mut() {
+            Some(last) if last.node == node.node => *last = node,
+            _ => newest.push(node),
+        }
+    }
+    newest
 }
 
 /// Where a reason is counted in [`ForecastsSnapshot::unavailable`].

@@ -51,6 +51,9 @@ pub struct NodeForecasts {
     pub node: Arc<str>,
     /// Its forecasts; empty while every tracker of the node is warming up.
     pub forecasts: Vec<Forecast>,
+    /// How many of its trackers' (resource, horizon) have no forecast, by the reasons of
+    /// [`UNAVAILABLE_REASONS`] (same order).
+    pub unavailable: [u64; UNAVAILABLE_REASONS.len()],
 }
 
 /// Everything readers see of the forecasts, replaced whole after each completed step.
@@ -72,8 +75,21 @@ pub struct ForecastsSnapshot {
 pub struct Shard {
     /// The phase's nodes with forecasting state, ascending by name.
     pub nodes: Vec<NodeForecasts>,
-    /// As [`ForecastsSnapshot::unavailable`], for these nodes.
+    /// As [`ForecastsSnapshot::unavailable`], for these nodes: the sum of theirs.
     pub unavailable: [u64; UNAVAILABLE_REASONS.len()],
+}
+
+impl Shard {
+    /// A shard of `nodes` (ascending by name), its `unavailable` the sum of theirs.
+    pub fn of_nodes(nodes: Vec<NodeForecasts>) -> Self {
+        let mut unavailable = [0; UNAVAILABLE_REASONS.len()];
+        for node in &nodes {
+            for (total, n) in unavailable.iter_mut().zip(node.unavailable) {
+                *total += n;
+            }
+        }
+        Self { nodes, unavailable }
+    }
 }
 
 /// The newest forecasts, shared by the engine (which replaces them) and their readers.
@@ -108,9 +124,8 @@ fn as_rfc3339<S: Serializer>(ns: &i64, serializer: S) -> Result<S::Ok, S::Error>
 
 impl ForecastsSnapshot {
     /// A snapshot of `nodes` (ascending by name) in one shard.
-    pub fn new(step_end: i64, model: &'static str, nodes: Vec<NodeForecasts>, unavailable: [u64; 4]) -> Self {
-        let shard = Arc::new(Shard { nodes, unavailable });
-        Self { step_end, model, shards: vec![shard], unavailable }
+    pub fn new(step_end: i64, model: &'static str, nodes: Vec<NodeForecasts>) -> Self {
+        Self::of_shards(step_end, model, vec![Arc::new(Shard::of_nodes(nodes))])
     }
 
     /// A snapshot of `shards` (one per phase), its `unavailable` their sum.
@@ -194,12 +209,11 @@ mod tests {
             1_700_000_100_000_000_000,
             "naive",
             vec![
-                NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300, 0.5)] },
-                NodeForecasts { node: "b".into(), forecasts: vec![] },
+                NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300, 0.5)], unavailable: [0; 4] },
+                NodeForecasts { node: "b".into(), forecasts: vec![], unavailable: [0, 3, 0, 0] },
             ],
-            [0, 3, 0, 0],
         );
-        assert_eq!((snapshot.len(), snapshot.is_empty()), (1, false));
+        assert_eq!((snapshot.len(), snapshot.is_empty(), snapshot.unavailable), (1, false, [0, 3, 0, 0]));
         assert!(snapshot.node("b").is_some_and(|b| b.forecasts.is_empty()));
         assert!(snapshot.node("c").is_none());
         let json = serde_json::to_value(snapshot.rows().collect::<Vec<_>>()).unwrap();
@@ -214,11 +228,12 @@ mod tests {
 
     #[test]
     fn shards_are_read_as_one_list_in_name_order_and_their_counts_add_up() {
-        let node = |name: &str| NodeForecasts { node: name.into(), forecasts: vec![] };
+        let node = |name: &str, unavailable| NodeForecasts { node: name.into(), forecasts: vec![], unavailable };
         let shards = vec![
-            Arc::new(Shard { nodes: vec![node("b"), node("d")], unavailable: [1, 0, 0, 2] }),
-            Arc::new(Shard { nodes: vec![node("a"), node("c"), node("e")], unavailable: [0, 3, 0, 0] }),
+            Arc::new(Shard::of_nodes(vec![node("b", [1, 0, 0, 0]), node("d", [0, 0, 0, 2])])),
+            Arc::new(Shard::of_nodes(vec![node("a", [0; 4]), node("c", [0, 3, 0, 0]), node("e", [0; 4])])),
         ];
+        assert_eq!((shards[0].unavailable, shards[1].unavailable), ([1, 0, 0, 2], [0, 3, 0, 0]));
         let snapshot = ForecastsSnapshot::of_shards(7, "bank", shards);
         let names: Vec<&str> = snapshot.nodes().iter().map(|n| n.node.as_ref()).collect();
         assert_eq!(names, ["a", "b", "c", "d", "e"]);

@@ -364,8 +364,8 @@ fn staggered_nodes_complete_their_steps_at_their_own_window_close() {
 fn each_window_close_feeds_one_phase_and_publishes_every_node() {
     let live = staggered();
     let names: Vec<String> = (0..40).map(|i| format!("node-{i}")).collect();
-    let in_phase = |p| names.iter().filter(|n| phase_of(n, 2) == p).count();
-    assert!(in_phase(0) > 0 && in_phase(1) > 0, "both phases hold nodes");
+    // Each node's phase, as the first step that fed it shows: the phases split them evenly.
+    let mut phase_of_node = std::collections::BTreeMap::new();
     for w in 0..12 {
         let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
         let nodes: Vec<(&str, f64)> = names.iter().map(|n| (n.as_str(), 0.1 * (w % 3) as f64)).collect();
@@ -375,11 +375,20 @@ fn each_window_close_feeds_one_phase_and_publishes_every_node() {
         let phase = ((w + 1) % 2) as usize;
         assert_eq!(step.phase, phase);
         let fed: std::collections::BTreeSet<&str> = step.inputs.iter().map(|i| i.node.as_ref()).collect();
-        assert_eq!(fed.len(), in_phase(phase));
-        assert!(fed.iter().all(|n| phase_of(n, 2) == phase));
+        assert_eq!(fed.len(), 20, "half of the nodes");
+        for node in &fed {
+            assert_eq!(*phase_of_node.entry(node.to_string()).or_insert(phase), phase, "{node} keeps its phase");
+        }
         // Issued from this step: the phase's rows at `end`, and no other.
-        assert!(step.forecasts().all(|row| row.issued_at == end && phase_of(row.node, 2) == phase));
+        let rows: Vec<_> = step.forecasts().collect();
+        assert!(rows.iter().all(|row| row.issued_at == end && phase_of_node.get(row.node) == Some(&phase)));
+        // A node's n-th step (window 2n − 2 or 2n − 1) has scored n − 1 errors at horizon 1
+        // and n − 2 at horizon 2: no forecast at its first, horizon 1 at its second, both
+        // from its third (cpu and pressure each).
+        let horizons = [0, 0, 1, 1, 2][(w as usize).min(4)];
+        assert_eq!(rows.len(), 20 * 2 * horizons, "w {w}");
     }
+    assert_eq!(phase_of_node.len(), 40);
     let snapshot = live.snapshot();
     assert_eq!(snapshot.nodes().len(), 40, "every node, from both shards");
     let names_seen: Vec<&str> = snapshot.nodes().iter().map(|n| n.node.as_ref()).collect();
@@ -420,4 +429,89 @@ fn a_staggered_warm_start_resumes_each_node_where_it_left_off() {
         feed(&after, w, false);
         assert_eq!(after.snapshot().rows().collect::<Vec<_>>(), before.snapshot().rows().collect::<Vec<_>>(), "w {w}");
     }
+}
+
+#[test]
+fn new_nodes_take_the_least_loaded_phase_their_hash_first_among_equals() {
+    let live = staggered();
+    // Six names that all prefer phase 0 by their hash, and one that prefers phase 1.
+    let zeros: Vec<String> = (0..).map(|i| format!("z{i}")).filter(|n| phase_of(n, 2) == 0).take(6).collect();
+    let one = (0..).map(|i| format!("o{i}")).find(|n| phase_of(n, 2) == 1).unwrap();
+    let mut names: Vec<&str> = zeros.iter().map(String::as_str).collect();
+    names.push(&one);
+    let nodes: Vec<(&str, f64)> = names.iter().map(|n| (*n, 0.5)).collect();
+    // Window [0, 10) s: every node new. In name order "o…" comes first and takes its own
+    // phase 1; then each z-node to the phase with fewer, its own (0) on a tie.
+    let mut phases = std::collections::BTreeMap::new();
+    for w in 0..2 {
+        for step in live.record(w * 10 * S, (w + 1) * 10 * S, &scores((w + 1) * 10 * S, &nodes)) {
+            for input in &step.inputs {
+                phases.insert(input.node.to_string(), step.phase);
+            }
+        }
+    }
+    let in_phase = |p| phases.values().filter(|q| **q == p).count();
+    assert_eq!((in_phase(0), in_phase(1)), (4, 3), "{phases:?}");
+    assert_eq!(phases[&one], 1);
+    let mut sorted = zeros.clone();
+    sorted.sort();
+    let expected: Vec<usize> = vec![0, 0, 1, 0, 1, 0];
+    assert_eq!(sorted.iter().map(|n| phases[n]).collect::<Vec<_>>(), expected, "{phases:?}");
+}
+
+#[test]
+fn a_warm_start_puts_nodes_back_in_the_phases_their_history_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps_dir = crate::history::HistoryTable::NodeSteps.dir(dir.path());
+    // Two nodes that both prefer phase 0: the second to appear got phase 1.
+    let names: Vec<String> = (0..).map(|i| format!("p{i}")).filter(|n| phase_of(n, 2) == 0).take(2).collect();
+    let feed = |live: &LiveForecasts, w: i64, keep: bool| {
+        let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
+        let value = 0.3 + 0.05 * ((w * 3) % 7) as f64;
+        let nodes = [(names[0].as_str(), value), (names[1].as_str(), 1.0 - value)];
+        let done = live.record(start, end, &scores(end, &nodes));
+        for step in &done {
+            if keep {
+                write_window(&steps_dir, step.start, &node_steps_batch(step)).unwrap();
+            }
+        }
+        done.iter().map(|step| step.phase).collect::<Vec<_>>()
+    };
+    let before = staggered();
+    for w in 100..110 {
+        assert_eq!(feed(&before, w, true).len(), 1, "one phase per close: the two nodes are apart");
+    }
+    let after = staggered();
+    let report = after.warm_start(dir.path(), 110 * 10 * S + 5 * S);
+    assert_eq!(report.skipped, 0);
+    assert_eq!(after.snapshot().rows().collect::<Vec<_>>(), before.snapshot().rows().collect::<Vec<_>>());
+    // The second node's step [1090, 1110) s was open at the restart: given window 109 again,
+    // the restarted engine takes it for that node alone.
+    assert!(feed(&after, 109, false).is_empty());
+    for w in 110..116 {
+        assert_eq!(feed(&after, w, false), feed(&before, w, false), "the same phase closes at w {w}");
+        assert_eq!(after.snapshot().rows().collect::<Vec<_>>(), before.snapshot().rows().collect::<Vec<_>>(), "w {w}");
+    }
+}
+
+#[test]
+fn a_merged_shard_takes_the_newest_forecasts_keeps_the_silent_and_drops_the_gone() {
+    let node = |name: &Arc<str>, p50: f64, missing: u64| NodeForecasts {
+        node: Arc::clone(name),
+        forecasts: vec![Forecast { resource: "cpu", horizon_seconds: 20, p10: p50, p50, p90: p50, issued_at: 0 }],
+        unavailable: [missing, 0, 0, 0],
+    };
+    let [a, b, c, d, e]: [Arc<str>; 5] = ["a", "b", "c", "d", "e"].map(Arc::from);
+    let old = Shard::of_nodes(vec![node(&a, 0.1, 1), node(&b, 0.1, 1), node(&c, 0.1, 1), node(&d, 0.1, 1)]);
+    // Completed since, out of order as a warm start gives them: c twice (the later wins), a,
+    // and e new; b was dropped (no longer a member); d is held but silent.
+    let fresh = vec![node(&c, 0.2, 0), node(&a, 0.3, 0), node(&e, 0.4, 2), node(&c, 0.5, 0)];
+    let members: BTreeSet<Arc<str>> = [&a, &c, &d, &e].into_iter().cloned().collect();
+    let merged = merged(&old, fresh, &members);
+    let got: Vec<(&str, f64)> = merged.nodes.iter().map(|n| (n.node.as_ref(), n.forecasts[0].p50)).collect();
+    assert_eq!(got, [("a", 0.3), ("c", 0.5), ("d", 0.1), ("e", 0.4)]);
+    assert_eq!(merged.unavailable, [3, 0, 0, 0], "a and c none, d 1, e 2");
+    // A new name (not the same Arc) of a node already there replaces it too.
+    let again = super::merged(&merged, vec![node(&Arc::from("d"), 0.6, 0)], &members);
+    assert_eq!(again.nodes.iter().map(|n| n.forecasts[0].p50).collect::<Vec<_>>(), [0.3, 0.5, 0.6, 0.4]);
 }

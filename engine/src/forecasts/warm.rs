@@ -63,9 +63,9 @@ pub(super) fn step_files(data_dir: &Path, step_ns: i64, oldest_useful: i64, curr
     StepFiles { paths, stale: false }
 }
 
-/// One step's values from `file`, with its index on a grid of `step_ns`: `(node, resource
-/// index, value)` rows. `None` (counted in `report.skipped`) for a file that cannot be read
-/// or is of another step length.
+/// One step's values from `file`, with its start (ns since the epoch): `(node, resource
+/// index, value)` rows. `None` (counted in `report.skipped`) for a file that cannot be read,
+/// is of another step length or holds more than one step.
 pub(super) fn read_step(file: &Path, step_ns: i64, report: &mut super::WarmStart) -> Option<(i64, StepRows)> {
     let batches = match crate::history::read_batches(file) {
         Ok(batches) => batches,
@@ -84,11 +84,11 @@ pub(super) fn read_step(file: &Path, step_ns: i64, report: &mut super::WarmStart
         };
         for i in 0..batch.num_rows() {
             let (start, end) = (columns.start.value(i), columns.end.value(i));
-            if end - start != step_ns || step.is_some_and(|k| k != start.div_euclid(step_ns)) {
+            if end - start != step_ns || step.is_some_and(|first| first != start) {
                 report.skipped += 1;
                 return None;
             }
-            step = Some(start.div_euclid(step_ns));
+            step = Some(start);
             let Some(r) = RESOURCES.iter().position(|r| *r == columns.resource.value(i)) else {
                 report.skipped += 1;
                 continue;
