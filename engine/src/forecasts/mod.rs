@@ -302,9 +302,7 @@ impl NodeSeries {
         }
         Some((k, inputs))
     }
-}
 
-impl NodeSeries {
     /// Its forecasts as its trackers give them now (module doc), with those missing by
     /// reason.
     fn forecasts(&self, name: &Arc<str>, grid: &Grid, horizons_seconds: &[u64]) -> NodeForecasts {
