@@ -19,8 +19,10 @@
 //! that the phases stay as even as the nodes allow (by a hash alone, the largest of 30
 //! phases of 10,000 nodes holds about 7 % more than the mean, and the slowest close is the
 //! largest phase's). The history keeps it: a step file's start is `k·s + o_n`, so a warm
-//! start puts every node it reads back in its phase. Otherwise (stagger off, or `s` not a
-//! multiple of `w`) every offset is 0 and every step ends at once.
+//! start from a staggered history (its files start at more than one offset) puts every node
+//! it reads back in its phase; from a history written unstaggered (every offset 0) it
+//! spreads them as new. Otherwise (stagger off, or `s` not a multiple of `w`) every offset
+//! is 0 and every step ends at once.
 //!
 //! **Values.** At every closed window, for every node that reported in it, the value of each
 //! resource of [`RESOURCES`] is the node quantity of that name
@@ -37,8 +39,9 @@
 //! node's forecasts are read from its trackers while they are still in cache: each
 //! tracker's p10/p50/p90 at each configured horizon, `issued_at` = the end of the newest
 //! step that tracker was fed. The snapshot ([`ForecastsSnapshot`]) is published with that
-//! phase's shard merged: the nodes completed replace their entries, the nodes dropped leave. A window close returns one [`CompletedStep`] per (phase, step)
-//! it completed. A partial step at shutdown is not completed.
+//! phase's shard merged: the nodes completed replace their entries, the nodes dropped
+//! leave. A window close returns one [`CompletedStep`] per (phase, step) it completed. A
+//! partial step at shutdown is not completed.
 //!
 //! **Bounded state.** Per node, the five accumulators and at most five trackers (one per
 //! resource it has reported), each of fixed size (`Tracker::state_bytes` plus its model). A
@@ -503,7 +506,7 @@ impl State {
         let phases = self.members.len();
         let preferred = phase_of(name, phases);
         let fewest = self.members.iter().map(BTreeSet::len).min().unwrap_or(0);
-        (0..phases).map(|i| (preferred + i) % phases.max(1)).find(|&p| self.members[p].len() == fewest).unwrap_or(0)
+        (0..phases).map(|i| (preferred + i) % phases).find(|&p| self.members[p].len() == fewest).unwrap_or(0)
     }
 
     /// Adds a node (not yet held) to its phase.
@@ -661,8 +664,9 @@ impl LiveForecasts {
         for file in files.paths {
             let Some((start, rows)) = warm::read_step(&file, step_ns, &mut report) else { continue };
             // The file's nodes were in the phase of its start (module doc), unless the
-            // configuration changed since.
+            // history was not staggered or the configuration changed since.
             let (k, phase) = self.grid.step_of_start(start);
+            let phase = phase.filter(|_| files.staggered);
             let mut opened = Vec::new();
             for (name, r, value) in rows {
                 if !state.nodes.contains_key(&name) {

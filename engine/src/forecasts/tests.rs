@@ -515,3 +515,28 @@ fn a_merged_shard_takes_the_newest_forecasts_keeps_the_silent_and_drops_the_gone
     let again = super::merged(&merged, vec![node(&Arc::from("d"), 0.6, 0)], &members);
     assert_eq!(again.nodes.iter().map(|n| n.forecasts[0].p50).collect::<Vec<_>>(), [0.3, 0.5, 0.6, 0.4]);
 }
+
+#[test]
+fn a_warm_start_from_an_unstaggered_history_spreads_the_nodes_over_the_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps_dir = crate::history::HistoryTable::NodeSteps.dir(dir.path());
+    // Written with every step at offset 0: the files' starts say nothing of phases.
+    let (before, _) = live("naive");
+    for w in 100..110 {
+        let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
+        for step in before.record(start, end, &scores(end, &[("m", 0.4), ("n", 0.6)])) {
+            write_window(&steps_dir, step.start, &node_steps_batch(&step)).unwrap();
+        }
+    }
+    let after = staggered();
+    let report = after.warm_start(dir.path(), 110 * 10 * S + 5 * S);
+    assert_eq!((report.skipped, after.snapshot().nodes().len()), (0, 2));
+    // Restored by the files' offset, both would sit in phase 0 and complete together; as new
+    // nodes they take a phase each, and each close completes one of them.
+    for w in 111..115 {
+        let (start, end) = (w * 10 * S, (w + 1) * 10 * S);
+        let done = after.record(start, end, &scores(end, &[("m", 0.4), ("n", 0.6)]));
+        let fed: Vec<usize> = done.iter().map(|step| step.inputs.len()).collect();
+        assert_eq!(fed, [2], "w {w}: one node's cpu and pressure");
+    }
+}

@@ -40,6 +40,9 @@ pub(super) struct StepFiles {
     pub(super) paths: Vec<PathBuf>,
     /// Whether the newest step was before the oldest useful one.
     pub(super) stale: bool,
+    /// Whether the files' steps start at more than one offset within a step: a history
+    /// written with the nodes' steps staggered, whose files' starts give the nodes' phases.
+    pub(super) staggered: bool,
 }
 
 /// The step files below `data_dir` to feed (module doc): steps are indices on a grid of
@@ -56,11 +59,12 @@ pub(super) fn step_files(data_dir: &Path, step_ns: i64, oldest_useful: i64, curr
     files.sort_unstable();
     let Some(newest) = files.last().map(|(start, _)| start.div_euclid(step_ns)) else { return StepFiles::default() };
     if newest < oldest_useful {
-        return StepFiles { paths: Vec::new(), stale: true };
+        return StepFiles { paths: Vec::new(), stale: true, staggered: false };
     }
-    let paths =
-        files.into_iter().filter(|(start, _)| start.div_euclid(step_ns) > newest - reach).map(|(_, p)| p).collect();
-    StepFiles { paths, stale: false }
+    files.retain(|(start, _)| start.div_euclid(step_ns) > newest - reach);
+    let offset = |(start, _): &(i64, PathBuf)| start.rem_euclid(step_ns);
+    let staggered = files.first().is_some_and(|first| files.iter().any(|file| offset(file) != offset(first)));
+    StepFiles { paths: files.into_iter().map(|(_, p)| p).collect(), stale: false, staggered }
 }
 
 /// One step's values from `file`, with its start (ns since the epoch): `(node, resource
