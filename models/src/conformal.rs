@@ -194,7 +194,10 @@ impl Errors {
     /// Reads the ring's next slot and each kept neighbourhood's lines (`Conformal::touch`).
     fn touch(&self) -> u64 {
         let ring = self.values.get(self.next).map_or(0, |v| v.to_bits());
-        self.near.iter().filter(|_| self.kept).fold(ring, |folded, near| folded ^ near.touch())
+        if !self.kept {
+            return ring;
+        }
+        self.near.iter().fold(ring, |folded, near| folded ^ near.touch())
     }
 
     /// Bytes of its heap: 8 per error, for the whole window, and the three neighbourhoods.

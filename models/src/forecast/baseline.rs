@@ -211,19 +211,17 @@ impl Forecaster for WindowMedian {
     /// the values between, no shift of the whole tail and no call to `memmove` for a few
     /// dozen bytes.
     fn observe(&mut self, y: f64) {
-        let Some(old) = self.ring.push(y) else {
+        let leaving = self.ring.push(y).and_then(|old| {
+            let at = self.rank(old);
+            self.sorted.get(at).is_some_and(|v| v.total_cmp(&old).is_eq()).then_some(at)
+        });
+        let Some(mut at) = leaving else {
             let at = self.rank(y);
             self.sorted.insert(at, y);
             return;
         };
-        let mut at = self.rank(old);
-        let Some(slot) = self.sorted.get_mut(at).filter(|v| v.total_cmp(&old).is_eq()) else {
-            let at = self.rank(y);
-            self.sorted.insert(at, y);
-            return;
-        };
-        *slot = y;
         let sorted = &mut self.sorted;
+        sorted[at] = y;
         while at > 0 && sorted[at - 1].total_cmp(&sorted[at]).is_gt() {
             sorted.swap(at - 1, at);
             at -= 1;
