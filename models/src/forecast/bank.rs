@@ -286,10 +286,10 @@ impl Bank {
     /// The candidates able to forecast `h`, best first (module doc), at most `top` of them,
     /// each with its forecast, without allocating: each able candidate goes into a list of
     /// the best so far after every entry scoring no worse (as a stable sort by score would
-    /// place it), and what falls past `top` is dropped.
-    fn ranked(&self, h: usize) -> Ranked {
-        let mut best = Ranked::default();
-        let Some(j) = self.scored.ranking(h) else { return best };
+    /// place it), and what falls past `top` is dropped. The list is the caller's (a few
+    /// hundred bytes, not copied out).
+    fn rank(&self, h: usize, best: &mut Ranked) {
+        let Some(j) = self.scored.ranking(h) else { return };
         let scored = &self.scored;
         // The forecasts just issued, when `h` is scored; else the models are asked.
         let issued = (scored.horizons[j] == h).then(|| self.table.row(scored.slot(j, self.origin)));
@@ -302,13 +302,14 @@ impl Bank {
             let Some(forecast) = forecast else { continue };
             best.offer(Entry { index: i, score: filled(score).unwrap_or(f64::INFINITY), forecast }, self.top);
         }
-        best
     }
 
     /// The index of the best-ranked candidate for horizon `h` (`None` for h = 0 or when
     /// none can forecast yet).
     pub fn chosen_index(&self, h: usize) -> Option<usize> {
-        self.ranked(h).entries().first().map(|e| e.index)
+        let mut best = Ranked::default();
+        self.rank(h, &mut best);
+        best.entries().first().map(|e| e.index)
     }
 
     /// The label of the best-ranked candidate for horizon `h`, for reports.
@@ -325,6 +326,8 @@ pub const MAX_TOP: usize = 16;
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     index: usize,
+    /// S^c_g, or +∞ without one: never NaN, so `<` and `<=` order scores totally (an
+    /// error's absolute value and their weighted means are never −0 either).
     score: f64,
     forecast: f64,
 }
@@ -337,14 +340,21 @@ struct Ranked {
 }
 
 impl Ranked {
-    /// Places `entry` after every entry scoring no worse, keeping at most `top`.
+    /// Places `entry` after every entry scoring no worse, keeping at most `top`: one that
+    /// scores no better than the last of a full list is turned away at once (most are, once
+    /// the list fills), and one that enters moves up past the entries scoring worse, as an
+    /// insertion sort moves it (a few entries: no binary search, no `memmove`).
     fn offer(&mut self, entry: Entry, top: usize) {
-        let at = self.entries[..self.len].partition_point(|e| e.score.total_cmp(&entry.score).is_le());
-        if at >= top {
+        let full = self.len == top;
+        if full && self.entries[top - 1].score <= entry.score {
             return;
         }
+        let mut at = if full { top - 1 } else { self.len };
         self.len = (self.len + 1).min(top);
-        self.entries.copy_within(at..self.len - 1, at + 1);
+        while at > 0 && self.entries[at - 1].score > entry.score {
+            self.entries[at] = self.entries[at - 1];
+            at -= 1;
+        }
         self.entries[at] = entry;
     }
 
@@ -353,14 +363,26 @@ impl Ranked {
     }
 
     /// The median of their forecasts: the middle one, or the mean of the two middle ones.
+    /// Ordered by `f64::total_cmp`: up to three (the default k) by compare-exchanges in
+    /// place, more by a sort.
     fn median(&self) -> Option<f64> {
+        let n = self.len;
         let mut values = [0.0; MAX_TOP];
-        let values = &mut values[..self.len];
+        let values = &mut values[..n];
         for (value, entry) in values.iter_mut().zip(self.entries()) {
             *value = entry.forecast;
         }
-        values.sort_unstable_by(f64::total_cmp);
-        let n = values.len();
+        if n <= 3 {
+            // The sorting network of three, (0, 1), (1, 2), (0, 1), without the exchanges
+            // past `n` (of two, the first pair twice: the second time a no-op).
+            for (i, j) in [(0, 1), (1, 2), (0, 1)].into_iter().filter(|&(_, j)| j < n) {
+                if values[i].total_cmp(&values[j]).is_gt() {
+                    values.swap(i, j);
+                }
+            }
+        } else {
+            values.sort_unstable_by(f64::total_cmp);
+        }
         match n {
             0 => None,
             _ if n % 2 == 1 => Some(values[n / 2]),
@@ -402,7 +424,9 @@ impl Forecaster for Bank {
     }
 
     fn forecast(&self, h: usize) -> Option<f64> {
-        self.ranked(h).median()
+        let mut best = Ranked::default();
+        self.rank(h, &mut best);
+        best.median()
     }
 
     /// Every candidate's lines, and the rows of the table the next observation scores and
@@ -679,6 +703,31 @@ mod tests {
             let expected: Vec<usize> = sorted.into_iter().take(top).map(|(index, _)| index).collect();
             let got: Vec<usize> = ranked.entries().iter().map(|e| e.index).collect();
             prop_assert_eq!(got, expected);
+        }
+
+        /// Differential: the median of the ranked forecasts (by comparisons up to three)
+        /// is, to the bit, the middle of their values sorted (or the midpoint of the two
+        /// middle ones), ties and signed zeros among them.
+        #[test]
+        fn the_median_of_the_ranked_is_that_of_their_sorted_forecasts(
+            forecasts in proptest::collection::vec(prop_oneof![
+                prop::sample::select(vec![-1.0, -0.0, 0.0, 0.5, 2.0]),
+                -1e6..1e6f64,
+            ], 0..=MAX_TOP),
+        ) {
+            let mut ranked = Ranked::default();
+            for (index, &forecast) in forecasts.iter().enumerate() {
+                ranked.offer(Entry { index, score: index as f64, forecast }, MAX_TOP);
+            }
+            let mut sorted = forecasts.clone();
+            sorted.sort_by(f64::total_cmp);
+            let n = sorted.len();
+            let expected = match n {
+                0 => None,
+                _ if n % 2 == 1 => Some(sorted[n / 2]),
+                _ => Some(sorted[n / 2 - 1] + (sorted[n / 2] - sorted[n / 2 - 1]) / 2.0),
+            };
+            prop_assert_eq!(ranked.median().map(f64::to_bits), expected.map(f64::to_bits));
         }
 
         #[test]

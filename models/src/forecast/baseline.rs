@@ -175,19 +175,22 @@ impl Forecaster for WindowMean {
 /// The median of the last `window` observations (fewer while it fills).
 ///
 /// Keeps the window both in arrival order (to know what to evict) and sorted (to read the
-/// median); an update costs O(window).
+/// median); an update costs O(window), and the median is read once per update (a bank asks
+/// for it at every horizon it scores).
 #[derive(Debug, Clone)]
 pub struct WindowMedian {
     /// The last `window` observations, in arrival order.
     ring: Ring<f64>,
     /// The same values, ascending (by `f64::total_cmp`).
     sorted: Vec<f64>,
+    /// Their median, `None` while empty.
+    median: Option<f64>,
 }
 
 impl WindowMedian {
     /// A windowed median over `window` observations; `None` if `window` is 0.
     pub fn new(window: usize) -> Option<Self> {
-        (window > 0).then(|| WindowMedian { ring: Ring::new(window), sorted: Vec::with_capacity(window) })
+        (window > 0).then(|| WindowMedian { ring: Ring::new(window), sorted: Vec::with_capacity(window), median: None })
     }
 
     /// The number of values its state holds memory for (`2·window`, fixed at construction).
@@ -199,18 +202,12 @@ impl WindowMedian {
     fn rank(&self, y: f64) -> usize {
         self.sorted.partition_point(|v| v.total_cmp(&y).is_lt())
     }
-}
 
-impl Forecaster for WindowMedian {
-    fn name(&self) -> &'static str {
-        "window_median"
-    }
-
-    /// Once the window is full, the value leaving is replaced by `y` where it lies, and `y`
-    /// moved to its place by swaps with its neighbours (as insertion sort does): one pass over
-    /// the values between, no shift of the whole tail and no call to `memmove` for a few
-    /// dozen bytes.
-    fn observe(&mut self, y: f64) {
+    /// Takes `y` into both orders, the oldest value leaving once the window is full: the
+    /// value leaving is replaced by `y` where it lies, and `y` moved to its place by swaps
+    /// with its neighbours (as insertion sort does): one pass over the values between, no
+    /// shift of the whole tail and no call to `memmove` for a few dozen bytes.
+    fn place(&mut self, y: f64) {
         let leaving = self.ring.push(y).and_then(|old| {
             let at = self.rank(old);
             self.sorted.get(at).is_some_and(|v| v.total_cmp(&old).is_eq()).then_some(at)
@@ -231,9 +228,21 @@ impl Forecaster for WindowMedian {
             at += 1;
         }
     }
+}
+
+impl Forecaster for WindowMedian {
+    fn name(&self) -> &'static str {
+        "window_median"
+    }
+
+    /// Places `y` in the window and reads the median once, for every horizon's forecast.
+    fn observe(&mut self, y: f64) {
+        self.place(y);
+        self.median = median_of_sorted(&self.sorted);
+    }
 
     fn forecast(&self, h: usize) -> Option<f64> {
-        flat(h, median_of_sorted(&self.sorted))
+        flat(h, self.median)
     }
 
     /// The whole window, both orders: an update may read any of it.
@@ -392,6 +401,9 @@ mod tests {
                 window.sort_by(f64::total_cmp);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 prop_assert_eq!(bits(&median.sorted), bits(&window), "after value {}", i);
+                // The median kept at each update is the window's, read afresh.
+                let fresh = super::median_of_sorted(&window).map(f64::to_bits);
+                prop_assert_eq!(median.forecast(2).map(f64::to_bits), fresh, "after value {}", i);
             }
         }
 
