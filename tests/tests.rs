@@ -19,6 +19,7 @@ mod forecasts;
 mod hostile;
 mod kubernetes;
 mod metric_kinds;
+mod nab;
 mod quantities;
 mod remote_write;
 mod replay;

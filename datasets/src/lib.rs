@@ -9,14 +9,16 @@
 //! order, so replay feeds the very same ingest path as `serve`.
 //!
 //! Loaders: [`bitbrains`] (GWA-T-12 Rnd VM utilisation), [`genai`] (Alibaba GenAI 2026 pod
-//! GPU series). [`openb`] reads the Alibaba GPU trace 2023's node and pod lists for
-//! `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never fatal; only an
-//! unreadable dataset, a file whose header lacks a column the loader needs, or nothing usable
-//! is.
+//! GPU series). [`nab`] reads the Numenta Anomaly Benchmark's label windows and published
+//! results for the anomaly scorer. [`openb`] reads the Alibaba GPU trace 2023's node and pod
+//! lists for `ironspider simulate` (plain rows, no trace). Bad or truncated rows are never
+//! fatal; only an unreadable dataset, a file whose header lacks a column the loader needs, or
+//! nothing usable is.
 
 pub mod bitbrains;
 pub mod genai;
 pub mod genai_panel;
+pub mod nab;
 pub mod openb;
 pub mod otlp;
 pub mod panel;

@@ -13,6 +13,8 @@
 //! - [`accuracy`]: the measures, each formula in its doc;
 //! - [`backtest`]: the rolling-origin protocol of `ironspider evaluate forecasts` and its
 //!   scores;
+//! - [`nab`]: the Numenta Anomaly Benchmark's scoring (v1.1), by which anomaly detectors are
+//!   judged;
 //! - [`tracker`]: one live series on a fixed step — a catalogue model and its band, with
 //!   gaps filled or reset and bad values refused — as the engine runs one per node and
 //!   resource.
@@ -25,6 +27,7 @@ pub mod accuracy;
 pub mod backtest;
 pub mod conformal;
 pub mod forecast;
+pub mod nab;
 pub mod tracker;
 
 pub use conformal::{Conformal, Quantiles};
