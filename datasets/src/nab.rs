@@ -76,7 +76,8 @@ pub fn read_results(path: &Path) -> Result<Results, DatasetError> {
 pub struct Published {
     /// The data file, below `data/`; empty on the totals row.
     pub file: String,
-    /// The threshold the detector's scores were cut at.
+    /// The threshold the detector's scores were cut at (NaN on the totals row, which has
+    /// none).
     pub threshold: f64,
     /// The raw score S.
     pub score: f64,
@@ -97,10 +98,10 @@ pub fn read_published(root: &Path, detector: &str, profile: &str) -> Result<Vec<
             let number = |i: usize| f.get(i).and_then(|v| v.trim().parse::<f64>().ok());
             let count = |i: usize| f.get(i).and_then(|v| v.trim().parse::<usize>().ok());
             let counts = [count(5), count(6), count(7), count(8)];
-            match (number(3).or(Some(f64::NAN)), number(4), counts) {
-                (Some(threshold), Some(score), [Some(tp), Some(tn), Some(fp), Some(fn_)]) => Ok(Published {
+            match (number(4), counts) {
+                (Some(score), [Some(tp), Some(tn), Some(fp), Some(fn_)]) => Ok(Published {
                     file: f.get(2).copied().unwrap_or("").to_string(),
-                    threshold,
+                    threshold: number(3).unwrap_or(f64::NAN),
                     score,
                     counts: [tp, tn, fp, fn_],
                 }),
