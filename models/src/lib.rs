@@ -13,6 +13,7 @@
 //! - [`accuracy`]: the measures, each formula in its doc;
 //! - [`backtest`]: the rolling-origin protocol of `ironspider evaluate forecasts` and its
 //!   scores;
+//! - [`anomaly`]: streaming anomaly detectors, a score in [0, 1] per value;
 //! - [`nab`]: the Numenta Anomaly Benchmark's scoring (v1.1), by which anomaly detectors are
 //!   judged;
 //! - [`tracker`]: one live series on a fixed step — a catalogue model and its band, with
@@ -24,6 +25,7 @@
 //! resource; nothing here knows about nodes.
 
 pub mod accuracy;
+pub mod anomaly;
 pub mod backtest;
 pub mod conformal;
 pub mod forecast;

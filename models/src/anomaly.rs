@@ -1,0 +1,37 @@
+//! Streaming anomaly detectors: one value in, an anomaly score in [0, 1] out.
+//!
+//! **Contract:** a [`Detector`] takes a series' values one at a time, in order, and scores
+//! each as it arrives, from what came before it only: it never knows the series' length,
+//! minimum or maximum ahead (streaming-clean, as live alerting is), its memory is fixed at
+//! construction, and an update costs O(1) or O(window). A non-finite value scores 0 and is
+//! not taken (the state is unchanged). NAB's scorer ([`crate::nab`]) judges them.
+//!
+//! | name | detector |
+//! |---|---|
+//! | `gaussian` (default, for now) | the Gaussian tail of the value against the mean and standard deviation of the 288 values before it ([`gaussian::WindowedGaussian`]) |
+
+pub mod gaussian;
+
+/// A streaming anomaly detector of one series.
+pub trait Detector: Send {
+    /// A short stable name (`gaussian`, …), used in outputs and configuration.
+    fn name(&self) -> &'static str;
+
+    /// Scores `y` against the values before it, in [0, 1] (higher: more unusual), then takes
+    /// it.
+    fn observe(&mut self, y: f64) -> f64;
+}
+
+/// Every detector's name, in the order reports list them.
+pub const NAMES: [&str; 1] = ["gaussian"];
+
+/// The detector `ironspider evaluate anomalies` runs unless told otherwise.
+pub const DEFAULT: &str = "gaussian";
+
+/// A fresh detector called `name`; `None` for an unknown name.
+pub fn named(name: &str) -> Option<Box<dyn Detector>> {
+    match name {
+        "gaussian" => Some(Box::new(gaussian::WindowedGaussian::new(gaussian::DEFAULT_WINDOW)?)),
+        _ => None,
+    }
+}
