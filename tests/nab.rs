@@ -24,10 +24,10 @@ fn corpus(root: &Path, detector: &str) -> Corpus {
     for (name, limits) in &labels {
         let (category, file) = name.split_once('/').expect("<category>/<file>");
         let path = root.join(format!("results/{detector}/{category}/{detector}_{file}"));
-        let results = nab::read_results(&path).expect("results file");
+        let results = nab::read_rows(&path, nab::ANOMALY_SCORE).expect("results file");
         let rows = nab::window_rows(&results.timestamps, limits).expect("window limits are timestamps");
         corpus.windows.push(rows.into_iter().map(|(first, last)| Window { first, last }).collect());
-        corpus.scores.push(results.scores);
+        corpus.scores.push(results.values);
         corpus.names.push(name.clone());
     }
     corpus

@@ -8,9 +8,11 @@
 //!   timestamps (compared on their first 19 characters, `YYYY-MM-DD HH:MM:SS`).
 //! - `results/<detector>/<category>/<detector>_<name>.csv`: a detector's output, one row per
 //!   data row, read by its header (`timestamp`, `anomaly_score`; the column order differs
-//!   between detectors), [`read_results`].
+//!   between detectors), [`read_rows`].
 //! - `results/<detector>/<detector>_<profile>_scores.csv`: the published score of each file
 //!   and the totals, [`read_published`].
+//! - `data/<category>/<name>.csv`: the series themselves (`timestamp,value`), [`data_files`]
+//!   and [`read_rows`].
 
 use crate::DatasetError;
 use std::collections::BTreeMap;
@@ -40,17 +42,44 @@ pub fn window_rows(timestamps: &[String], windows: &[[String; 2]]) -> Result<Vec
     windows.iter().map(|[start, end]| Ok((row(start)?, row(end)?))).collect()
 }
 
-/// A detector's results for one data file: each row's timestamp and anomaly score.
+/// A CSV file's rows as the scorer and the detectors read them: each row's timestamp and
+/// one numeric column (a data file's values, a results file's anomaly scores).
 #[derive(Debug, Clone, Default)]
-pub struct Results {
+pub struct Rows {
     /// The rows' timestamps, as written.
     pub timestamps: Vec<String>,
-    /// Their anomaly scores (NaN where the field does not parse).
-    pub scores: Vec<f64>,
+    /// The column's values (NaN where a field does not parse: the caller counts them).
+    pub values: Vec<f64>,
 }
 
-/// A results file at `path`, by its header's `timestamp` and `anomaly_score` columns.
-pub fn read_results(path: &Path) -> Result<Results, DatasetError> {
+/// The column of a data file's values.
+pub const VALUE: &str = "value";
+/// The column of a results file's anomaly scores.
+pub const ANOMALY_SCORE: &str = "anomaly_score";
+
+/// The data files below `root/data`, as `<category>/<name>.csv`, sorted.
+pub fn data_files(root: &Path) -> Result<Vec<String>, DatasetError> {
+    let data = root.join("data");
+    let list = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .and_then(|entries| entries.map(|e| e.map(|e| e.path())).collect::<Result<Vec<_>, _>>())
+            .map_err(|error| DatasetError::Io { path: dir.display().to_string(), error })
+    };
+    let mut files = Vec::new();
+    for category in list(&data)?.into_iter().filter(|p| p.is_dir()) {
+        for file in list(&category)?.into_iter().filter(|p| p.extension().is_some_and(|e| e == "csv")) {
+            if let (Some(c), Some(f)) = (category.file_name(), file.file_name()) {
+                files.push(format!("{}/{}", c.to_string_lossy(), f.to_string_lossy()));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The `timestamp` column and the numeric column `name` ([`VALUE`], [`ANOMALY_SCORE`]) of a
+/// CSV file, found by its header (the column order differs between NAB's detectors).
+pub fn read_rows(path: &Path, name: &'static str) -> Result<Rows, DatasetError> {
     let text = read(path)?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
@@ -60,14 +89,14 @@ pub fn read_results(path: &Path) -> Result<Results, DatasetError> {
             .position(|h| h.trim() == name)
             .ok_or_else(|| DatasetError::MissingColumn { path: path.display().to_string(), column: name })
     };
-    let (time, score) = (column("timestamp")?, column("anomaly_score")?);
-    let mut results = Results::default();
+    let (time, value) = (column("timestamp")?, column(name)?);
+    let mut rows = Rows::default();
     for line in lines.filter(|l| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split(',').collect();
-        results.timestamps.push(fields.get(time).copied().unwrap_or("").to_string());
-        results.scores.push(fields.get(score).and_then(|s| s.trim().parse().ok()).unwrap_or(f64::NAN));
+        rows.timestamps.push(fields.get(time).copied().unwrap_or("").to_string());
+        rows.values.push(fields.get(value).and_then(|s| s.trim().parse().ok()).unwrap_or(f64::NAN));
     }
-    Ok(results)
+    Ok(rows)
 }
 
 /// One row of a published scores file: a data file's (or, with `file` empty, the totals')
