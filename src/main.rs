@@ -74,6 +74,9 @@ enum Evaluate {
     /// each VM's last two days): `OUT/forecasts.csv`, `OUT/errors.csv`, `OUT/summary.json`,
     /// `OUT/panel.csv`.
     Forecasts(evaluate::EvaluateForecastsArgs),
+    /// An anomaly detector over a folder in NAB's layout, scored by NAB's rules when it has
+    /// labels: `OUT/results/ironspider/…`, `OUT/final_results.json`, `OUT/thresholds.json`.
+    Anomalies(evaluate::anomalies::EvaluateAnomaliesArgs),
 }
 
 /// Flags of `serve`; each overrides the config file and the environment.
@@ -230,6 +233,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             let summary = evaluate::run(&args)?;
             print!("{}", evaluate::render(&summary));
             println!("wrote forecasts.csv, errors.csv, summary.json and panel.csv to {}", args.out.display());
+            Ok(())
+        }
+        Command::Evaluate(Evaluate::Anomalies(args)) => {
+            let summary = evaluate::anomalies::run(&args)?;
+            print!("{}", evaluate::anomalies::render(&summary));
+            println!(
+                "wrote results/ironspider/ and, when labelled, final_results.json and thresholds.json to {}",
+                args.out.display()
+            );
             Ok(())
         }
         Command::Config { print_default, config } => {

@@ -14,6 +14,7 @@ mod config;
 mod connections;
 mod crash;
 mod evaluate;
+mod evaluate_anomalies;
 mod extender;
 mod forecasts;
 mod hostile;

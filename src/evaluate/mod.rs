@@ -17,7 +17,11 @@
 //! `--with FILE` scores forecasts made elsewhere (statsforecast's, say, in the columns of
 //! `forecasts.csv`, on `OUT/panel.csv`) with the very same scoring code, beside the models
 //! (`src/evaluate/external.rs`).
+//!
+//! `ironspider evaluate anomalies` runs an anomaly detector over a folder in NAB's layout and
+//! scores it by NAB's rules ([`anomalies`]).
 
+pub mod anomalies;
 mod external;
 mod layout;
 
