@@ -2,7 +2,8 @@
 //! a 5-minute grid, a wave of period 100 steps, one with a spike of 500 at row 700 inside a
 //! label window on rows 690..=710. The results files have NAB's columns, a row per data row;
 //! the spike is the only value the Gaussian detector scores 1, so NAB's optimiser picks the
-//! threshold 1 and the score is the spike's alone, worked out by hand below.
+//! threshold 1 and the score is the spike's alone, worked out by hand below. A third series,
+//! missing from the labels, is run but not scored.
 
 use std::path::Path;
 use std::process::Command;
@@ -33,6 +34,7 @@ fn a_labelled_spike_is_scored_by_nab_rules_and_the_results_have_nab_layout() {
     std::fs::create_dir_all(dir.path().join("labels")).expect("labels dir");
     write_series(&data.join("spike.csv"), Some(700));
     write_series(&data.join("quiet.csv"), None);
+    write_series(&data.join("unlisted.csv"), None);
     let labels = format!(
         r#"{{"synthetic/spike.csv": [["{}.000000", "{}.000000"]], "synthetic/quiet.csv": []}}"#,
         timestamp(690),
@@ -48,7 +50,10 @@ fn a_labelled_spike_is_scored_by_nab_rules_and_the_results_have_nab_layout() {
         .expect("run evaluate anomalies");
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(stdout.contains("gaussian over 2 series, 2000 rows (0 bad)"), "{stdout}");
+    assert!(stdout.contains("gaussian over 3 series, 3000 rows (0 bad)"), "{stdout}");
+    // A series the labels do not list is run (its results are written) but not scored.
+    assert!(stdout.contains("not in the labels, run but not scored: synthetic/unlisted.csv"), "{stdout}");
+    assert!(out.join("results/ironspider/synthetic/ironspider_unlisted.csv").is_file());
 
     let results = std::fs::read_to_string(out.join("results/ironspider/synthetic/ironspider_spike.csv")).unwrap();
     let mut lines = results.lines();

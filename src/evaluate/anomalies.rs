@@ -56,6 +56,8 @@ pub struct AnomalySummary {
     pub rows: usize,
     /// Rows whose value was not a finite number.
     pub bad_rows: usize,
+    /// Series the labels file does not list, when there is one: run but not scored.
+    pub unlabelled: Vec<String>,
     /// Per profile, with labels: the threshold, the raw and the normalised score.
     pub scores: Vec<(&'static str, f64, f64, f64)>,
     /// The published detectors' normalised scores per profile, when the folder has them.
@@ -80,6 +82,7 @@ pub fn run(args: &EvaluateAnomaliesArgs) -> anyhow::Result<AnomalySummary> {
         files: names.len(),
         rows: 0,
         bad_rows: 0,
+        unlabelled: Vec::new(),
         scores: Vec::new(),
         published: Vec::new(),
     };
@@ -89,9 +92,14 @@ pub fn run(args: &EvaluateAnomaliesArgs) -> anyhow::Result<AnomalySummary> {
         let (scores, bad) = detect(&args.detector, &series.values);
         write_results(&args.out, name, &series, &scores)?;
         (summary.rows, summary.bad_rows) = (summary.rows + scores.len(), summary.bad_rows + bad);
-        if let Some(limits) = labels.as_ref().and_then(|l| l.get(name)) {
-            let rows = layout::window_rows(&series.timestamps, limits).with_context(|| format!("labels of {name}"))?;
-            scored.push((scores, rows.into_iter().map(|(first, last)| Window { first, last }).collect()));
+        match labels.as_ref().map(|l| l.get(name)) {
+            Some(Some(limits)) => {
+                let rows =
+                    layout::window_rows(&series.timestamps, limits).with_context(|| format!("labels of {name}"))?;
+                scored.push((scores, rows.into_iter().map(|(first, last)| Window { first, last }).collect()));
+            }
+            Some(None) => summary.unlabelled.push(name.clone()),
+            None => {}
         }
         bar.inc(1);
     }
@@ -167,6 +175,9 @@ pub fn render(summary: &AnomalySummary) -> String {
         "{} over {} series, {} rows ({} bad)\n",
         summary.detector, summary.files, summary.rows, summary.bad_rows
     );
+    if !summary.unlabelled.is_empty() {
+        text.push_str(&format!("not in the labels, run but not scored: {}\n", summary.unlabelled.join(", ")));
+    }
     if summary.scores.is_empty() {
         return text + "no labels: not scored\n";
     }
