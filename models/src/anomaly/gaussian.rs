@@ -11,10 +11,11 @@
 //! (a flat window) it scores 0 at the mean and 1 anywhere else.
 //!
 //! The sums are kept of deviations from a shift `c` (`Σ(y − c)`, `Σ(y − c)²`), recomputed
-//! from the window once every `W` values, so rounding cannot accumulate past one window.
+//! from the window once every `W` values, so rounding cannot accumulate past one window
+//! (the windowed mean's `WindowSums`).
 
 use super::Detector;
-use crate::forecast::baseline::Ring;
+use crate::forecast::baseline::WindowSums;
 
 /// The default window: 288 values, a day of the engine's 5-minute steps.
 pub const DEFAULT_WINDOW: usize = 288;
@@ -22,58 +23,30 @@ pub const DEFAULT_WINDOW: usize = 288;
 /// Scores each value by its Gaussian tail against the last `W` values.
 #[derive(Debug, Clone)]
 pub struct WindowedGaussian {
-    /// The last `W` values.
-    ring: Ring<f64>,
-    /// The shift `c`.
-    shift: f64,
-    /// `Σ (y − c)` and `Σ (y − c)²` over the ring.
-    sum: f64,
-    squares: f64,
+    /// The last `W` values and their shifted sums.
+    sums: WindowSums,
 }
 
 impl WindowedGaussian {
     /// A detector over windows of `window` (≥ 2) values; `None` below 2.
     pub fn new(window: usize) -> Option<Self> {
-        (window >= 2).then(|| Self { ring: Ring::new(window), shift: 0.0, sum: 0.0, squares: 0.0 })
+        (window >= 2).then(|| Self { sums: WindowSums::new(window) })
     }
 
     /// The score of `y` against the window as it stands.
     fn score(&self, y: f64) -> f64 {
-        let n = self.ring.len() as f64;
+        let n = self.sums.len() as f64;
         if n < 2.0 {
             return 0.0;
         }
-        let mean = self.sum / n;
-        let variance = ((self.squares - self.sum * mean) / (n - 1.0)).max(0.0);
-        let distance = (y - self.shift - mean).abs();
+        let (sum, squares) = (self.sums.sum(), self.sums.squares());
+        let mean = sum / n;
+        let variance = ((squares - sum * mean) / (n - 1.0)).max(0.0);
+        let distance = (y - self.sums.shift() - mean).abs();
         if variance == 0.0 {
             return if distance == 0.0 { 0.0 } else { 1.0 };
         }
         libm::erf(distance / variance.sqrt() / std::f64::consts::SQRT_2).clamp(0.0, 1.0)
-    }
-
-    /// Takes `y` into the window and its sums.
-    fn take(&mut self, y: f64) {
-        if self.ring.len() == 0 {
-            self.shift = y;
-        }
-        let d = y - self.shift;
-        (self.sum, self.squares) = (self.sum + d, self.squares + d * d);
-        if let Some(old) = self.ring.push(y) {
-            let d = old - self.shift;
-            (self.sum, self.squares) = (self.sum - d, self.squares - d * d);
-        }
-        if self.ring.wrapped() {
-            self.resum();
-        }
-    }
-
-    /// Sets the shift to the newest value and sums the deviations from it afresh.
-    fn resum(&mut self) {
-        self.shift = self.ring.ago(0).copied().unwrap_or(0.0);
-        let c = self.shift;
-        self.sum = self.ring.values().iter().map(|y| y - c).sum();
-        self.squares = self.ring.values().iter().map(|y| (y - c) * (y - c)).sum();
     }
 }
 
@@ -87,7 +60,7 @@ impl Detector for WindowedGaussian {
             return 0.0;
         }
         let score = self.score(y);
-        self.take(y);
+        self.sums.push(y);
         score
     }
 }

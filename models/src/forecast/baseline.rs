@@ -16,8 +16,10 @@
 //!   two middle values), a robust baseline that is hard to beat on VM CPU series.
 
 mod ring;
+mod sums;
 
 pub(crate) use ring::Ring;
+pub(crate) use sums::WindowSums;
 
 use super::Forecaster;
 
@@ -116,34 +118,23 @@ impl Forecaster for SeasonalNaive {
 /// The mean of the last `window` observations (fewer while it fills).
 ///
 /// The sum is kept of the deviations from a shift `c` (the mean is `c + Σ(y − c)/n`) and
-/// recomputed from the buffer once every `window` observations, so rounding cannot
-/// accumulate past one window; a constant series gives its constant exactly.
+/// recomputed from the buffer once every `window` observations (`WindowSums`), so rounding
+/// cannot accumulate past one window; a constant series gives its constant exactly.
 #[derive(Debug, Clone)]
 pub struct WindowMean {
-    /// The last `window` observations.
-    ring: Ring<f64>,
-    /// The shift `c`: the newest observation at the last recomputation.
-    shift: f64,
-    /// `Σ (y − c)` over the ring.
-    sum: f64,
+    /// The last `window` observations and their shifted sums.
+    sums: WindowSums,
 }
 
 impl WindowMean {
     /// A windowed mean over `window` observations; `None` if `window` is 0.
     pub fn new(window: usize) -> Option<Self> {
-        (window > 0).then(|| WindowMean { ring: Ring::new(window), shift: 0.0, sum: 0.0 })
+        (window > 0).then(|| WindowMean { sums: WindowSums::new(window) })
     }
 
     /// The number of values its state holds memory for (`window`, fixed at construction).
     pub fn state_len(&self) -> usize {
-        self.ring.allocated()
-    }
-
-    /// Sets the shift to the newest value and sums the deviations from it afresh.
-    fn resum(&mut self) {
-        self.shift = self.ring.ago(0).copied().unwrap_or(0.0);
-        let c = self.shift;
-        self.sum = self.ring.values().iter().map(|y| y - c).sum();
+        self.sums.allocated()
     }
 }
 
@@ -153,22 +144,12 @@ impl Forecaster for WindowMean {
     }
 
     fn observe(&mut self, y: f64) {
-        if self.ring.len() == 0 {
-            self.shift = y;
-        }
-        let evicted = self.ring.push(y);
-        self.sum += y - self.shift;
-        if let Some(old) = evicted {
-            self.sum -= old - self.shift;
-        }
-        if self.ring.wrapped() {
-            self.resum();
-        }
+        self.sums.push(y);
     }
 
     fn forecast(&self, h: usize) -> Option<f64> {
-        let n = self.ring.len();
-        flat(h, (n > 0).then(|| self.shift + self.sum / n as f64))
+        let n = self.sums.len();
+        flat(h, (n > 0).then(|| self.sums.shift() + self.sums.sum() / n as f64))
     }
 }
 
