@@ -8,9 +8,14 @@
 //!
 //! | name | detector |
 //! |---|---|
-//! | `gaussian` (default, for now) | the Gaussian tail of the value against the mean and standard deviation of the 288 values before it ([`gaussian::WindowedGaussian`]) |
+//! | `novelty` (default) | how far the value, or its mean over the last 12, lies outside the range it has had so far (slowly forgotten), or outside the range of the values that followed values like the previous one, in widths of the range ([`novelty::RangeNovelty`]) |
+//! | `gaussian` | the Gaussian tail of the value against the mean and standard deviation of the 288 values before it ([`gaussian::WindowedGaussian`]) |
+//!
+//! An alert threshold ([`alert_threshold`]) goes with each: the score above which a value is
+//! an anomaly.
 
 pub mod gaussian;
+pub mod novelty;
 
 /// A streaming anomaly detector of one series.
 pub trait Detector: Send {
@@ -23,15 +28,27 @@ pub trait Detector: Send {
 }
 
 /// Every detector's name, in the order reports list them.
-pub const NAMES: [&str; 1] = ["gaussian"];
+pub const NAMES: [&str; 2] = ["novelty", "gaussian"];
 
 /// The detector `ironspider evaluate anomalies` runs unless told otherwise.
-pub const DEFAULT: &str = "gaussian";
+pub const DEFAULT: &str = "novelty";
 
 /// A fresh detector called `name`; `None` for an unknown name.
 pub fn named(name: &str) -> Option<Box<dyn Detector>> {
     match name {
+        "novelty" => Some(Box::new(novelty::RangeNovelty::new(novelty::DEFAULT_SETTINGS)?)),
         "gaussian" => Some(Box::new(gaussian::WindowedGaussian::new(gaussian::DEFAULT_WINDOW)?)),
+        _ => None,
+    }
+}
+
+/// The score at or above which the detector `name` (with its defaults) calls a value an
+/// anomaly: its NAB standard-profile optimal threshold over the whole corpus; `None` for an
+/// unknown name.
+pub fn alert_threshold(name: &str) -> Option<f64> {
+    match name {
+        "novelty" => Some(novelty::ALERT_THRESHOLD),
+        "gaussian" => Some(gaussian::ALERT_THRESHOLD),
         _ => None,
     }
 }

@@ -20,6 +20,13 @@ use crate::forecast::baseline::WindowSums;
 /// The default window: 288 values, a day of the engine's 5-minute steps.
 pub const DEFAULT_WINDOW: usize = 288;
 
+/// The alert threshold for the default window: NAB's standard-profile optimal threshold over
+/// the whole corpus, exactly the score value the optimiser picks ([`crate::nab::score_corpus`]
+/// over a run of every NAB v1.1 data file; 26.02 standard at it). Its scores saturate near 1,
+/// so this is a value about 7 deviations off (erf(z/√2) = 1 − 2.5e-12) rather than a
+/// useful tail probability.
+pub const ALERT_THRESHOLD: f64 = 0.9999999999975121;
+
 /// Scores each value by its Gaussian tail against the last `W` values.
 #[derive(Debug, Clone)]
 pub struct WindowedGaussian {
