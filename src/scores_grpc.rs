@@ -289,9 +289,15 @@ mod tests {
                 NodeForecasts {
                     node: "a".into(),
                     forecasts: vec![forecast("cpu", 300), forecast("memory", 900)],
+                    anomalies: vec![],
                     unavailable: [0; 4],
                 },
-                NodeForecasts { node: "b".into(), forecasts: vec![forecast("pressure", 300)], unavailable: [0; 4] },
+                NodeForecasts {
+                    node: "b".into(),
+                    forecasts: vec![forecast("pressure", 300)],
+                    anomalies: vec![],
+                    unavailable: [0; 4],
+                },
             ],
         );
         let all = cluster_forecasts(&snapshot, None);

@@ -30,6 +30,7 @@ fn score() -> NodeScore {
         },
         updated_at: 1_700_000_000_000_000_000,
         reported: true,
+        anomalies: vec![("cpu", 0.125), ("memory", 0.77)],
         ..NodeScore::default()
     }
 }
@@ -38,7 +39,8 @@ fn expected(quantity: &Quantity, score: &NodeScore) -> f64 {
     (quantity.value)(score).unwrap_or_else(|| panic!("the fixture gives `{}` no value: give it one", quantity.name))
 }
 
-/// The node's value of `quantity` on `/metrics`: its one sample, or the sum of its parts.
+/// The node's value of `quantity` on `/metrics`: its one sample, the sum of its parts, or the
+/// highest of its resources' samples.
 fn gauge_value(families: &[MetricFamily], quantity: &Quantity) -> f64 {
     let family = quantity.gauge.family();
     let found = families.iter().find(|f| f.name() == family.name);
@@ -55,6 +57,8 @@ fn gauge_value(families: &[MetricFamily], quantity: &Quantity) -> f64 {
             metric.get_gauge().get_value()
         }
         Gauge::Parts { .. } => node_metrics.map(|m| m.get_gauge().get_value()).sum(),
+        // Each resource a sample of its own; the quantity is their highest.
+        Gauge::Each { .. } => node_metrics.map(|m| m.get_gauge().get_value()).fold(f64::NEG_INFINITY, f64::max),
     }
 }
 

@@ -97,7 +97,8 @@ fn a_small_trace_with_quirks_gives_hand_worked_scores_and_costs() {
             "pressure",
             "health",
             "cost_per_hour",
-            "idle_cost_per_hour"
+            "idle_cost_per_hour",
+            "anomaly"
         ]
     );
     let pressure = batches[0].column_by_name("pressure").unwrap();

@@ -1,5 +1,6 @@
 //! Engine configuration: the `[engine]` table of the TOML file, with its `[engine.forecast]`
-//! table (live forecasts, [`ForecastConfig`]) and its `[engine.sql]` table (the limits every
+//! table (live forecasts, [`ForecastConfig`]), its `[engine.anomaly]` table (live anomaly
+//! detection, [`AnomalyConfig`]) and its `[engine.sql]` table (the limits every
 //! SQL query runs within, [`SqlConfig`]).
 //!
 //! Every key has a default, so an empty file (or none) is a working configuration.
@@ -51,6 +52,58 @@ pub struct EngineConfig {
     pub forecast: ForecastConfig,
     /// What a SQL query may use (`[engine.sql]`).
     pub sql: SqlConfig,
+    /// Live anomaly detection on the forecasting grid (`[engine.anomaly]`).
+    pub anomaly: AnomalyConfig,
+}
+
+/// Live anomaly detection: the `[engine.anomaly]` table. Each node and resource on the
+/// forecasting grid (`[engine.forecast]`, which must be on) gets a detector of
+/// `ironspider_models::anomaly`, fed every step's value its forecaster is fed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyConfig {
+    /// Detect at all (default true; nothing happens while `engine.forecast.enabled` is off).
+    pub enabled: bool,
+    /// The detector, by its catalogue name (default the catalogue's default,
+    /// `ironspider_models::anomaly::DEFAULT`).
+    pub detector: String,
+    /// The score at and above which a step counts as anomalous (default the detector's
+    /// `ironspider_models::anomaly::alert_threshold`, NAB's optimised threshold for it): the
+    /// health index's `anomaly` factor starts there, and the default anomaly alert fires
+    /// there. In (0, 1].
+    pub threshold: f64,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        let detector = ironspider_models::anomaly::DEFAULT;
+        Self {
+            enabled: true,
+            detector: detector.to_string(),
+            threshold: ironspider_models::anomaly::alert_threshold(detector).unwrap_or(1.0),
+        }
+    }
+}
+
+impl AnomalyConfig {
+    /// Refuses an unknown detector or a threshold outside (0, 1].
+    pub fn validate(&self) -> Result<(), EngineConfigError> {
+        if ironspider_models::anomaly::canonical(&self.detector).is_none() {
+            return Err(EngineConfigError::Anomaly {
+                key: "detector",
+                value: format!("{:?}", self.detector),
+                rule: format!("one of {}", ironspider_models::anomaly::NAMES.join(", ")),
+            });
+        }
+        if !(self.threshold > 0.0 && self.threshold <= 1.0) {
+            return Err(EngineConfigError::Anomaly {
+                key: "threshold",
+                value: self.threshold.to_string(),
+                rule: "a score in (0, 1]".to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// The limits of SQL queries: the `[engine.sql]` table. Queries run on threads of their own,
@@ -240,6 +293,7 @@ impl Default for EngineConfig {
             scores: ironspider_scores::ScoreConfig::default(),
             forecast: ForecastConfig::default(),
             sql: SqlConfig::default(),
+            anomaly: AnomalyConfig::default(),
         }
     }
 }
@@ -262,6 +316,16 @@ pub enum EngineConfigError {
     /// A score setting.
     #[error(transparent)]
     Scores(#[from] ironspider_scores::ScoreConfigError),
+    /// An anomaly-detection setting.
+    #[error("engine.anomaly.{key} = {value}: {rule}")]
+    Anomaly {
+        /// The key below `engine.anomaly`.
+        key: &'static str,
+        /// The value given.
+        value: String,
+        /// What it must be.
+        rule: String,
+    },
     /// A live-forecast setting.
     #[error("engine.forecast.{key}{}{value}: {rule}", if value.is_empty() { "" } else { " = " })]
     Forecast {
@@ -295,6 +359,7 @@ impl EngineConfig {
             self.forecast.tracker_settings(self.window_seconds)?;
         }
         self.sql.validate()?;
+        self.anomaly.validate()?;
         Ok(self.scores.validate()?)
     }
 

@@ -61,7 +61,8 @@ impl Engine {
         let published = Arc::new(PublishedScores::default());
         registry.register(Box::new(ScoresCollector::new(Arc::clone(&published))?))?;
         let forecasts = if config.forecast.enabled {
-            Some(LiveForecasts::new(&config.forecast, config.window_seconds, registry)?)
+            let forecasts = LiveForecasts::new(&config.forecast, config.window_seconds, registry)?;
+            Some(if config.anomaly.enabled { forecasts.watching(&config.anomaly.detector)? } else { forecasts })
         } else {
             None
         };
@@ -84,7 +85,11 @@ impl Engine {
         } else {
             None
         };
-        let scores = ScoreBook::new(config.scores.clone(), config.window_ns(), published);
+        let mut score_config = config.scores.clone();
+        if config.anomaly.enabled {
+            score_config.health.anomaly_threshold = config.anomaly.threshold;
+        }
+        let scores = ScoreBook::new(score_config, config.window_ns(), published);
         if config.history {
             let restored = restore_scores(&scores, &config.scores, &config.data_dir, clock.now_ns());
             tracing::info!(
@@ -232,9 +237,11 @@ impl Engine {
         }
     }
 
-    /// Appends a completed step's forecasts to the `forecasts` table and writes them, with
-    /// the values they were made from, to the history.
+    /// Hands a completed step's anomaly scores to the score book, appends its forecasts to
+    /// the `forecasts` table and writes them, with the values they were made from, to the
+    /// history.
     fn keep_step(&self, step: &CompletedStep) {
+        self.scores.record_anomalies(step.anomalies());
         let forecasts = forecasts_batch(step.forecasts(), step.end);
         if let Some(history) = self.history.lock().as_ref().filter(|_| !step.inputs.is_empty()) {
             history.write_to(HistoryTable::NodeSteps, step.start, node_steps_batch(step));

@@ -33,6 +33,12 @@ pub const NAMES: [&str; 2] = ["novelty", "gaussian"];
 /// The detector `ironspider evaluate anomalies` runs unless told otherwise.
 pub const DEFAULT: &str = "novelty";
 
+/// The catalogue's spelling of `name` (`'static`, for holders that keep it), `None` for an
+/// unknown name.
+pub fn canonical(name: &str) -> Option<&'static str> {
+    NAMES.iter().copied().find(|known| *known == name)
+}
+
 /// A fresh detector called `name`; `None` for an unknown name.
 pub fn named(name: &str) -> Option<Box<dyn Detector>> {
     match name {

@@ -27,6 +27,8 @@ struct NodeHistory {
     /// Pressure of the newest window recorded (`None` when it reported no resource).
     latest_pressure: Option<f64>,
     pressure: VecDeque<f64>,
+    /// Each resource's anomaly score in the node's newest forecasting step.
+    anomalies: Vec<(&'static str, f64)>,
 }
 
 /// Per-node history and the current snapshot.
@@ -100,6 +102,20 @@ impl ScoreBook {
         }
     }
 
+    /// Records nodes' anomaly scores of their newest forecasting step (node, then each
+    /// resource and its score), seen from the next window's publication on: each node's
+    /// health `anomaly` factor and its `anomaly` quantity. A node the book does not hold is
+    /// passed over. It does not call for a publication of its own: the window the step
+    /// ended with is published already, and publishing it again would repeat its rows.
+    pub fn record_anomalies<'a>(&self, scored: impl IntoIterator<Item = (&'a str, Vec<(&'static str, f64)>)>) {
+        let mut nodes = self.nodes.write();
+        for (node, anomalies) in scored {
+            if let Some(history) = nodes.get_mut(node) {
+                history.anomalies = anomalies;
+            }
+        }
+    }
+
     /// Each reported resource's newest utilisation with its spread over the history.
     fn loads(&self, history: &NodeHistory) -> Vec<ResourceLoad> {
         let Some(newest) = history.utilisation.back() else { return Vec::new() };
@@ -153,7 +169,7 @@ impl ScoreBook {
                 gpu_xid_errors: frame.gpu_xid_errors,
                 gpu_ecc_errors: frame.gpu_ecc_errors,
                 gpu_max_temperature: frame.gpu_max_temperature,
-                anomaly: None,
+                anomaly: history.anomalies.iter().map(|(_, score)| *score).reduce(f64::max),
             },
             &self.config.health,
         );
@@ -176,6 +192,7 @@ impl ScoreBook {
             idle_cost_per_hour: cost.idle.total(),
             updated_at: history.last_seen_end,
             factors: health.factors,
+            anomalies: history.anomalies.clone(),
             reported: history.last_seen_end == watermark,
             io: Io { network: frame.network_bytes_per_second, disk: frame.disk_bytes_per_second },
             cost,

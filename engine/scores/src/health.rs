@@ -10,7 +10,9 @@
 //! gpu_xid    = 40 if any XID error was reported in the window
 //! gpu_ecc    = 20 if any uncorrectable ECC error was reported
 //! gpu_heat   = 10 · min(1, (T − T_throttle) / 10) if a GPU is hotter than T_throttle (85 °C)
-//! anomaly    = 30 · anomaly score (in [0, 1]; 0 until anomaly detection reports one)
+//! anomaly    = 30 · (a − t) / (1 − t) if a ≥ t                 a = the node's highest anomaly
+//!                                                              score (in [0, 1]), t = the
+//!                                                              threshold of [engine.anomaly]
 //! ```
 //!
 //! With the default `stale_windows = 3`, a node that stops reporting loses a third of its
@@ -42,11 +44,22 @@ pub struct HealthConfig {
     pub gpu_throttle_celsius: f64,
     /// Seconds without data after which a node is forgotten (default 3600; 0: never).
     pub forget_after_seconds: u64,
+    /// The anomaly score from which the `anomaly` factor counts: not a key of this table,
+    /// the engine sets it from `[engine.anomaly] threshold` (1 otherwise: only a score of 1
+    /// counts, and costs nothing).
+    #[serde(skip)]
+    pub anomaly_threshold: f64,
 }
 
 impl Default for HealthConfig {
     fn default() -> Self {
-        Self { stale_windows: 3, hot_pressure: 0.8, gpu_throttle_celsius: 85.0, forget_after_seconds: 3600 }
+        Self {
+            stale_windows: 3,
+            hot_pressure: 0.8,
+            gpu_throttle_celsius: 85.0,
+            forget_after_seconds: 3600,
+            anomaly_threshold: 1.0,
+        }
     }
 }
 
@@ -72,7 +85,7 @@ pub struct HealthInputs {
     pub gpu_ecc_errors: f64,
     /// Hottest GPU in °C, when reported.
     pub gpu_max_temperature: Option<f64>,
-    /// Anomaly score in [0, 1] from anomaly detection, when there is one.
+    /// The node's highest anomaly score in [0, 1] from anomaly detection, when there is one.
     pub anomaly: Option<f64>,
 }
 
@@ -128,7 +141,9 @@ pub fn node_health(inputs: &HealthInputs, config: &HealthConfig) -> Health {
         add("gpu_temperature", 10.0 * (over / 10.0).clamp(0.0, 1.0), format!("hottest GPU at {temperature:.0} °C"));
     }
     if let Some(score) = inputs.anomaly {
-        add("anomaly", 30.0 * score.clamp(0.0, 1.0), format!("anomaly score {score:.2}"));
+        let threshold = config.anomaly_threshold.clamp(0.0, 1.0);
+        let excess = if threshold >= 1.0 { 0.0 } else { (score.min(1.0) - threshold).max(0.0) / (1.0 - threshold) };
+        add("anomaly", 30.0 * excess, format!("anomaly score {score:.3} (anomalous from {threshold})"));
     }
     factors.sort_by(|a, b| b.penalty.total_cmp(&a.penalty));
     let health = (100.0 - factors.iter().map(|f| f.penalty).sum::<f64>()).clamp(0.0, 100.0);
@@ -176,6 +191,18 @@ mod tests {
         assert_eq!(names, vec!["gpu_xid_errors", "sustained_pressure", "gpu_temperature"]);
         let cool = HealthInputs { recent_pressure: Some(0.5), gpu_max_temperature: Some(60.0), ..Default::default() };
         assert_eq!(node_health(&cool, &HealthConfig::default()).health, 100.0, "below the thresholds nothing counts");
+    }
+
+    #[test]
+    fn the_anomaly_factor_counts_only_from_the_threshold() {
+        let config = HealthConfig { anomaly_threshold: 0.9, ..HealthConfig::default() };
+        let with = |score| node_health(&HealthInputs { anomaly: Some(score), ..Default::default() }, &config);
+        // 0.95 is half-way from 0.9 to 1: 30 · 0.05 / 0.1 = 15
+        assert!((with(0.95).health - 85.0).abs() < 1e-9, "{:?}", with(0.95));
+        assert_eq!(with(1.0).health, 70.0);
+        assert_eq!(with(0.89).health, 100.0, "below the threshold nothing counts");
+        let unset = node_health(&HealthInputs { anomaly: Some(1.0), ..Default::default() }, &HealthConfig::default());
+        assert_eq!(unset.health, 100.0, "without a threshold set, anomaly costs nothing");
     }
 
     #[test]

@@ -69,13 +69,21 @@ pub enum Gauge {
         /// The parts.
         parts: fn(&NodeScore) -> PerResource,
     },
+    /// One sample per resource the score lists, each a value of its own (the quantity is a
+    /// summary of them, such as their highest).
+    Each {
+        /// The family (labelled by resource).
+        family: &'static Family,
+        /// The `(resource, value)` pairs.
+        values: fn(&NodeScore) -> &[(&'static str, f64)],
+    },
 }
 
 impl Gauge {
     /// The family the gauge writes to.
     pub fn family(&self) -> &'static Family {
         match self {
-            Gauge::Single { family, .. } | Gauge::Parts { family, .. } => family,
+            Gauge::Single { family, .. } | Gauge::Parts { family, .. } | Gauge::Each { family, .. } => family,
         }
     }
 
@@ -88,6 +96,7 @@ impl Gauge {
                 let parts = parts(score);
                 vec![(Some("cpu"), parts.cpu), (Some("memory"), parts.memory), (Some("gpu"), parts.gpu)]
             }
+            Gauge::Each { values, .. } => values(score).iter().map(|(resource, v)| (Some(*resource), *v)).collect(),
         }
     }
 }
@@ -138,6 +147,13 @@ pub static UTILISATION: Family = Family {
     by_resource: true,
 };
 
+/// `ironspider_node_anomaly_score{node,resource}`.
+pub static ANOMALY: Family = Family {
+    name: "ironspider_node_anomaly_score",
+    help: "Anomaly score of the node's resource in its newest forecasting step, 0 to 1.",
+    by_resource: true,
+};
+
 const fn utilisation(name: &'static str, value: fn(&NodeScore) -> Option<f64>) -> Quantity {
     Quantity {
         name,
@@ -148,7 +164,7 @@ const fn utilisation(name: &'static str, value: fn(&NodeScore) -> Option<f64>) -
 }
 
 /// Every published per-node quantity, in column order.
-pub static NODE_QUANTITIES: [Quantity; 8] = [
+pub static NODE_QUANTITIES: [Quantity; 9] = [
     utilisation("cpu", |s| s.cpu),
     utilisation("memory", |s| s.memory),
     utilisation("gpu", |s| s.gpu),
@@ -177,6 +193,12 @@ pub static NODE_QUANTITIES: [Quantity; 8] = [
         value: |s| Some(s.idle_cost_per_hour),
         gauge: Gauge::Parts { family: &IDLE_COST, parts: |s| s.cost.idle },
     },
+    Quantity {
+        name: "anomaly",
+        presence: Presence::Reported,
+        value: |s| s.anomalies.iter().map(|(_, score)| *score).reduce(f64::max),
+        gauge: Gauge::Each { family: &ANOMALY, values: |s| &s.anomalies },
+    },
 ];
 
 #[cfg(test)]
@@ -191,7 +213,17 @@ mod tests {
         assert_eq!(names.len(), NODE_QUANTITIES.len());
         let silent = NodeScore { cpu: Some(0.5), health: 40.0, reported: false, ..NodeScore::default() };
         let shown: Vec<Option<f64>> = NODE_QUANTITIES.iter().map(|q| q.in_window(&silent)).collect();
-        assert_eq!(shown, [None, None, None, None, None, Some(40.0), Some(0.0), Some(0.0)]);
+        assert_eq!(shown, [None, None, None, None, None, Some(40.0), Some(0.0), Some(0.0), None]);
+    }
+
+    #[test]
+    fn the_anomaly_quantity_is_the_highest_resource_score_and_each_is_a_sample() {
+        let score =
+            NodeScore { anomalies: vec![("cpu", 0.2), ("memory", 0.9)], reported: true, ..NodeScore::default() };
+        let quantity = NODE_QUANTITIES.iter().find(|q| q.name == "anomaly").expect("listed");
+        assert_eq!((quantity.value)(&score), Some(0.9));
+        assert_eq!(quantity.gauge.samples(&score, Some(0.9)), [(Some("cpu"), 0.2), (Some("memory"), 0.9)]);
+        assert_eq!((quantity.value)(&NodeScore::default()), None, "no detector has scored it");
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct NodeScore {
     pub updated_at: i64,
     /// What lowered the health.
     pub factors: Vec<Factor>,
+    /// Each resource's anomaly score in the node's newest forecasting step (as the engine's
+    /// detectors gave it, in its resource order); empty until one scores.
+    pub anomalies: Vec<(&'static str, f64)>,
     /// Whether the node reported in the snapshot's window (its utilisation is from that
     /// window rather than an older one).
     pub reported: bool,

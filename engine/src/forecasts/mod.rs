@@ -1,5 +1,6 @@
-//! Live forecasts: one tracker (`ironspider_models::tracker`) per node and resource on the
-//! forecasting grid, fed at every completed step and published as one snapshot.
+//! Live forecasts and anomaly scores: one tracker (`ironspider_models::tracker`) and, when
+//! anomaly detection is on, one detector (`ironspider_models::anomaly`) per node and resource
+//! on the forecasting grid, fed at every completed step and published as one snapshot.
 //!
 //! ## Contract
 //!
@@ -40,7 +41,11 @@
 //! tracker's p10/p50/p90 at each configured horizon, `issued_at` = the end of the newest
 //! step that tracker was fed. The snapshot ([`ForecastsSnapshot`]) is published with that
 //! phase's shard merged: the nodes completed replace their entries, the nodes dropped
-//! leave. A window close returns one [`CompletedStep`] per (phase, step) it completed. A
+//! leave. **Anomaly scores:** the same finite step value goes to the resource's detector
+//! (made with its first value, with the node's other state), whose score of it is the
+//! resource's newest anomaly score (`AnomalyScore`, at the step's end) until its next
+//! value; a detector does not forward-fill gaps or reset (it scores the values it is given,
+//! in order), and leaves with its node. A window close returns one [`CompletedStep`] per (phase, step) it completed. A
 //! partial step at shutdown is not completed.
 //!
 //! **Bounded state.** Per node, the five accumulators and at most five trackers (one per
@@ -66,12 +71,14 @@ mod warm;
 pub use fit::MAX_SERIES as GLOBAL_FIT_MAX_SERIES;
 pub use metrics::{ForecastMetrics, ForecastsCollector};
 pub use snapshot::{
-    Forecast, ForecastRow, ForecastsSnapshot, NodeForecasts, PublishedForecasts, RESOURCES, Shard, UNAVAILABLE_REASONS,
+    AnomalyScore, Forecast, ForecastRow, ForecastsSnapshot, NodeForecasts, PublishedForecasts, RESOURCES, Shard,
+    UNAVAILABLE_REASONS,
 };
 pub use warm::WarmStart;
 
 use crate::config::{EngineConfigError, ForecastConfig};
 use crate::error::EngineError;
+use ironspider_models::anomaly::{self, Detector};
 use ironspider_models::forecast::{FitSettings, GlobalModel};
 use ironspider_models::tracker::{Taken, Tracker, TrackerSettings, Unavailable};
 use ironspider_scores::{NODE_QUANTITIES, Quantity, ScoresSnapshot};
@@ -104,6 +111,18 @@ impl CompletedStep {
     pub fn forecasts(&self) -> impl Iterator<Item = ForecastRow<'_>> {
         let nodes = self.snapshot.phase_nodes(self.phase);
         nodes.iter().flat_map(|node| self.snapshot.node_rows(node)).filter(|row| row.issued_at == self.end)
+    }
+}
+
+impl CompletedStep {
+    /// The anomaly scores given in it: for each node of its phase scored at its end, the
+    /// node and each resource's score.
+    pub fn anomalies(&self) -> impl Iterator<Item = (&str, Vec<(&'static str, f64)>)> {
+        let nodes = self.snapshot.phase_nodes(self.phase);
+        nodes.iter().filter(|node| node.anomalies.iter().any(|a| a.at == self.end)).map(|node| {
+            let scores = node.anomalies.iter().map(|a| (a.resource, a.score)).collect();
+            (node.node.as_ref(), scores)
+        })
     }
 }
 
@@ -142,6 +161,9 @@ pub struct LiveForecasts {
     /// Each configured horizon in seconds, in the settings' order.
     horizons_seconds: Vec<u64>,
     quantities: [&'static Quantity; RESOURCES.len()],
+    /// The anomaly detector each node and resource gets (catalogue name), when detection is
+    /// on.
+    detector: Option<&'static str>,
     state: Mutex<State>,
     published: Arc<PublishedForecasts>,
     metrics: ForecastMetrics,
@@ -232,6 +254,9 @@ struct NodeSeries {
     /// Boxed: every window's walk reads the fields above of every node, and with the
     /// trackers inline (some 650 bytes) each node would be ten cache lines apart.
     trackers: Box<[Option<Tracker>; RESOURCES.len()]>,
+    /// Each resource's anomaly detector and its newest score, when detection is on (made
+    /// with the node's first step).
+    watches: Option<Box<[Option<Watch>; RESOURCES.len()]>>,
     /// The newest step with a value of any resource (fed live or by the warm start).
     last_step: i64,
 }
@@ -245,6 +270,7 @@ impl NodeSeries {
             sum: [0.0; 5],
             windows: [0; 5],
             trackers: Default::default(),
+            watches: None,
             last_step: i64::MIN,
         }
     }
@@ -282,9 +308,13 @@ impl NodeSeries {
         &mut self,
         name: &Arc<str>,
         settings: &Arc<TrackerSettings>,
+        detector: Option<&'static str>,
         counts: &mut StepCounts,
     ) -> Option<(i64, Vec<StepInput>)> {
         let k = self.open.take()?;
+        if detector.is_some() && self.watches.is_none() {
+            self.watches = Some(Default::default());
+        }
         // The five trackers' state is cold: have its lines fetched together first.
         std::hint::black_box(self.touch());
         let mut inputs = Vec::new();
@@ -300,6 +330,10 @@ impl NodeSeries {
                 Tracker::new(Arc::clone(settings))
             });
             counts.count(tracker.observe(k, value));
+            if let (Some(watches), Some(detector)) = (self.watches.as_mut(), detector) {
+                let watch = watches[r].get_or_insert_with(|| Watch::new(detector));
+                watch.observe(k, value);
+            }
             self.last_step = k;
             inputs.push(StepInput { node: Arc::clone(name), resource, value, windows });
         }
@@ -328,7 +362,48 @@ impl NodeSeries {
                 }
             }
         }
-        NodeForecasts { node: Arc::clone(name), forecasts, unavailable }
+        NodeForecasts { node: Arc::clone(name), forecasts, anomalies: self.anomalies(grid), unavailable }
+    }
+
+    /// Each resource's newest anomaly score (none before its first step, or with detection
+    /// off).
+    fn anomalies(&self, grid: &Grid) -> Vec<AnomalyScore> {
+        let Some(watches) = &self.watches else { return Vec::new() };
+        let scored = RESOURCES.iter().zip(watches.iter()).filter_map(|(resource, watch)| {
+            let watch = watch.as_ref()?;
+            let (k, score, value) = watch.newest?;
+            Some(AnomalyScore { resource, score, value, at: grid.end_of(k, self.offset) })
+        });
+        scored.collect()
+    }
+}
+
+/// One resource's anomaly detector (`ironspider_models::anomaly`) and its newest score.
+struct Watch {
+    detector: Box<dyn Detector>,
+    /// The step, the score and the value of the newest step scored.
+    newest: Option<(i64, f64, f64)>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("detector", &self.detector.name()).field("newest", &self.newest).finish()
+    }
+}
+
+impl Watch {
+    /// A fresh detector of the catalogue's `name` (checked by the configuration).
+    fn new(name: &'static str) -> Self {
+        let detector = anomaly::named(name).unwrap_or_else(|| anomaly::named(anomaly::DEFAULT).expect("the default"));
+        Self { detector, newest: None }
+    }
+
+    /// Scores step `k`'s `value` (a finite mean: the tracker refuses the rest, and so does
+    /// the detector, scoring them 0 without taking them).
+    fn observe(&mut self, k: i64, value: f64) {
+        if value.is_finite() {
+            self.newest = Some((k, self.detector.observe(value), value));
+        }
     }
 }
 
@@ -386,6 +461,7 @@ impl Completions {
 struct Walk<'a> {
     grid: &'a Grid,
     settings: &'a Arc<TrackerSettings>,
+    detector: Option<&'static str>,
     horizons_seconds: &'a [u64],
     max_gap: i64,
     out: Completions,
@@ -395,7 +471,7 @@ impl Walk<'_> {
     /// Completes `node`'s open step, if any, and reads its forecasts.
     fn complete(&mut self, name: &Arc<str>, node: &mut NodeSeries) {
         let (grid, out) = (self.grid, &mut self.out);
-        if let Some((k, inputs)) = node.complete(name, self.settings, &mut out.counts) {
+        if let Some((k, inputs)) = node.complete(name, self.settings, self.detector, &mut out.counts) {
             let start = grid.start_of(k, node.offset);
             out.steps.entry((start, node.phase)).or_default().extend(inputs);
             out.fresh[node.phase].push(node.forecasts(name, grid, self.horizons_seconds));
@@ -548,10 +624,26 @@ impl LiveForecasts {
             grid,
             horizons_seconds,
             quantities: [cpu, memory, gpu, gpu_memory, pressure],
+            detector: None,
             state: Mutex::new(State { members: vec![BTreeSet::new(); grid.phases], shards, ..State::default() }),
             published,
             metrics: ForecastMetrics::new(registry)?,
         })
+    }
+
+    /// The same, with an anomaly detector of the catalogue's `name`
+    /// (`ironspider_models::anomaly`) on every node and resource, fed the values its tracker
+    /// is fed; an unknown name is refused.
+    pub fn watching(mut self, name: &str) -> Result<Self, EngineError> {
+        let known = anomaly::canonical(name).ok_or_else(|| {
+            EngineError::Config(EngineConfigError::Anomaly {
+                key: "detector",
+                value: name.to_string(),
+                rule: format!("one of {}", anomaly::NAMES.join(", ")),
+            })
+        })?;
+        self.detector = Some(known);
+        Ok(self)
     }
 
     /// The published snapshot, for readers.
@@ -591,6 +683,7 @@ impl LiveForecasts {
         Walk {
             grid: &self.grid,
             settings: fresh,
+            detector: self.detector,
             horizons_seconds: &self.horizons_seconds,
             max_gap: self.settings.max_gap() as i64,
             out: Completions::new(self.grid.phases),

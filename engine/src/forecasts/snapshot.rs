@@ -44,13 +44,31 @@ pub struct Forecast {
     pub issued_at: i64,
 }
 
-/// A node's forecasts, by resource (in [`RESOURCES`] order) then horizon.
+/// The anomaly score a resource's detector gave the newest step it was fed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AnomalyScore {
+    /// One of [`RESOURCES`].
+    pub resource: &'static str,
+    /// In [0, 1]: how unusual the step's value was against the values before it.
+    pub score: f64,
+    /// The step's value.
+    pub value: f64,
+    /// End of the step, ns since the epoch (RFC 3339 in JSON).
+    #[serde(serialize_with = "as_rfc3339")]
+    pub at: i64,
+}
+
+/// A node's forecasts, by resource (in [`RESOURCES`] order) then horizon, and its anomaly
+/// scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeForecasts {
     /// Node name.
     pub node: Arc<str>,
     /// Its forecasts; empty while every tracker of the node is warming up.
     pub forecasts: Vec<Forecast>,
+    /// Each resource's newest anomaly score, in [`RESOURCES`] order; empty when anomaly
+    /// detection is off.
+    pub anomalies: Vec<AnomalyScore>,
     /// How many of its trackers' (resource, horizon) have no forecast, by the reasons of
     /// [`UNAVAILABLE_REASONS`] (same order).
     pub unavailable: [u64; UNAVAILABLE_REASONS.len()],
@@ -209,8 +227,13 @@ mod tests {
             1_700_000_100_000_000_000,
             "naive",
             vec![
-                NodeForecasts { node: "a".into(), forecasts: vec![forecast("cpu", 300, 0.5)], unavailable: [0; 4] },
-                NodeForecasts { node: "b".into(), forecasts: vec![], unavailable: [0, 3, 0, 0] },
+                NodeForecasts {
+                    node: "a".into(),
+                    forecasts: vec![forecast("cpu", 300, 0.5)],
+                    anomalies: vec![],
+                    unavailable: [0; 4],
+                },
+                NodeForecasts { node: "b".into(), forecasts: vec![], anomalies: vec![], unavailable: [0, 3, 0, 0] },
             ],
         );
         assert_eq!((snapshot.len(), snapshot.is_empty(), snapshot.unavailable), (1, false, [0, 3, 0, 0]));
@@ -228,7 +251,12 @@ mod tests {
 
     #[test]
     fn shards_are_read_as_one_list_in_name_order_and_their_counts_add_up() {
-        let node = |name: &str, unavailable| NodeForecasts { node: name.into(), forecasts: vec![], unavailable };
+        let node = |name: &str, unavailable| NodeForecasts {
+            node: name.into(),
+            forecasts: vec![],
+            anomalies: vec![],
+            unavailable,
+        };
         let shards = vec![
             Arc::new(Shard::of_nodes(vec![node("b", [1, 0, 0, 0]), node("d", [0, 0, 0, 2])])),
             Arc::new(Shard::of_nodes(vec![node("a", [0; 4]), node("c", [0, 3, 0, 0]), node("e", [0; 4])])),

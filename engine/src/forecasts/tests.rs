@@ -499,6 +499,7 @@ fn a_merged_shard_takes_the_newest_forecasts_keeps_the_silent_and_drops_the_gone
     let node = |name: &Arc<str>, p50: f64, missing: u64| NodeForecasts {
         node: Arc::clone(name),
         forecasts: vec![Forecast { resource: "cpu", horizon_seconds: 20, p10: p50, p50, p90: p50, issued_at: 0 }],
+        anomalies: vec![],
         unavailable: [missing, 0, 0, 0],
     };
     let [a, b, c, d, e]: [Arc<str>; 5] = ["a", "b", "c", "d", "e"].map(Arc::from);
@@ -539,4 +540,44 @@ fn a_warm_start_from_an_unstaggered_history_spreads_the_nodes_over_the_phases() 
         let fed: Vec<usize> = done.iter().map(|step| step.inputs.len()).collect();
         assert_eq!(fed, [2], "w {w}: one node's cpu and pressure");
     }
+}
+
+#[test]
+fn each_resource_gets_a_detector_fed_the_step_values_its_tracker_is_fed() {
+    let registry = prometheus::Registry::new();
+    let live = LiveForecasts::new(&config("naive"), 10, &registry).unwrap().watching("gaussian").unwrap();
+    // Steps of 0.2, 0.3, 0.2, 0.3 (each the mean of two equal windows), then 0.9: the
+    // Gaussian detector scores 0.9 against the mean 0.25 and sample deviation
+    // √((4 · 0.05²)/3) = 0.057735: z = 0.65 / 0.057735 = 11.26, erf(11.26/√2) = 1 to the bit.
+    for (k, cpu) in [0.2, 0.3, 0.2, 0.3].into_iter().enumerate() {
+        step(&live, k as i64, cpu, cpu);
+    }
+    let done = step(&live, 4, 0.9, 0.9);
+    let snapshot = live.snapshot();
+    let node = snapshot.node("n").unwrap();
+    let scores: Vec<(&str, f64, f64, i64)> =
+        node.anomalies.iter().map(|a| (a.resource, a.score, a.value, a.at)).collect();
+    // CPU at 1 − (tiny); pressure (0.5 every window) is flat: 0 at its own value.
+    assert_eq!(scores.len(), 2);
+    assert_eq!((scores[0].0, scores[0].2, scores[0].3), ("cpu", 0.9, 100 * S));
+    assert!(scores[0].1 > 0.999_999, "{scores:?}");
+    assert_eq!(scores[1], ("pressure", 0.0, 0.5, 100 * S));
+    let given: Vec<_> = done.iter().flat_map(CompletedStep::anomalies).collect();
+    assert_eq!(given, [("n", vec![("cpu", scores[0].1), ("pressure", 0.0)])]);
+    // A third step of 0.2 against 0.2, 0.3: μ = 0.25, s = √(2 · 0.05²) = 0.070711,
+    // z = 0.05 / 0.070711 = 1/√2, and erf(z/√2) = erf(0.5) = 0.5204998778130465.
+    let live =
+        LiveForecasts::new(&config("naive"), 10, &prometheus::Registry::new()).unwrap().watching("gaussian").unwrap();
+    for (k, cpu) in [0.2, 0.3, 0.2].into_iter().enumerate() {
+        step(&live, k as i64, cpu, cpu);
+    }
+    let cpu = live.snapshot().node("n").unwrap().anomalies[0];
+    assert!((cpu.score - 0.520_499_877_813_046_5).abs() < 1e-12, "{cpu:?}");
+}
+
+#[test]
+fn an_unknown_detector_is_refused_by_name() {
+    let refused = LiveForecasts::new(&config("naive"), 10, &prometheus::Registry::new()).unwrap().watching("magic");
+    let error = refused.expect_err("refused").to_string();
+    assert!(error.contains("engine.anomaly.detector = magic"), "{error}");
 }
