@@ -1,8 +1,9 @@
 //! The HTTP API on the `http.listen` address: `/metrics` (Prometheus text exposition of
-//! the process's own metrics, node scores and forecasts), `/healthz`, `/readyz`,
-//! `POST /api/v1/sql`, `GET /api/v1/nodes[/{name}]`, `GET /api/v1/pods` and
-//! `GET /api/v1/forecasts[/{node}]`. `serve` adds the Prometheus remote-write receiver
-//! (`POST /api/v1/write`, see [`ironspider_ingest::source::remote_write`]) on the same address.
+//! the process's own metrics, node scores, forecasts and alerts), `/healthz`, `/readyz`,
+//! `POST /api/v1/sql`, `GET /api/v1/nodes[/{name}]`, `GET /api/v1/pods`,
+//! `GET /api/v1/forecasts[/{node}]` and `GET /api/v1/alerts` (in the Prometheus HTTP API's
+//! shape). `serve` adds the Prometheus remote-write receiver (`POST /api/v1/write`, see
+//! [`ironspider_ingest::source::remote_write`]) on the same address.
 
 use crate::sql_pool::{SqlPool, SqlRefusal};
 use axum::Router;
@@ -10,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use ironspider_engine::alerts::{PublishedAlerts, wire};
 use ironspider_engine::{Engine, EngineError};
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::sync::Arc;
@@ -26,6 +28,8 @@ pub struct ApiState {
     pub ready: Arc<AtomicBool>,
     /// Where SQL queries run.
     pub sql: Arc<SqlPool>,
+    /// The alerts, as last evaluated.
+    pub alerts: Arc<PublishedAlerts>,
 }
 
 /// The API routes.
@@ -40,6 +44,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/pods", get(pods))
         .route("/api/v1/forecasts", get(forecasts))
         .route("/api/v1/forecasts/{node}", get(node_forecasts))
+        .route("/api/v1/alerts", get(alerts))
         .with_state(state)
 }
 
@@ -106,6 +111,11 @@ async fn node_forecasts(State(state): State<ApiState>, Path(name): Path<String>)
         None if state.engine.scores().nodes.contains_key(&name) => json_response(&[(); 0]),
         None => (StatusCode::NOT_FOUND, format!("unknown node {name:?}\n")).into_response(),
     }
+}
+
+/// The pending and firing alerts in the Prometheus HTTP API's shape (`alerts::wire`).
+async fn alerts(State(state): State<ApiState>) -> Response {
+    json_response(&wire::prometheus_alerts(&state.alerts.get()))
 }
 
 /// Runs the SQL text of the body on the SQL pool ([`crate::sql_pool`]); answers a JSON

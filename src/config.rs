@@ -7,6 +7,7 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ironspider_engine::EngineConfig;
+use ironspider_engine::alerts::AlertsConfig;
 use ironspider_ingest::IngestConfig;
 use ironspider_scheduler::config::SchedulerConfig;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Connection cap and timeouts of every listener.
     pub connections: ConnectionsConfig,
+    /// Alerting rules and where alerts are pushed (`[alerts]`, `[[alerts.rules]]`).
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
         self.engine.validate()?;
         self.scheduler.validate()?;
         self.connections.validate()?;
+        self.alerts.validate()?;
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 //! deterministic OTLP load; `replay` runs a dataset through the same path on a virtual clock; `simulate`
 //! replays a GPU trace through the placement policies; `config --print-default` shows every setting.
 
+pub mod alertmanager;
 pub mod api;
 pub mod config;
 pub mod evaluate;

@@ -124,6 +124,9 @@ struct ServeArgs {
     /// (`[scheduler.kubernetes] evict`).
     #[arg(long)]
     evict: bool,
+    /// Push alerts to this Alertmanager (`http://host:9093`; `[alerts] alertmanager`).
+    #[arg(long)]
+    alertmanager: Option<String>,
 }
 
 impl ServeArgs {
@@ -157,6 +160,9 @@ impl ServeArgs {
         kubernetes.in_cluster |= self.in_cluster;
         kubernetes.bind |= self.kube_bind;
         kubernetes.evict |= self.evict;
+        if let Some(url) = &self.alertmanager {
+            config.alerts.alertmanager = Some(url.clone());
+        }
         config.validate()?;
         Ok(config)
     }

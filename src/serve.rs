@@ -2,12 +2,14 @@
 //! extender and the remote-write route) and the gRPC scores API (`ironspider.v1.Scores`,
 //! mounted here next to ingest's OTLP service on the OTLP/gRPC port) in one process.
 
+use crate::alertmanager::Notifier;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::listen::{self, Front, FrontDoor, Guarded, Listener};
 use crate::scores_grpc::ScoresService;
 use crate::sql_pool::SqlPool;
 use anyhow::Context;
+use ironspider_engine::alerts::{Alerts, AlertsCollector};
 use ironspider_engine::{Engine, SystemClock};
 use ironspider_ingest::Ingestor;
 use ironspider_ingest::source::grpc::MetricsService;
@@ -82,7 +84,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let rebalancing = tokio::spawn(rebalance(scheduler.clone(), evictor, period, stopped()));
     let otlp_routes = door.guarded(Listener::OtlpHttp).http(otlp_http::router(ingestor));
     let http = tokio::spawn(listen::serve_http(http_front, otlp_routes, stop.clone()));
-    let api_state = ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready), sql };
+    let anomaly_threshold = config.engine.anomaly.threshold;
+    let alerts = Arc::new(Alerts::new(&config.alerts, anomaly_threshold).context("the alerting rules")?);
+    registry.register(Box::new(AlertsCollector::new(alerts.published())?))?;
+    let evaluating = tokio::spawn(evaluate_alerts(Arc::clone(&engine), Arc::clone(&alerts), period, stopped()));
+    let notifying = match &config.alerts.alertmanager {
+        Some(url) => {
+            let generator = format!("http://{}/api/v1/alerts", api_front.local_addr()?);
+            let resend = Duration::from_secs(config.alerts.resend_seconds);
+            let notifier = Notifier::new(url, generator, resend, alerts.published(), &registry)?;
+            tracing::info!(alertmanager = %url, "pushing alerts to Alertmanager");
+            Some(tokio::spawn(notifier.run(period, stopped())))
+        }
+        None => None,
+    };
+    let api_state =
+        ApiState { engine: Arc::clone(&engine), registry, ready: Arc::clone(&ready), sql, alerts: alerts.published() };
     let api_routes = api::router(api_state).merge(remote_write).merge(ironspider_scheduler::http::router(scheduler));
     let api = tokio::spawn(listen::serve_http(api_front, door.guarded(Listener::Api).http(api_routes), stop));
     let closer =
@@ -105,6 +122,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     closer.await?;
     refitting.await?;
     rebalancing.await?;
+    evaluating.await?;
+    if let Some(notifying) = notifying {
+        notifying.await?;
+    }
     tokio::task::spawn_blocking(move || engine.shutdown()).await?;
     Ok(())
 }
@@ -183,6 +204,21 @@ async fn rebalance(
             }
         }
     }
+}
+
+/// Evaluates the alerting rules on the engine's newest scores and forecasts every `period`
+/// (on a blocking thread: every rule on every node).
+async fn evaluate_alerts(
+    engine: Arc<Engine>,
+    alerts: Arc<Alerts>,
+    period: Duration,
+    stopped: impl std::future::Future<Output = ()>,
+) {
+    let ticks = tokio::time::interval(period);
+    on_blocking_thread_every(ticks, stopped, "alert evaluation", move || {
+        alerts.evaluate(&engine.scores(), &engine.forecasts(), engine.now_ns());
+    })
+    .await;
 }
 
 /// Sets `ready` once `listed` (the cluster's first lists, when there is a cluster) is true.

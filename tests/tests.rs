@@ -8,6 +8,7 @@
 
 mod common;
 
+mod alerts;
 mod auth;
 mod bad_input;
 mod config;

@@ -17,6 +17,7 @@
 //! The engine knows no transport and no protobuf.
 
 pub mod aggregate;
+pub mod alerts;
 pub mod batch;
 pub mod clock;
 pub mod config;
@@ -39,7 +40,7 @@ pub mod telemetry;
 
 pub use batch::{ApplyReport, HistogramRow, IngestBatch, RejectCounts, RejectReason};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{EngineConfig, EngineConfigError, ForecastConfig};
+pub use config::{AnomalyConfig, EngineConfig, EngineConfigError, ForecastConfig};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use series::{SeriesInfo, SeriesInterner, SeriesKind, SeriesTable};
