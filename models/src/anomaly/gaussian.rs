@@ -62,7 +62,8 @@ impl Detector for WindowedGaussian {
         "gaussian"
     }
 
-    fn observe(&mut self, y: f64) -> f64 {
+    /// The time `at` is not used: the window is the last `W` values, however spaced.
+    fn observe(&mut self, _at: i64, y: f64) -> f64 {
         if !y.is_finite() {
             return 0.0;
         }
@@ -82,16 +83,16 @@ mod tests {
         // Window 4. Before 1, 3: one value (1) → 0. Then 1, 3 → μ = 2, s² = ((1−2)² + (3−2)²)/1
         // = 2, s = √2; y = 2 + √2 is one deviation off: erf(1/√2) = 0.682689492…
         let mut d = WindowedGaussian::new(4).unwrap();
-        assert_eq!((d.observe(1.0), d.observe(3.0)), (0.0, 0.0));
-        let one_off = d.observe(2.0 + 2f64.sqrt());
+        assert_eq!((d.observe(0, 1.0), d.observe(0, 3.0)), (0.0, 0.0));
+        let one_off = d.observe(0, 2.0 + 2f64.sqrt());
         assert!((one_off - 0.682_689_492_137_085_9).abs() < 1e-12, "{one_off}");
         // A flat window: its value scores 0, anything else 1.
         let mut flat = WindowedGaussian::new(3).unwrap();
         for _ in 0..5 {
-            flat.observe(7.0);
+            flat.observe(0, 7.0);
         }
         assert_eq!((flat.score(7.0), flat.score(7.5)), (0.0, 1.0));
-        assert_eq!(flat.observe(f64::NAN), 0.0, "not finite: scored 0, not taken");
+        assert_eq!(flat.observe(0, f64::NAN), 0.0, "not finite: scored 0, not taken");
         assert_eq!(flat.score(7.0), 0.0);
         assert!(WindowedGaussian::new(1).is_none());
     }
@@ -101,11 +102,11 @@ mod tests {
         // Window 3 over 0, 0, 0, then 10, 10, 10: the 10s fill it, and 10 scores 0 again.
         let mut d = WindowedGaussian::new(3).unwrap();
         for y in [0.0, 0.0, 0.0] {
-            d.observe(y);
+            d.observe(0, y);
         }
-        assert_eq!(d.observe(10.0), 1.0);
+        assert_eq!(d.observe(0, 10.0), 1.0);
         for _ in 0..2 {
-            d.observe(10.0);
+            d.observe(0, 10.0);
         }
         assert_eq!(d.score(10.0), 0.0);
     }
@@ -120,7 +121,7 @@ mod tests {
         ) {
             let mut d = WindowedGaussian::new(window).unwrap();
             for (i, &y) in ys.iter().enumerate() {
-                let got = d.observe(y);
+                let got = d.observe(0, y);
                 prop_assert!((0.0..=1.0).contains(&got));
                 let before = &ys[i.saturating_sub(window)..i];
                 let n = before.len() as f64;
