@@ -89,7 +89,7 @@ pub fn run(args: &EvaluateAnomaliesArgs) -> anyhow::Result<AnomalySummary> {
     let mut scored: Vec<(Vec<f64>, Vec<Window>)> = Vec::new();
     for name in &names {
         let series = layout::read_rows(&args.dir.join("data").join(name), layout::VALUE)?;
-        let (scores, bad) = detect(&args.detector, &series.values);
+        let (scores, bad) = detect(&args.detector, &series.timestamps, &series.values);
         write_results(&args.out, name, &series, &scores)?;
         (summary.rows, summary.bad_rows) = (summary.rows + scores.len(), summary.bad_rows + bad);
         match labels.as_ref().map(|l| l.get(name)) {
@@ -112,11 +112,30 @@ pub fn run(args: &EvaluateAnomaliesArgs) -> anyhow::Result<AnomalySummary> {
     Ok(summary)
 }
 
-/// The detector's score of every value; non-finite values scored 0 and counted.
-fn detect(detector: &str, values: &[f64]) -> (Vec<f64>, usize) {
+/// The detector's score of every value at its time; bad rows counted: a value that is not
+/// a finite number (the detector scores it 0 and does not take it) or a timestamp that does
+/// not parse (the value is taken at the time of the row before it, 0 for the first).
+fn detect(detector: &str, timestamps: &[String], values: &[f64]) -> (Vec<f64>, usize) {
     let mut model = anomaly::named(detector).expect("checked by run");
-    let bad = values.iter().filter(|v| !v.is_finite()).count();
-    (values.iter().map(|&y| model.observe(y)).collect(), bad)
+    let (mut bad, mut at) = (0, 0);
+    let scores = timestamps.iter().zip(values).map(|(text, &y)| {
+        match time_ns(text) {
+            Some(parsed) => at = parsed,
+            None => bad += 1,
+        }
+        bad += usize::from(!y.is_finite());
+        model.observe(at, y)
+    });
+    (scores.collect(), bad)
+}
+
+/// A NAB timestamp (`2014-04-02 14:29:00`, UTC) or an RFC 3339 one, in ns since the epoch.
+fn time_ns(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let parsed = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.and_utc())
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(text).map(|t| t.to_utc()));
+    parsed.ok()?.timestamp_nanos_opt()
 }
 
 /// `OUT/results/ironspider/<category>/ironspider_<name>.csv`.

@@ -308,7 +308,7 @@ impl NodeSeries {
         &mut self,
         name: &Arc<str>,
         settings: &Arc<TrackerSettings>,
-        detector: Option<&'static str>,
+        (grid, detector): (&Grid, Option<&'static str>),
         counts: &mut StepCounts,
     ) -> Option<(i64, Vec<StepInput>)> {
         let k = self.open.take()?;
@@ -332,7 +332,7 @@ impl NodeSeries {
             counts.count(tracker.observe(k, value));
             if let (Some(watches), Some(detector)) = (self.watches.as_mut(), detector) {
                 let watch = watches[r].get_or_insert_with(|| Watch::new(detector));
-                watch.observe(k, value);
+                watch.observe(k, grid.start_of(k, self.offset), value);
             }
             self.last_step = k;
             inputs.push(StepInput { node: Arc::clone(name), resource, value, windows });
@@ -398,11 +398,11 @@ impl Watch {
         Self { detector, newest: None }
     }
 
-    /// Scores step `k`'s `value` (a finite mean: the tracker refuses the rest, and so does
-    /// the detector, scoring them 0 without taking them).
-    fn observe(&mut self, k: i64, value: f64) {
+    /// Scores step `k`'s `value` at the step's start `at` (a finite mean: the tracker
+    /// refuses the rest, and so does the detector, scoring them 0 without taking them).
+    fn observe(&mut self, k: i64, at: i64, value: f64) {
         if value.is_finite() {
-            self.newest = Some((k, self.detector.observe(value), value));
+            self.newest = Some((k, self.detector.observe(at, value), value));
         }
     }
 }
@@ -471,7 +471,7 @@ impl Walk<'_> {
     /// Completes `node`'s open step, if any, and reads its forecasts.
     fn complete(&mut self, name: &Arc<str>, node: &mut NodeSeries) {
         let (grid, out) = (self.grid, &mut self.out);
-        if let Some((k, inputs)) = node.complete(name, self.settings, self.detector, &mut out.counts) {
+        if let Some((k, inputs)) = node.complete(name, self.settings, (grid, self.detector), &mut out.counts) {
             let start = grid.start_of(k, node.offset);
             out.steps.entry((start, node.phase)).or_default().extend(inputs);
             out.fresh[node.phase].push(node.forecasts(name, grid, self.horizons_seconds));
