@@ -222,9 +222,10 @@ fn run(command: Command) -> anyhow::Result<()> {
             let summary = replay::run(&args)?;
             print!("{}", summary.render());
             println!(
-                "wrote {}, {} and {}",
+                "wrote {}, {}{} and {}",
                 args.out.join("node_scores.parquet").display(),
                 args.out.join("forecasts.parquet").display(),
+                if args.alerts { format!(", {}", args.out.join("alerts.parquet").display()) } else { String::new() },
                 args.out.join("summary.json").display()
             );
             Ok(())

@@ -225,3 +225,27 @@ fn the_real_genai_pod_series_are_replayed_as_gpu_nodes() {
     }
     assert!(gpu_rows > 100_000 && gpu_memory_rows > 100_000, "GPU scored: {gpu_rows} rows, memory {gpu_memory_rows}");
 }
+
+#[test]
+fn with_alerts_an_overload_is_an_event_the_threshold_rule_catches_as_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    // One VM, 2 cores, 5-minute rows: 10 % for two hours, then 95 % for 20 minutes (four
+    // windows: one event, from the end of its first window), then 10 % for an hour.
+    let cpu = |i: i64| if (24..28).contains(&i) { 95.0 } else { 10.0 };
+    let rows: Vec<String> = (0..40).map(|i| row(T0 + 300 * i, 2, cpu(i), 4.0, 1.0)).collect();
+    std::fs::write(dir.path().join("1.csv"), format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    let out = dir.path().join("out");
+    let summary = replay_dataset("bitbrains", dir.path(), &out, &["--alerts"]);
+    let reports = summary["alerts"].as_array().expect("an alerts report");
+    let names: Vec<&str> = reports.iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    assert_eq!(names, ["CpuOverloadPredicted", "CpuOverload"]);
+    let threshold = &reports[1];
+    assert_eq!((threshold["events"].as_u64(), threshold["caught"].as_u64()), (Some(1), Some(1)), "{threshold}");
+    assert_eq!((threshold["median_lead_minutes"].as_f64(), threshold["false_alerts"].as_u64()), (Some(0.0), Some(0)));
+    // The predictive rule's forecasters are still warming up (bands need 50 errors): no alert.
+    assert_eq!(reports[0]["alerts"].as_u64(), Some(0), "{}", reports[0]);
+    let file = std::fs::File::open(out.join("alerts.parquet")).expect("alerts.parquet");
+    let batches: Vec<_> =
+        ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap().map(Result::unwrap).collect();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1, "one episode, of CpuOverload");
+}

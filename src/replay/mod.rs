@@ -8,12 +8,17 @@
 //! window exactly as live. Every window's `node_scores` rows go to
 //! `OUT/node_scores.parquet`, every forecasting step's `forecasts` rows (the live forecasts of
 //! `serve`, on the grid of [`forecast_config`]) to `OUT/forecasts.parquet`; the report goes
-//! to `OUT/summary.json` and the terminal.
+//! to `OUT/summary.json` and the terminal. With `--alerts`, the rules of [`alerts::rules`]
+//! are evaluated after every window close at the virtual time: their firing episodes go to
+//! `OUT/alerts.parquet`, and how far ahead of CPU overloads each rule fired to the report.
 
+pub mod alerts;
 pub mod summary;
 
+use alerts::AlertLog;
 use anyhow::Context;
 use ironspider_datasets::{LoadReport, Trace, bitbrains, genai, otlp};
+use ironspider_engine::alerts::{Alerts, AlertsConfig};
 use ironspider_engine::{Engine, EngineConfig, ForecastConfig, ManualClock, schema};
 use ironspider_ingest::metrics::Transport;
 use ironspider_ingest::{DecoderKind, Encoded, Format, IngestConfig, Ingestor};
@@ -73,6 +78,10 @@ pub struct ReplayArgs {
     /// Do not draw a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Evaluate the predictive and threshold CPU rules at every window and report their lead
+    /// times against overload events (`OUT/alerts.parquet`; [`alerts`]).
+    #[arg(long)]
+    pub alerts: bool,
 }
 
 fn load(args: &ReplayArgs) -> anyhow::Result<(Trace, LoadReport)> {
@@ -153,15 +162,59 @@ impl ScoreSink {
         Ok(Self { writer, totals: ScoreTotals::default(), window_seconds: window_seconds as f64, newest: i64::MIN })
     }
 
-    /// Takes the rows of every window the engine scored since the last call.
-    fn drain(&mut self, engine: &Engine) -> anyhow::Result<()> {
+    /// Takes the rows of every window the engine scored since the last call (their CPU to
+    /// `log`, when alerts are replayed).
+    fn drain(&mut self, engine: &Engine, mut log: Option<&mut AlertLog>) -> anyhow::Result<()> {
         for (window_end, batch) in engine.node_scores_since(self.newest) {
+            if let Some(log) = log.as_deref_mut() {
+                log_cpu(log, window_end, &batch);
+            }
             self.writer.write(&batch)?;
             self.totals.add(window_end, &batch, self.window_seconds);
             self.newest = window_end;
         }
         Ok(())
     }
+}
+
+/// Keeps each reporting node's CPU of a `node_scores` batch.
+fn log_cpu(log: &mut AlertLog, window_end: i64, batch: &arrow::record_batch::RecordBatch) {
+    use arrow::array::{Array, Float64Array, StringArray};
+    let node = batch.column_by_name("node").and_then(|c| c.as_any().downcast_ref::<StringArray>());
+    let cpu = batch.column_by_name("cpu").and_then(|c| c.as_any().downcast_ref::<Float64Array>());
+    let (Some(node), Some(cpu)) = (node, cpu) else { return };
+    for i in (0..batch.num_rows()).filter(|i| cpu.is_valid(*i)) {
+        log.cpu(node.value(i), window_end, cpu.value(i));
+    }
+}
+
+/// Writes the firing episodes to `path` (`alertname, node, active_at, fired_at,
+/// resolved_at`, times as timestamps; `resolved_at` null while still firing at the end).
+fn write_episodes(path: &Path, episodes: &[alerts::Episode]) -> anyhow::Result<()> {
+    use arrow::array::{ArrayRef, StringArray, TimestampNanosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let time = || DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("alertname", DataType::Utf8, false),
+        Field::new("node", DataType::Utf8, false),
+        Field::new("active_at", time(), false),
+        Field::new("fired_at", time(), false),
+        Field::new("resolved_at", time(), true),
+    ]));
+    let times = |f: fn(&alerts::Episode) -> Option<i64>| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from_iter(episodes.iter().map(f)).with_timezone("UTC"))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(episodes.iter().map(|e| e.rule.as_str()))),
+        Arc::new(StringArray::from_iter_values(episodes.iter().map(|e| e.node.as_str()))),
+        times(|e| Some(e.active_at)),
+        times(|e| Some(e.fired_at)),
+        times(|e| e.resolved_at),
+    ];
+    let mut writer = parquet_writer(path, &schema)?;
+    writer.write(&arrow::record_batch::RecordBatch::try_new(schema, columns)?)?;
+    writer.close()?;
+    Ok(())
 }
 
 /// Runs the replay and writes its outputs; returns the summary.
@@ -185,11 +238,18 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     let mut forecasts =
         ForecastSink { writer: parquet_writer(&forecasts_path, &schema::FORECASTS)?, rows: 0, newest: i64::MIN };
     let mut points = PointCounts::default();
+    let config = engine.config();
+    let rules = AlertsConfig { default_rules: false, rules: alerts::rules(), ..AlertsConfig::default() };
+    let watch = args.alerts.then(|| Alerts::new(&rules, config.anomaly.threshold)).transpose()?;
+    let mut log = AlertLog::default();
     let bar = crate::progress::bar(trace.steps() as u64, "steps", args.no_progress);
     for (ts, request) in otlp::requests(&trace) {
         clock.advance_to(ts);
         engine.close_due_windows();
-        sink.drain(&engine)?;
+        if let Some(watch) = &watch {
+            log.observe(&watch.evaluate(&engine.scores(), &engine.forecasts(), ts));
+        }
+        sink.drain(&engine, watch.as_ref().map(|_| &mut log))?;
         forecasts.drain(&engine)?;
         let outcome =
             ingestor.submit(Transport::Replay, &Encoded::new(Format::OtlpProtobuf, request.encode_to_vec()))?;
@@ -202,12 +262,21 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
     }
     bar.finish_and_clear();
     engine.shutdown();
-    sink.drain(&engine)?;
+    sink.drain(&engine, watch.as_ref().map(|_| &mut log))?;
     sink.writer.close()?;
     forecasts.drain(&engine)?;
     forecasts.writer.close()?;
 
     let simulated_seconds = (last - first) as f64 / 1e9 + window_seconds as f64;
+    let alert_reports = match &watch {
+        Some(watch) => {
+            write_episodes(&args.out.join("alerts.parquet"), &log.episodes)?;
+            let events = log.events(window_seconds as i64 * 1_000_000_000);
+            let node_days = trace.nodes.len() as f64 * simulated_seconds / 86_400.0;
+            watch.rules().iter().map(|rule| alerts::score(rule, &log.episodes, &events, node_days)).collect()
+        }
+        None => Vec::new(),
+    };
     let wall_seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
         dataset: format!("{:?}", args.dataset).to_lowercase(),
@@ -225,6 +294,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Summary> {
         simulated_seconds,
         wall_seconds,
         speedup: simulated_seconds / wall_seconds.max(1e-9),
+        alerts: alert_reports,
     };
     let path = args.out.join("summary.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)

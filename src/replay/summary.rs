@@ -79,6 +79,10 @@ pub struct Summary {
     pub wall_seconds: f64,
     /// Simulated seconds per wall second.
     pub speedup: f64,
+    /// With `--alerts`: how each rule did against the overload events
+    /// (`super::alerts`), empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<super::alerts::RuleReport>,
 }
 
 /// Sums over the `node_scores` rows seen so far.
@@ -195,6 +199,39 @@ impl Summary {
             self.cost.idle,
             self.cost.idle_share * 100.0
         ));
+        if !self.alerts.is_empty() {
+            out.push_str(&self.render_alerts());
+        }
         out
+    }
+
+    /// The lead-time table of `--alerts`.
+    fn render_alerts(&self) -> String {
+        let mut table = comfy_table::Table::new();
+        table.set_header([
+            "rule",
+            "horizon (min)",
+            "events caught",
+            "ahead (lead > 0)",
+            "alerts",
+            "false alerts / node-day",
+            "median lead (min)",
+        ]);
+        for report in &self.alerts {
+            table.add_row([
+                report.rule.clone(),
+                format!("{:.0}", report.horizon_minutes),
+                format!("{} of {}", report.caught, report.events),
+                report.caught_ahead.to_string(),
+                report.alerts.to_string(),
+                format!("{:.3}", report.false_alerts_per_node_day),
+                report.median_lead_minutes.map_or("-".to_string(), |m| format!("{m:.1}")),
+            ]);
+        }
+        format!(
+            "overload events: CPU ≥ {} for {} minutes or more\n{table}\n",
+            super::alerts::OVERLOAD,
+            super::alerts::OVERLOAD_MINUTES
+        )
     }
 }
