@@ -125,3 +125,48 @@ fn rules_the_server_cannot_run_are_refused_at_start_naming_the_rule() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success() && stderr.contains("psychic"), "{stderr}");
 }
+
+/// 1 s windows; one rule: CPU unlike the peers' (modified z-score 3.5 or more), at once.
+const PEERS: &str = "[engine]\nwindow_seconds = 1\nlateness_seconds = 0\n\n[alerts]\ndefault_rules = false\n\n\
+    [[alerts.rules]]\nname = \"UnlikeItsPeers\"\nkind = \"peer_outlier\"\nresource = \"cpu\"\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_unlike_its_peers_gets_a_high_peer_deviation_and_a_peer_outlier_alert() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("ironspider.toml");
+    std::fs::write(&config, PEERS).expect("config written");
+    let server = Server::start_in(dir.path(), &["--config", config.to_str().expect("UTF-8 path")], &[]);
+    // Six nodes of one shape: five near 0.2 (median 0.2, MAD 0.01), one at 0.9: its
+    // modified z-score is 0.6745 · 0.7 / 0.01 = 47.2; the others' at most 0.6745 · 2 = 1.35.
+    let cpus = [("p1", 0.19), ("p2", 0.2), ("p3", 0.21), ("p4", 0.2), ("p5", 0.22), ("odd", 0.9)];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ts = now_ns();
+        for (node, cpu) in cpus {
+            server.export_grpc(encode(&hostmetrics(node, ts, cpu, 4.0))).await.expect("accepted");
+        }
+        let body = get_json(&server, "/api/v1/alerts").await;
+        let firing: Vec<String> = body["data"]["alerts"]
+            .as_array()
+            .expect("alerts")
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .map(|a| a["labels"]["node"].as_str().expect("node").to_string())
+            .collect();
+        if !firing.is_empty() {
+            assert_eq!(firing, ["odd"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no peer-outlier alert within 30 s: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let nodes = get_json(&server, "/api/v1/nodes").await;
+    let deviation = |name: &str| {
+        let node = nodes.as_array().expect("nodes").iter().find(|n| n["node"] == name).expect("listed");
+        node["peer_deviation"].as_f64().expect("a peer deviation")
+    };
+    assert!((deviation("odd") - 0.6745 * 0.7 / 0.01).abs() < 0.5, "{nodes}");
+    assert!(deviation("p2") < 1.5, "{nodes}");
+    let metrics = server.metrics_text().await;
+    assert!(metrics.contains("ironspider_node_peer_deviation{node=\"odd\",resource=\"cpu\"}"), "{metrics}");
+}

@@ -31,6 +31,7 @@ fn score() -> NodeScore {
         updated_at: 1_700_000_000_000_000_000,
         reported: true,
         anomalies: vec![("cpu", 0.125), ("memory", 0.77)],
+        peer_deviation: vec![("cpu", 1.5), ("memory", 2.25)],
         ..NodeScore::default()
     }
 }
@@ -57,7 +58,8 @@ fn gauge_value(families: &[MetricFamily], quantity: &Quantity) -> f64 {
             metric.get_gauge().get_value()
         }
         Gauge::Parts { .. } => node_metrics.map(|m| m.get_gauge().get_value()).sum(),
-        // Each resource a sample of its own; the quantity is their highest.
+        // Each resource a sample of its own; the quantity is their highest (of the absolute
+        // values, for the peer deviation: the fixture's are positive).
         Gauge::Each { .. } => node_metrics.map(|m| m.get_gauge().get_value()).fold(f64::NEG_INFINITY, f64::max),
     }
 }

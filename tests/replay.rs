@@ -98,7 +98,8 @@ fn a_small_trace_with_quirks_gives_hand_worked_scores_and_costs() {
             "health",
             "cost_per_hour",
             "idle_cost_per_hour",
-            "anomaly"
+            "anomaly",
+            "peer_deviation"
         ]
     );
     let pressure = batches[0].column_by_name("pressure").unwrap();

@@ -40,7 +40,7 @@ SAMPLE_PERIOD_S = 0.2
 JOB = "node"
 NODE = "127.0.0.1"  # node_exporter's instance, 127.0.0.1:PORT, without the port
 NODE_KEYS = {"node", "cpu", "memory", "gpu", "gpu_memory", "pressure", "health", "cost_per_hour",
-             "idle_cost_per_hour", "anomaly", "updated_at", "factors"}
+             "idle_cost_per_hour", "anomaly", "peer_deviation", "updated_at", "factors"}
 
 
 @dataclass(frozen=True)

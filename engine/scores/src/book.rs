@@ -140,8 +140,9 @@ impl ScoreBook {
         }
         self.forget_silent(watermark);
         let nodes = self.nodes.read();
-        let scores: BTreeMap<String, NodeScore> =
+        let mut scores: BTreeMap<String, NodeScore> =
             nodes.iter().map(|(name, history)| (name.clone(), self.score(name, history, watermark))).collect();
+        crate::peers::assign(&mut scores);
         // Both maps are keyed and ordered by node name.
         let cluster = cluster_health(scores.values().zip(nodes.values()).map(|(s, h)| (s.health, h.frame.vcpus)));
         let pods = self.pods.read().clone();
@@ -193,6 +194,8 @@ impl ScoreBook {
             updated_at: history.last_seen_end,
             factors: health.factors,
             anomalies: history.anomalies.clone(),
+            // Set across nodes once every node is scored (`crate::peers::assign`).
+            peer_deviation: Vec::new(),
             reported: history.last_seen_end == watermark,
             io: Io { network: frame.network_bytes_per_second, disk: frame.disk_bytes_per_second },
             cost,

@@ -20,6 +20,7 @@ pub mod cost;
 mod frame;
 pub mod health;
 pub mod inventory;
+pub mod peers;
 pub mod pressure;
 pub mod quantity;
 mod snapshot;

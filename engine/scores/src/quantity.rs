@@ -154,6 +154,13 @@ pub static ANOMALY: Family = Family {
     by_resource: true,
 };
 
+/// `ironspider_node_peer_deviation{node,resource}`.
+pub static PEER_DEVIATION: Family = Family {
+    name: "ironspider_node_peer_deviation",
+    help: "Modified z-score of the node's resource among the nodes of its shape in the newest window.",
+    by_resource: true,
+};
+
 const fn utilisation(name: &'static str, value: fn(&NodeScore) -> Option<f64>) -> Quantity {
     Quantity {
         name,
@@ -164,7 +171,7 @@ const fn utilisation(name: &'static str, value: fn(&NodeScore) -> Option<f64>) -
 }
 
 /// Every published per-node quantity, in column order.
-pub static NODE_QUANTITIES: [Quantity; 9] = [
+pub static NODE_QUANTITIES: [Quantity; 10] = [
     utilisation("cpu", |s| s.cpu),
     utilisation("memory", |s| s.memory),
     utilisation("gpu", |s| s.gpu),
@@ -199,6 +206,12 @@ pub static NODE_QUANTITIES: [Quantity; 9] = [
         value: |s| s.anomalies.iter().map(|(_, score)| *score).reduce(f64::max),
         gauge: Gauge::Each { family: &ANOMALY, values: |s| &s.anomalies },
     },
+    Quantity {
+        name: "peer_deviation",
+        presence: Presence::Reported,
+        value: |s| s.peer_deviation.iter().map(|(_, m)| m.abs()).reduce(f64::max),
+        gauge: Gauge::Each { family: &PEER_DEVIATION, values: |s| &s.peer_deviation },
+    },
 ];
 
 #[cfg(test)]
@@ -213,7 +226,7 @@ mod tests {
         assert_eq!(names.len(), NODE_QUANTITIES.len());
         let silent = NodeScore { cpu: Some(0.5), health: 40.0, reported: false, ..NodeScore::default() };
         let shown: Vec<Option<f64>> = NODE_QUANTITIES.iter().map(|q| q.in_window(&silent)).collect();
-        assert_eq!(shown, [None, None, None, None, None, Some(40.0), Some(0.0), Some(0.0), None]);
+        assert_eq!(shown, [None, None, None, None, None, Some(40.0), Some(0.0), Some(0.0), None, None]);
     }
 
     #[test]

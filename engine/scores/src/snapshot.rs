@@ -48,6 +48,9 @@ pub struct NodeScore {
     /// Each resource's anomaly score in the node's newest forecasting step (as the engine's
     /// detectors gave it, in its resource order); empty until one scores.
     pub anomalies: Vec<(&'static str, f64)>,
+    /// Each resource's modified z-score among the node's peers in the window
+    /// ([`crate::peers`]); empty when it has too few peers or did not report.
+    pub peer_deviation: Vec<(&'static str, f64)>,
     /// Whether the node reported in the snapshot's window (its utilisation is from that
     /// window rather than an older one).
     pub reported: bool,

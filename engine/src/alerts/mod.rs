@@ -244,6 +244,7 @@ fn summary(rule: &RuleConfig, node: &str, resource: &str, value: f64) -> String 
         ),
         Kind::Threshold => format!("{resource} on {node} is at {value:.3} (threshold {threshold})"),
         Kind::Anomaly => format!("{resource} on {node} behaves unlike itself (anomaly score {value:.3})"),
+        Kind::PeerOutlier => format!("{resource} on {node} is unlike its peers' (modified z-score {value:.2})"),
         Kind::Stale => format!("{node} has sent no telemetry for its stale windows"),
         Kind::GpuErrors => format!("{node} reports GPU XID or uncorrectable ECC errors"),
     }

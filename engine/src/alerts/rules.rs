@@ -8,6 +8,7 @@
 //! | `predictive` | the forecast `quantile` of `resource` at some horizon `h ≤ within_seconds` is ≥ `threshold`; the first such horizon gives the expected crossing, `issued_at + h` | that quantile |
 //! | `threshold` | `resource`'s utilisation (pressure) in the node's newest window is ≥ `threshold` (the reactive rule, for comparison) | the utilisation |
 //! | `anomaly` | the anomaly score of `resource` (of any resource when none is named) in the node's newest forecasting step is ≥ `threshold` (default `[engine.anomaly] threshold`) | the score |
+//! | `peer_outlier` | the modified z-score of `resource` (of any, when none is named) among the node's peers (`ironspider_scores::peers`) is ≥ `threshold` in absolute value (default 3.5, Iglewicz & Hoaglin's cut-off) | the z-score |
 //! | `stale` | the node's health has its full `stale` penalty: no data for `[engine.scores.health] stale_windows` windows | windows missed |
 //! | `gpu_errors` | the node's health lists XID or uncorrectable ECC errors in its newest window | 1 |
 //!
@@ -29,6 +30,8 @@ pub enum Kind {
     Threshold,
     /// An anomaly score over a threshold.
     Anomaly,
+    /// A node unlike the nodes of its shape.
+    PeerOutlier,
     /// Telemetry stopped.
     Stale,
     /// GPU XID or uncorrectable ECC errors.
@@ -63,7 +66,8 @@ pub struct RuleConfig {
     #[serde(default = "default_quantile")]
     pub quantile: Quantile,
     /// The level: a utilisation in (0, 1] for `predictive` and `threshold`, a score in (0, 1]
-    /// for `anomaly` (default `[engine.anomaly] threshold`); unused by the others.
+    /// for `anomaly` (default `[engine.anomaly] threshold`), a positive z-score for
+    /// `peer_outlier` (default 3.5); unused by the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     /// How far ahead a `predictive` rule looks, in seconds.
@@ -168,7 +172,12 @@ impl RuleConfig {
         let needs_threshold = needs_resource;
         match self.threshold {
             None if needs_threshold => return fail("a threshold is required".to_string()),
-            Some(t) if !(t > 0.0 && t <= 1.0) => return fail(format!("threshold {t} is not in (0, 1]")),
+            Some(t) if self.kind == Kind::PeerOutlier && !(t > 0.0 && t.is_finite()) => {
+                return fail(format!("threshold {t} is not a positive z-score"));
+            }
+            Some(t) if self.kind != Kind::PeerOutlier && !(t > 0.0 && t <= 1.0) => {
+                return fail(format!("threshold {t} is not in (0, 1]"));
+            }
             _ => {}
         }
         if self.kind == Kind::Predictive && self.within_seconds.is_none_or(|w| w == 0) {
@@ -221,6 +230,13 @@ pub fn condition(rule: &RuleConfig, inputs: Inputs<'_>) -> Option<Condition> {
             let scores = score.anomalies.iter().filter(|(r, _)| wanted.is_none_or(|w| w == *r));
             let highest = scores.map(|(_, s)| *s).reduce(f64::max)?;
             (highest >= threshold).then(|| plain(highest))?
+        }
+        Kind::PeerOutlier => {
+            let threshold = rule.threshold.unwrap_or(ironspider_scores::peers::OUTLIER);
+            let wanted = rule.resource.as_deref();
+            let deviations = score.peer_deviation.iter().filter(|(r, _)| wanted.is_none_or(|w| w == *r));
+            let farthest = deviations.map(|(_, m)| *m).max_by(|a, b| a.abs().total_cmp(&b.abs()))?;
+            (farthest.abs() >= threshold).then(|| plain(farthest))?
         }
         Kind::Stale => {
             let stale = score.factors.iter().find(|f| f.factor == "stale")?;
@@ -325,6 +341,12 @@ mod tests {
         assert_eq!(condition(&hot, inputs).map(|c| c.value), Some(0.92));
         assert_eq!(condition(&rule(Kind::GpuErrors), inputs).map(|c| c.value), Some(1.0));
         assert_eq!(condition(&rule(Kind::Stale), inputs), None);
+        let odd = NodeScore { peer_deviation: vec![("cpu", 1.0), ("memory", -4.0)], ..node.clone() };
+        let peers = Inputs { score: &odd, ..inputs };
+        assert_eq!(condition(&rule(Kind::PeerOutlier), peers).map(|c| c.value), Some(-4.0), "3.5 by default");
+        let strict = RuleConfig { threshold: Some(5.0), ..rule(Kind::PeerOutlier) };
+        assert_eq!(condition(&strict, peers), None);
+        assert!(RuleConfig { threshold: Some(0.0), ..strict }.validate(0).is_err());
         let silent = NodeScore {
             factors: vec![Factor { factor: "stale", penalty: 100.0, detail: String::new() }],
             ..node.clone()
