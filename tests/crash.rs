@@ -24,7 +24,14 @@ fn acknowledged(log: &str) -> Counts {
     for line in log.lines() {
         let fields: Vec<i64> = line.split(' ').map(|f| f.parse().expect("a number")).collect();
         let [first, points, ts, rejected] = fields[..] else { panic!("a malformed ack line: {line}") };
-        assert_eq!(rejected, 0, "loadgen's fresh timestamps are never refused: {line}");
+        // A request that reached the engine more than the lateness (1 s) after its fresh
+        // timestamps — a test machine running the whole suite at once can stall one that
+        // long — has all its points refused as late, and none stored: it adds nothing. A
+        // request partly refused would leave the test unable to say which points count.
+        if rejected == points {
+            continue;
+        }
+        assert_eq!(rejected, 0, "loadgen's fresh timestamps are refused whole or not at all: {line}");
         let window = ts - ts.rem_euclid(WINDOW_NS);
         for k in 0..points {
             let series = (first + k) as usize % (NODES * METRICS);
