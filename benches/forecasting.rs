@@ -1,7 +1,9 @@
 //! Live forecasting at a window close for 10,000 nodes × 5 resources (cpu, memory, gpu,
 //! gpu_memory, pressure), on one core, with the engine's defaults (10 s windows, 5-minute
 //! steps, horizons 1, 3 and 12 steps, bands of 576 errors) and the catalogue's default
-//! model; in the same run the naive model's trackers as the baseline. The nodes' steps are
+//! model, alone and with the default anomaly detector beside every tracker (fed the same
+//! step values, as `serve` runs them); in the same run the naive model's trackers as the
+//! baseline. The nodes' steps are
 //! staggered (the default, `engine.forecast.stagger`): each window close completes the steps
 //! of one phase of 30, about a thirtieth of the trackers, so the time that matters is the
 //! slowest of a step's 30 closes (each sample runs a whole step and counts its slowest
@@ -23,7 +25,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use ironspider_engine::ForecastConfig;
 use ironspider_engine::forecasts::LiveForecasts;
-use ironspider_models::forecast;
+use ironspider_models::{anomaly, forecast};
 use ironspider_scores::{NodeScore, ScoresSnapshot};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -78,11 +80,16 @@ fn scores(pattern: usize, nodes: usize) -> ScoresSnapshot {
 /// Windows of a step.
 const WINDOWS_PER_STEP: i64 = STEP_NS / WINDOW_NS;
 
-/// Live forecasts of `model` with the engine's defaults, staggered or not.
-fn forecaster(model: &str, stagger: bool) -> LiveForecasts {
+/// Live forecasts of `model` with the engine's defaults, staggered or not, with an anomaly
+/// detector of the catalogue's `detector` on every node and resource when named.
+fn forecaster(model: &str, stagger: bool, detector: Option<&str>) -> LiveForecasts {
     let config = ForecastConfig { model: model.to_string(), stagger, ..ForecastConfig::default() };
-    LiveForecasts::new(&config, (WINDOW_NS / 1_000_000_000) as u64, &prometheus::Registry::new())
-        .expect("valid settings")
+    let live = LiveForecasts::new(&config, (WINDOW_NS / 1_000_000_000) as u64, &prometheus::Registry::new())
+        .expect("valid settings");
+    match detector {
+        Some(name) => live.watching(name).expect("a detector of the catalogue"),
+        None => live,
+    }
 }
 
 /// Records window `w` (10 s) with the values of its step's pattern; returns the steps it
@@ -92,11 +99,11 @@ fn window(live: &LiveForecasts, patterns: &[ScoresSnapshot], w: i64) -> usize {
     live.record(w * WINDOW_NS, (w + 1) * WINDOW_NS, scores).len()
 }
 
-/// Warms `model`'s trackers up (staggered or not) and prints their memory per node and
-/// resource; returns them with the next window.
-fn warmed(model: &str, stagger: bool, patterns: &[ScoresSnapshot]) -> (LiveForecasts, i64) {
+/// Warms `model`'s trackers (and `detector`'s detectors) up, staggered or not, and prints
+/// their memory per node and resource; returns them with the next window.
+fn warmed(model: &str, stagger: bool, detector: Option<&str>, patterns: &[ScoresSnapshot]) -> (LiveForecasts, i64) {
     let before = counting::live_bytes();
-    let live = forecaster(model, stagger);
+    let live = forecaster(model, stagger, detector);
     let started = std::time::Instant::now();
     let (nodes, warm_up) = scale();
     let windows = warm_up * WINDOWS_PER_STEP;
@@ -109,7 +116,7 @@ fn warmed(model: &str, stagger: bool, patterns: &[ScoresSnapshot]) -> (LiveForec
     let phases = (0..live.phases()).map(|p| snapshot.phase_nodes(p).len());
     let largest = phases.max().unwrap_or(0);
     println!(
-        "{model} (stagger {stagger}): {} forecasts published; {:.1} MiB of forecasting state, {:.0} bytes per node \
+        "{model} (stagger {stagger}, detector {detector:?}): {} forecasts published; {:.1} MiB of forecasting state, {:.0} bytes per node \
          and resource (the tracker's own part {} bytes); {} phases, the largest of {largest} nodes \
          (mean {:.0}); warm-up {warm_up} steps of {nodes} nodes in {:.1} s",
         snapshot.len(),
@@ -136,9 +143,15 @@ fn forecasting(c: &mut Criterion) {
     let patterns: Vec<ScoresSnapshot> = (0..PATTERNS).map(|p| scores(p, scale().0)).collect();
     let mut group = c.benchmark_group(format!("window_close_{}_nodes_5_resources", scale().0));
     group.sample_size(10);
-    for model in [forecast::DEFAULT, "naive"] {
-        let (live, mut w) = warmed(model, true, &patterns);
-        let label = if model == "naive" { "naive (baseline)".to_string() } else { format!("{model} (default)") };
+    // The default model alone, with the default detector beside each tracker (as `serve`
+    // runs them), and the naive baseline.
+    for (model, detector) in [(forecast::DEFAULT, None), (forecast::DEFAULT, Some(anomaly::DEFAULT)), ("naive", None)] {
+        let (live, mut w) = warmed(model, true, detector, &patterns);
+        let label = match (model, detector) {
+            ("naive", _) => "naive (baseline)".to_string(),
+            (_, Some(detector)) => format!("{model} (default) with {detector} detectors"),
+            _ => format!("{model} (default)"),
+        };
         // Each iteration: one step's 30 window closes, counted as its slowest.
         group.bench_function(format!("slowest window of a step, staggered, {label}"), |b| {
             b.iter_custom(|iters| {
@@ -159,7 +172,7 @@ fn forecasting(c: &mut Criterion) {
         drop(live);
     }
     // Not staggered: every tracker fed at the close that ends the step.
-    let (live, mut w) = warmed(forecast::DEFAULT, false, &patterns);
+    let (live, mut w) = warmed(forecast::DEFAULT, false, None, &patterns);
     group.bench_function(format!("step-completing window, not staggered, {} (default)", forecast::DEFAULT), |b| {
         b.iter_custom(|iters| {
             let mut total = std::time::Duration::ZERO;
