@@ -87,11 +87,15 @@ impl Notifier {
             if !due || Instant::now() < retry_at {
                 continue;
             }
-            let now = chrono_now_ns();
             let resend_ns = i64::try_from(self.resend.as_nanos()).unwrap_or(i64::MAX);
-            let body = wire::alertmanager_alerts(&snapshot, now, resend_ns, &self.generator);
+            let body = wire::alertmanager_alerts(&snapshot, resend_ns, &self.generator);
             let count = body.as_array().map_or(0, Vec::len) as u64;
-            match self.push(&body).await {
+            // A push in flight at shutdown is abandoned rather than waited for (up to 10 s).
+            let outcome = tokio::select! {
+                _ = &mut stopped => return,
+                outcome = self.push(&body) => outcome,
+            };
+            match outcome {
                 Ok(()) => {
                     self.metrics.sent.inc();
                     self.metrics.alerts.inc_by(count);
@@ -120,10 +124,4 @@ impl Notifier {
         anyhow::ensure!(status.is_success(), "{status}: {}", response.text().await.unwrap_or_default());
         Ok(())
     }
-}
-
-/// The wall clock in ns since the epoch (the engine's `SystemClock` reads the same).
-fn chrono_now_ns() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_nanos()).unwrap_or(i64::MAX)
 }

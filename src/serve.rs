@@ -90,7 +90,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let evaluating = tokio::spawn(evaluate_alerts(Arc::clone(&engine), Arc::clone(&alerts), period, stopped()));
     let notifying = match &config.alerts.alertmanager {
         Some(url) => {
-            let generator = format!("http://{}/api/v1/alerts", api_front.local_addr()?);
+            let scheme = if config.tls.enabled() { "https" } else { "http" };
+            let base = match &config.alerts.external_url {
+                Some(url) => url.trim_end_matches('/').to_string(),
+                None => format!("{scheme}://{}", api_front.local_addr()?),
+            };
+            let generator = format!("{base}/api/v1/alerts");
             let resend = Duration::from_secs(config.alerts.resend_seconds);
             let notifier = Notifier::new(url, generator, resend, alerts.published(), &registry)?;
             tracing::info!(alertmanager = %url, "pushing alerts to Alertmanager");

@@ -190,7 +190,7 @@ pub fn score(
                 .iter()
                 .filter(|e| e.node == *node)
                 .filter(fresh)
-                .filter(|e| e.resolved_at.is_none_or(|resolved| resolved > from));
+                .filter(|e| e.resolved_at.is_none_or(|resolved| resolved >= from));
             previous_end = event.end;
             if let Some(earliest) = firing.map(|e| e.fired_at.max(from)).min() {
                 leads.push((event.start - earliest) as f64 / MINUTE_NS as f64);

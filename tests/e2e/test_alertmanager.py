@@ -180,8 +180,8 @@ def test_a_predictive_alert_and_its_resolution_reach_the_receiver_through_alertm
         # The server lists it as firing, and shows it on /metrics.
         listed = requests.get(f"{server.api_url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
         assert [a["state"] for a in listed if a["labels"]["alertname"] == "MemorySoonFull"] == ["firing"]
-        assert server.metric("ironspider_alerts", alertname="MemorySoonFull", node=NODE, severity="page",
-                             alertstate="firing") == 1
+        assert server.metric("ironspider_alerts", alertname="MemorySoonFull", node=NODE, resource="memory",
+                             severity="page", alertstate="firing") == 1
         # Alertmanager holds it too.
         held = requests.get(f"{alertmanager}/api/v2/alerts", timeout=5).json()
         assert [a["labels"]["node"] for a in held if a["labels"]["alertname"] == "MemorySoonFull"] == [NODE]

@@ -44,31 +44,31 @@ const RESOURCES: [(&str, Read); 5] = [
 ];
 
 /// Sets every reporting node's `peer_deviation` (its modified z-score per resource, among
-/// the nodes of its shape) in `scores`. Nodes are grouped by sorting on their shape, and
-/// medians are found by selection: O(n log n) for n nodes, no allocation per node beyond its
-/// own list.
+/// the nodes of its shape) in `scores`. Nodes are grouped by sorting on their shape
+/// (computed once per node), and medians are found by selection: O(n log n) for n nodes.
 pub fn assign(scores: &mut BTreeMap<String, NodeScore>) {
-    let mut nodes: Vec<&mut NodeScore> = scores.values_mut().collect();
-    for node in &mut nodes {
+    let mut nodes: Vec<(Shape, &mut NodeScore)> = Vec::with_capacity(scores.len());
+    for node in scores.values_mut() {
         node.peer_deviation.clear();
+        if node.reported {
+            nodes.push((shape(node), node));
+        }
     }
-    nodes.retain(|node| node.reported);
-    nodes.sort_by_cached_key(|node| shape(node));
+    nodes.sort_by(|a, b| a.0.cmp(&b.0));
     let mut values = Vec::new();
     let mut z = Vec::new();
     let mut start = 0;
     while start < nodes.len() {
-        let key = shape(nodes[start]);
-        let end = start + nodes[start..].iter().take_while(|node| shape(node) == key).count();
+        let end = start + nodes[start..].iter().take_while(|(key, _)| *key == nodes[start].0).count();
         let group = &mut nodes[start..end];
         for (resource, read) in RESOURCES {
             values.clear();
-            values.extend(group.iter().filter_map(|node| read(node)));
+            values.extend(group.iter().filter_map(|(_, node)| read(node)));
             if !modified_z_into(&values, &mut z) {
                 continue;
             }
-            let scored = group.iter_mut().filter(|node| read(node).is_some());
-            for (node, m) in scored.zip(&z) {
+            let scored = group.iter_mut().filter(|(_, node)| read(node).is_some());
+            for ((_, node), m) in scored.zip(&z) {
                 node.peer_deviation.push((resource, *m));
             }
         }
@@ -76,8 +76,11 @@ pub fn assign(scores: &mut BTreeMap<String, NodeScore>) {
     }
 }
 
-/// The shape peers share (module doc): vCPUs (bits), memory in whole GiB, GPUs, GPU model.
-fn shape(score: &NodeScore) -> (Option<u64>, Option<i64>, usize, Option<String>) {
+/// What peers share: vCPUs (bits), memory in whole GiB, GPUs, GPU model.
+type Shape = (Option<u64>, Option<i64>, usize, Option<String>);
+
+/// The shape peers share (module doc), computed once per node.
+fn shape(score: &NodeScore) -> Shape {
     let hardware = &score.hardware;
     (
         hardware.vcpus.map(f64::to_bits),

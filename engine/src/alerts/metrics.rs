@@ -1,6 +1,8 @@
-//! `ironspider_alerts{alertname,node,severity,alertstate}` on `/metrics`: 1 for every pending
-//! or firing alert (`alertstate` `pending` or `firing`), rendered from the published
-//! snapshot at scrape time, as Prometheus's own `ALERTS` series is.
+//! `ironspider_alerts{alertname,node,resource,severity,alertstate}` on `/metrics`: 1 for
+//! every pending or firing alert (`alertstate` `pending` or `firing`; `resource` empty for a
+//! rule that names none), rendered from the published snapshot at scrape time, as
+//! Prometheus's own `ALERTS` series is. Two rules of one name on one resource are refused
+//! (`AlertsConfig::validate`), so no two samples share labels.
 
 use super::{PublishedAlerts, State};
 use crate::score_metrics::{desc, family, gauge, label};
@@ -25,8 +27,8 @@ impl AlertsCollector {
     pub fn new(published: Arc<PublishedAlerts>) -> Result<Self, prometheus::Error> {
         let alerts = desc(
             "ironspider_alerts",
-            "1 for each pending or firing alert, by name, node, severity and state.",
-            &["alertname", "node", "severity", "alertstate"],
+            "1 for each pending or firing alert, by name, node, resource, severity and state.",
+            &["alertname", "node", "resource", "severity", "alertstate"],
         )?;
         Ok(Self { published, alerts })
     }
@@ -48,6 +50,7 @@ impl Collector for AlertsCollector {
                 let labels = vec![
                     label("alertname", alert.name()),
                     label("node", value("node")),
+                    label("resource", value("resource")),
                     label("severity", value("severity")),
                     label("alertstate", alert.state.as_str()),
                 ];

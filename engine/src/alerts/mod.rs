@@ -9,7 +9,8 @@
 //! [`state`] (pending → firing after `for_seconds` → resolved). **Out:** an immutable
 //! [`AlertsSnapshot`] replaced whole after each evaluation; [`wire`] renders it as the
 //! Prometheus HTTP API's `GET /api/v1/alerts` and as Alertmanager's `POST /api/v2/alerts`
-//! body, and [`AlertsCollector`] as `ironspider_alerts{alertname,node,severity,alertstate}`.
+//! body, and [`AlertsCollector`] as
+//! `ironspider_alerts{alertname,node,resource,severity,alertstate}`.
 //!
 //! Labels of an alert: `alertname` (the rule's name), `node`, `severity`, `resource` (when
 //! the rule names one), then the rule's `labels`. Annotations: `summary` (what the rule saw,
@@ -47,11 +48,29 @@ pub struct AlertsConfig {
     /// Seconds between pushes of unchanged alerts (default 60, Prometheus's
     /// `--rules.alert.resend-delay`); a change is pushed at once.
     pub resend_seconds: u64,
+    /// The URL people reach this server's API at, for the alerts' `generatorURL` (default
+    /// none: the HTTP API's listen address, `https://` with TLS on), as Prometheus's
+    /// `--web.external-url`.
+    pub external_url: Option<String>,
+}
+
+/// An `[alerts]` setting the server cannot run with.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AlertsConfigError {
+    /// A rule (named, with its place).
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Two rules would make alerts of the same labels (named).
+    #[error("alerts.rules: two rules named {0:?} watch the same resource; their alerts could not be told apart")]
+    Duplicate(String),
+    /// A setting of the table (named, with what it must be).
+    #[error("alerts.{0}")]
+    Setting(String),
 }
 
 impl Default for AlertsConfig {
     fn default() -> Self {
-        Self { default_rules: true, rules: Vec::new(), alertmanager: None, resend_seconds: 60 }
+        Self { default_rules: true, rules: Vec::new(), alertmanager: None, resend_seconds: 60, external_url: None }
     }
 }
 
@@ -62,20 +81,27 @@ impl AlertsConfig {
         defaults.into_iter().chain(self.rules.iter().cloned()).collect()
     }
 
-    /// Refuses a rule it cannot run (naming it), a resend period of 0, or an Alertmanager
-    /// URL that is not `http://` or `https://`.
-    pub fn validate(&self) -> Result<(), RuleError> {
+    /// Refuses a rule it cannot run (naming it), two rules of one name on one resource, a
+    /// resend period of 0, or an Alertmanager or external URL that is not `http://` or
+    /// `https://`.
+    pub fn validate(&self) -> Result<(), AlertsConfigError> {
         for (index, rule) in self.rules.iter().enumerate() {
             rule.validate(index)?;
         }
-        let general = |problem: String| Err(RuleError { index: 0, name: String::new(), problem });
-        if self.resend_seconds == 0 {
-            return general("alerts.resend_seconds = 0: pushes would never pause".to_string());
+        let mut seen = std::collections::BTreeSet::new();
+        for rule in self.all_rules() {
+            if !seen.insert((rule.name.clone(), rule.resource.clone())) {
+                return Err(AlertsConfigError::Duplicate(rule.name));
+            }
         }
-        if let Some(url) = &self.alertmanager
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return general(format!("alerts.alertmanager = {url:?}: an http:// or https:// URL"));
+        if self.resend_seconds == 0 {
+            return Err(AlertsConfigError::Setting("resend_seconds = 0: pushes would never pause".to_string()));
+        }
+        let urls = [("alertmanager", &self.alertmanager), ("external_url", &self.external_url)];
+        for (key, url) in urls.into_iter().filter_map(|(key, url)| Some((key, url.as_ref()?))) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(AlertsConfigError::Setting(format!("{key} = {url:?}: an http:// or https:// URL")));
+            }
         }
         Ok(())
     }
@@ -142,7 +168,7 @@ struct Evaluated {
 impl Alerts {
     /// The rules of `config` (refused when one cannot run), anomaly rules without a
     /// threshold using `anomaly_threshold`.
-    pub fn new(config: &AlertsConfig, anomaly_threshold: f64) -> Result<Self, RuleError> {
+    pub fn new(config: &AlertsConfig, anomaly_threshold: f64) -> Result<Self, AlertsConfigError> {
         config.validate()?;
         Ok(Self { rules: config.all_rules(), anomaly_threshold, state: Mutex::default(), published: Arc::default() })
     }
@@ -185,7 +211,8 @@ impl Alerts {
         }
         // A resolved alert keeps the condition it had when it last held.
         let mut conditions = std::mem::take(&mut state.conditions);
-        conditions.retain(|key, _| state.lives.all().any(|(k, _)| k == key));
+        let alive: std::collections::BTreeSet<&(usize, String)> = state.lives.all().map(|(key, _)| key).collect();
+        conditions.retain(|key, _| alive.contains(key));
         conditions.extend(found);
         state.conditions = conditions;
         let alerts = state.lives.all().filter_map(|(key, life)| self.alert(key, life, state.conditions.get(key)));

@@ -7,9 +7,9 @@
 //! |---|---|---|
 //! | `predictive` | the forecast `quantile` of `resource` at some horizon `h ≤ within_seconds` is ≥ `threshold`; the first such horizon gives the expected crossing, `issued_at + h` | that quantile |
 //! | `threshold` | `resource`'s utilisation (pressure) in the node's newest window is ≥ `threshold` (the reactive rule, for comparison) | the utilisation |
-//! | `anomaly` | the anomaly score of `resource` (of any resource when none is named) in the node's newest forecasting step is ≥ `threshold` (default `[engine.anomaly] threshold`) | the score |
+//! | `anomaly` | the node reported in the newest window, and the anomaly score of `resource` (of any resource when none is named) in its newest forecasting step is ≥ `threshold` (default `[engine.anomaly] threshold`) | the score |
 //! | `peer_outlier` | the modified z-score of `resource` (of any, when none is named) among the node's peers (`ironspider_scores::peers`) is ≥ `threshold` in absolute value (default 3.5, Iglewicz & Hoaglin's cut-off) | the z-score |
-//! | `stale` | the node's health has its full `stale` penalty: no data for `[engine.scores.health] stale_windows` windows | windows missed |
+//! | `stale` | the node's health has its full `stale` penalty: no data for `[engine.scores.health] stale_windows` windows | the penalty (100) |
 //! | `gpu_errors` | the node's health lists XID or uncorrectable ECC errors in its newest window | 1 |
 //!
 //! An active condition becomes an alert by the state machine of [`super::state`]: pending,
@@ -98,6 +98,14 @@ impl Quantile {
     }
 }
 
+/// Whether `name` is a Prometheus label name, `[a-zA-Z_][a-zA-Z0-9_]*` (Alertmanager refuses
+/// a push with any other).
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 fn default_quantile() -> Quantile {
     Quantile::P90
 }
@@ -135,8 +143,8 @@ impl RuleConfig {
     }
 
     /// The rules on by default (`alerts.default_rules`): memory or CPU forecast (p90) at
-    /// 0.95 or more within 30 minutes, a node anomalous for 5 minutes, stale telemetry, GPU
-    /// errors.
+    /// 0.95 or more within 30 minutes, a node anomalous in its newest step, stale telemetry,
+    /// GPU errors.
     pub fn defaults() -> Vec<RuleConfig> {
         let predictive = |name: &str, resource: &str| RuleConfig {
             resource: Some(resource.to_string()),
@@ -147,7 +155,9 @@ impl RuleConfig {
         vec![
             predictive("NodeMemoryPredictedFull", "memory"),
             predictive("NodeCpuPredictedSaturated", "cpu"),
-            RuleConfig { for_seconds: 300, ..RuleConfig::new("NodeAnomalous", Kind::Anomaly, "info") },
+            // No `for`: a score holds for one forecasting step (5 minutes), and the default
+            // detector scores a new behaviour once, so a `for` of a step would rarely be met.
+            RuleConfig::new("NodeAnomalous", Kind::Anomaly, "info"),
             RuleConfig::new("NodeTelemetryStale", Kind::Stale, "warning"),
             RuleConfig::new("NodeGpuErrors", Kind::GpuErrors, "critical"),
         ]
@@ -182,6 +192,10 @@ impl RuleConfig {
         }
         if self.kind == Kind::Predictive && self.within_seconds.is_none_or(|w| w == 0) {
             return fail("within_seconds is required and positive for a predictive rule".to_string());
+        }
+        let names = self.labels.keys().chain(self.annotations.keys());
+        if let Some(bad) = names.into_iter().find(|name| !is_label_name(name)) {
+            return fail(format!("{bad:?} is not a label or annotation name ([a-zA-Z_][a-zA-Z0-9_]*)"));
         }
         Ok(())
     }
@@ -224,6 +238,7 @@ pub fn condition(rule: &RuleConfig, inputs: Inputs<'_>) -> Option<Condition> {
                 [score.cpu, score.memory, score.gpu, score.gpu_memory, score.pressure][r].filter(|_| score.reported)?;
             (value >= rule.threshold?).then(|| plain(value))?
         }
+        Kind::Anomaly if !score.reported => None,
         Kind::Anomaly => {
             let threshold = rule.threshold.unwrap_or(inputs.anomaly_threshold);
             let wanted = rule.resource.as_deref();
@@ -235,7 +250,8 @@ pub fn condition(rule: &RuleConfig, inputs: Inputs<'_>) -> Option<Condition> {
             let threshold = rule.threshold.unwrap_or(ironspider_scores::peers::OUTLIER);
             let wanted = rule.resource.as_deref();
             let deviations = score.peer_deviation.iter().filter(|(r, _)| wanted.is_none_or(|w| w == *r));
-            let farthest = deviations.map(|(_, m)| *m).max_by(|a, b| a.abs().total_cmp(&b.abs()))?;
+            let finite = deviations.map(|(_, m)| *m).filter(|m| m.is_finite());
+            let farthest = finite.max_by(|a, b| a.abs().total_cmp(&b.abs()))?;
             (farthest.abs() >= threshold).then(|| plain(farthest))?
         }
         Kind::Stale => {
@@ -371,8 +387,10 @@ mod tests {
         assert_eq!(over.validate(0).unwrap_err().problem, "threshold 1.5 is not in (0, 1]");
         let nan = RuleConfig { threshold: Some(f64::NAN), ..over.clone() };
         assert!(nan.validate(0).is_err());
-        let no_reach = RuleConfig { threshold: Some(0.9), within_seconds: None, ..over };
+        let no_reach = RuleConfig { threshold: Some(0.9), within_seconds: None, ..over.clone() };
         assert!(no_reach.validate(0).unwrap_err().problem.contains("within_seconds"));
+        let label = RuleConfig { threshold: Some(0.9), labels: [("team-a".into(), "x".into())].into(), ..over };
+        assert!(label.validate(0).unwrap_err().problem.contains("\"team-a\" is not a label"));
         for (i, default) in RuleConfig::defaults().iter().enumerate() {
             assert_eq!(default.validate(i), Ok(()));
         }

@@ -11,7 +11,9 @@
 //! first evaluation with `t − active_at ≥ for_seconds`; an alert whose condition is gone
 //! leaves: a pending one silently, a firing one as resolved at `t`. Resolved alerts are kept
 //! for [`RESOLVED_RETENTION_NS`] (Prometheus's 15 minutes) so that notifiers can send the
-//! resolution more than once; a condition that returns meanwhile starts a new alert.
+//! resolution more than once; a condition that returns meanwhile starts a new alert, which
+//! replaces the resolved one (as Prometheus does: two alerts with the same labels in one
+//! push would leave Alertmanager holding whichever came last).
 
 use std::collections::BTreeMap;
 
@@ -72,6 +74,7 @@ impl Lives {
                 Some(life) => life,
                 None => {
                     changed = true;
+                    self.resolved.retain(|(resolved, _)| resolved != key);
                     Life { state: State::Pending, active_at: now, fired_at: None, resolved_at: None }
                 }
             };
@@ -142,10 +145,14 @@ mod tests {
         assert_eq!(states(&lives), [("a", State::Pending), ("a", State::Firing)]);
         lives.evaluate(10 * S, &[], for_ns);
         assert_eq!(states(&lives), [("a", State::Resolved)], "only the firing one resolves");
-        // Back again: a new alert, active from now, beside the old resolution.
+        // Back again: a new alert, active from now, beside the other rule's resolution.
         lives.evaluate(20 * S, &both[..1], for_ns);
         let active: Vec<i64> =
             lives.all().filter(|(_, l)| l.state == State::Pending).map(|(_, l)| l.active_at).collect();
         assert_eq!(active, [20 * S]);
+        assert_eq!(states(&lives), [("a", State::Pending), ("a", State::Resolved)]);
+        // The resolved rule's condition returns: its new alert replaces its resolution.
+        lives.evaluate(30 * S, &both, for_ns);
+        assert_eq!(states(&lives), [("a", State::Pending), ("a", State::Firing)]);
     }
 }

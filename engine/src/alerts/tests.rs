@@ -91,14 +91,15 @@ fn the_prometheus_api_lists_active_alerts_and_alertmanager_gets_firing_and_resol
     assert_eq!(states, [("NodeMemoryPredictedFull", "firing", "0.97"), ("NodeAnomalous", "pending", "0.95")]);
     assert_eq!(api["status"], "success");
     assert_eq!(api["data"]["alerts"][0]["activeAt"], "1970-01-01T00:01:40Z");
-    // Pushed at 130 s with resends every 60 s: valid until 130 + 240 s = 370 s (00:06:10).
-    let pushed = wire::alertmanager_alerts(&snapshot, 130 * S, 60 * S, "http://h/api/v1/alerts");
+    // Evaluated at 100 s with resends every 60 s: valid until 100 + 240 s = 340 s (00:05:40),
+    // however late it is pushed.
+    let pushed = wire::alertmanager_alerts(&snapshot, 60 * S, "http://h/api/v1/alerts");
     assert_eq!(pushed.as_array().unwrap().len(), 1, "the pending alert is not sent");
     assert_eq!(pushed[0]["startsAt"], "1970-01-01T00:01:40Z");
-    assert_eq!(pushed[0]["endsAt"], "1970-01-01T00:06:10Z");
+    assert_eq!(pushed[0]["endsAt"], "1970-01-01T00:05:40Z");
     assert_eq!(pushed[0]["generatorURL"], "http://h/api/v1/alerts");
     let resolved = alerts.evaluate(&scores(0.7, 0.0), &forecasts(0.5), 200 * S);
-    let pushed = wire::alertmanager_alerts(&resolved, 210 * S, 60 * S, "g");
+    let pushed = wire::alertmanager_alerts(&resolved, 60 * S, "g");
     assert_eq!(pushed.as_array().unwrap().len(), 1);
     assert_eq!(pushed[0]["endsAt"], "1970-01-01T00:03:20Z", "ends when it resolved");
     assert_eq!(wire::prometheus_alerts(&resolved)["data"]["alerts"], serde_json::json!([]));
@@ -119,6 +120,7 @@ fn the_collector_shows_each_active_alert_once_with_its_state() {
         [
             ("alertname", "NodeMemoryPredictedFull"),
             ("node", "gpu-17"),
+            ("resource", "memory"),
             ("severity", "warning"),
             ("alertstate", "pending")
         ]
@@ -129,11 +131,19 @@ fn the_collector_shows_each_active_alert_once_with_its_state() {
 fn a_configuration_with_a_bad_rule_is_refused_with_its_place() {
     let bad = RuleConfig { resource: Some("disk".into()), ..memory_full(0) };
     let error = Alerts::new(&config(vec![memory_full(0), bad]), 0.9).unwrap_err();
-    assert_eq!(error.index, 1);
+    assert!(matches!(error, AlertsConfigError::Rule(RuleError { index: 1, .. })), "{error}");
+    let twice = Alerts::new(&AlertsConfig { rules: vec![memory_full(0)], ..AlertsConfig::default() }, 0.9);
+    assert_eq!(
+        twice.unwrap_err().to_string(),
+        "alerts.rules: two rules named \"NodeMemoryPredictedFull\" watch the same resource; their alerts could not be told apart"
+    );
     let with_defaults =
         AlertsConfig { rules: vec![RuleConfig { threshold: Some(0.0), ..memory_full(0) }], ..AlertsConfig::default() };
     let error = Alerts::new(&with_defaults, 0.9).unwrap_err().to_string();
     assert_eq!(error, "alerts.rules[0] (\"NodeMemoryPredictedFull\"): threshold 0 is not in (0, 1]");
     let url = AlertsConfig { alertmanager: Some("localhost:9093".into()), ..AlertsConfig::default() };
-    assert!(Alerts::new(&url, 0.9).unwrap_err().to_string().contains("http://"));
+    assert_eq!(
+        Alerts::new(&url, 0.9).unwrap_err().to_string(),
+        "alerts.alertmanager = \"localhost:9093\": an http:// or https:// URL"
+    );
 }

@@ -7,10 +7,10 @@
 //!   lists them.
 //! - [`alertmanager_alerts`]: Alertmanager's `POST /api/v2/alerts` body, an array of
 //!   `{"labels","annotations","startsAt","endsAt","generatorURL"}` as Prometheus sends it:
-//!   a firing alert with `startsAt` its firing time and `endsAt = now + 4 · resend` (so
-//!   that Alertmanager resolves it by itself if the pushes stop, as Prometheus's
-//!   `ValidUntil` does), a resolved one with `endsAt` its resolution time. Pending alerts
-//!   are not sent.
+//!   a firing alert with `startsAt` its firing time and `endsAt = evaluated + 4 · resend`
+//!   (so that Alertmanager resolves it by itself if the evaluations stop, as Prometheus's
+//!   `ValidUntil` does — a notifier resending a stale snapshot does not keep it alive), a
+//!   resolved one with `endsAt` its resolution time. Pending alerts are not sent.
 
 use super::{AlertsSnapshot, State};
 use ironspider_scores::rfc3339;
@@ -35,7 +35,8 @@ pub fn prometheus_alerts(snapshot: &AlertsSnapshot) -> Value {
     json!({ "status": "success", "data": { "alerts": alerts } })
 }
 
-/// A value as Prometheus's API writes one: Go's shortest `%e`-free form, `NaN`, `+Inf`.
+/// A value as a decimal string, `NaN`, `+Inf` or `-Inf` (Prometheus writes Go's `%e` form,
+/// `9.7e-01`; a client parses either).
 fn prometheus_value(value: f64) -> String {
     match value {
         v if v.is_nan() => "NaN".to_string(),
@@ -45,10 +46,10 @@ fn prometheus_value(value: f64) -> String {
     }
 }
 
-/// `POST /api/v2/alerts` (module doc): firing and resolved alerts as of `now` (ns), pushed
+/// `POST /api/v2/alerts` (module doc): the firing and resolved alerts of `snapshot`, pushed
 /// every `resend_ns`; `generator` is the URL each alert links back to.
-pub fn alertmanager_alerts(snapshot: &AlertsSnapshot, now: i64, resend_ns: i64, generator: &str) -> Value {
-    let valid_until = now.saturating_add(resend_ns.saturating_mul(4));
+pub fn alertmanager_alerts(snapshot: &AlertsSnapshot, resend_ns: i64, generator: &str) -> Value {
+    let valid_until = snapshot.evaluated_at.saturating_add(resend_ns.saturating_mul(4));
     let alerts: Vec<Value> = snapshot
         .alerts
         .iter()
@@ -56,7 +57,9 @@ pub fn alertmanager_alerts(snapshot: &AlertsSnapshot, now: i64, resend_ns: i64, 
             let (starts, ends) = match alert.state {
                 State::Pending => return None,
                 State::Firing => (alert.fired_at.unwrap_or(alert.active_at), valid_until),
-                State::Resolved => (alert.fired_at.unwrap_or(alert.active_at), alert.resolved_at.unwrap_or(now)),
+                State::Resolved => {
+                    (alert.fired_at.unwrap_or(alert.active_at), alert.resolved_at.unwrap_or(snapshot.evaluated_at))
+                }
             };
             Some(json!({
                 "labels": alert.labels,

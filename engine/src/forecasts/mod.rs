@@ -115,13 +115,15 @@ impl CompletedStep {
 }
 
 impl CompletedStep {
-    /// The anomaly scores given in it: for each node of its phase scored at its end, the
-    /// node and each resource's score.
+    /// The anomaly scores given in it: for each node fed in it, the node and each resource
+    /// scored at its end (none for a node whose values were all refused, so that no older
+    /// score outlives the step).
     pub fn anomalies(&self) -> impl Iterator<Item = (&str, Vec<(&'static str, f64)>)> {
+        let fed: BTreeSet<&str> = self.inputs.iter().map(|input| input.node.as_ref()).collect();
         let nodes = self.snapshot.phase_nodes(self.phase);
-        nodes.iter().filter(|node| node.anomalies.iter().any(|a| a.at == self.end)).map(|node| {
-            let scores = node.anomalies.iter().map(|a| (a.resource, a.score)).collect();
-            (node.node.as_ref(), scores)
+        nodes.iter().filter(move |node| fed.contains(node.node.as_ref())).map(|node| {
+            let fresh = node.anomalies.iter().filter(|a| a.at == self.end);
+            (node.node.as_ref(), fresh.map(|a| (a.resource, a.score)).collect())
         })
     }
 }
