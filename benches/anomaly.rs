@@ -5,6 +5,7 @@
 //! Run: `cargo bench --bench anomaly`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use ironspider::evaluate::anomalies::time_ns;
 use ironspider_datasets::{nab, shared};
 use ironspider_models::anomaly;
 use std::hint::black_box;
@@ -21,15 +22,10 @@ fn corpus() -> Vec<(Vec<i64>, Vec<f64>)> {
         .iter()
         .map(|name| {
             let rows = nab::read_rows(&root.join("data").join(name), nab::VALUE).expect("a NAB file");
-            let times = rows.timestamps.iter().map(|t| time_ns(t)).collect();
+            let times = rows.timestamps.iter().map(|t| time_ns(t).expect("a NAB timestamp")).collect();
             (times, rows.values)
         })
         .collect()
-}
-
-fn time_ns(text: &str) -> i64 {
-    let parsed = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").expect("a NAB timestamp");
-    parsed.and_utc().timestamp_nanos_opt().expect("in range")
 }
 
 fn detectors(c: &mut Criterion) {

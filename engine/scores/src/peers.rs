@@ -22,6 +22,7 @@
 //! [`MIN_PEERS`] peers gets no score: a median and MAD of fewer are too easily moved by one
 //! node.
 
+use crate::quantity::NODE_QUANTITIES;
 use crate::snapshot::NodeScore;
 use std::collections::BTreeMap;
 
@@ -31,17 +32,8 @@ pub const MIN_PEERS: usize = 5;
 /// `|M|` above which a node is a potential outlier among its peers (Iglewicz & Hoaglin).
 pub const OUTLIER: f64 = 3.5;
 
-/// How a resource's value is read off a score.
-type Read = fn(&NodeScore) -> Option<f64>;
-
-/// The resources compared, with how each is read off a score.
-const RESOURCES: [(&str, Read); 5] = [
-    ("cpu", |s| s.cpu),
-    ("memory", |s| s.memory),
-    ("gpu", |s| s.gpu),
-    ("gpu_memory", |s| s.gpu_memory),
-    ("pressure", |s| s.pressure),
-];
+/// The quantities compared, by name (`crate::quantity::NODE_QUANTITIES`).
+const RESOURCES: [&str; 5] = ["cpu", "memory", "gpu", "gpu_memory", "pressure"];
 
 /// Sets every reporting node's `peer_deviation` (its modified z-score per resource, among
 /// the nodes of its shape) in `scores`. Nodes are grouped by sorting on their shape
@@ -61,7 +53,9 @@ pub fn assign(scores: &mut BTreeMap<String, NodeScore>) {
     while start < nodes.len() {
         let end = start + nodes[start..].iter().take_while(|(key, _)| *key == nodes[start].0).count();
         let group = &mut nodes[start..end];
-        for (resource, read) in RESOURCES {
+        let quantities = NODE_QUANTITIES.iter().filter(|q| RESOURCES.contains(&q.name));
+        for quantity in quantities {
+            let (resource, read) = (quantity.name, quantity.value);
             values.clear();
             values.extend(group.iter().filter_map(|(_, node)| read(node)));
             if !modified_z_into(&values, &mut z) {

@@ -16,7 +16,7 @@
 //! then firing once active for `for_seconds`, then resolved.
 
 use crate::forecasts::{ForecastsSnapshot, RESOURCES};
-use ironspider_scores::{NodeScore, rfc3339};
+use ironspider_scores::{NODE_QUANTITIES, NodeScore, rfc3339};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -199,11 +199,6 @@ impl RuleConfig {
         }
         Ok(())
     }
-
-    fn resource_index(&self) -> Option<usize> {
-        let resource = self.resource.as_deref()?;
-        RESOURCES.iter().position(|r| *r == resource)
-    }
 }
 
 /// What a rule found active on a node at one evaluation.
@@ -233,9 +228,10 @@ pub fn condition(rule: &RuleConfig, inputs: Inputs<'_>) -> Option<Condition> {
     match rule.kind {
         Kind::Predictive => predictive(rule, inputs),
         Kind::Threshold => {
-            let r = rule.resource_index()?;
-            let value =
-                [score.cpu, score.memory, score.gpu, score.gpu_memory, score.pressure][r].filter(|_| score.reported)?;
+            // The resource's quantity as the newest window's row shows it (none for a node
+            // that did not report in it).
+            let resource = rule.resource.as_deref()?;
+            let value = NODE_QUANTITIES.iter().find(|q| q.name == resource)?.in_window(score)?;
             (value >= rule.threshold?).then(|| plain(value))?
         }
         Kind::Anomaly if !score.reported => None,
