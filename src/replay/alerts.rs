@@ -35,7 +35,8 @@ const MINUTE_NS: i64 = 60_000_000_000;
 /// The rules compared: the predictive rule (CPU's p90 forecast at [`OVERLOAD`] or more within
 /// 30 minutes) and the plain threshold rule on the same level.
 pub fn rules() -> Vec<RuleConfig> {
-    let mut predictive = RuleConfig::defaults().remove(1);
+    let named = |rule: &RuleConfig| rule.name == "NodeCpuPredictedSaturated";
+    let mut predictive = RuleConfig::defaults().into_iter().find(named).expect("a default rule");
     predictive.name = "CpuOverloadPredicted".into();
     predictive.threshold = Some(OVERLOAD);
     let threshold =

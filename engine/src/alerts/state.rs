@@ -78,7 +78,7 @@ impl Lives {
                     Life { state: State::Pending, active_at: now, fired_at: None, resolved_at: None }
                 }
             };
-            still.insert(key.clone(), self.advance(life, now, for_ns(key.0), &mut changed));
+            still.insert(key.clone(), Self::advance(life, now, for_ns(key.0), &mut changed));
         }
         for (key, life) in std::mem::replace(&mut self.active, still) {
             if life.state == State::Firing {
@@ -92,7 +92,8 @@ impl Lives {
         changed | (self.resolved.len() != before)
     }
 
-    fn advance(&self, mut life: Life, now: i64, for_ns: i64, changed: &mut bool) -> Life {
+    /// A pending life fires once held for `for_ns`.
+    fn advance(mut life: Life, now: i64, for_ns: i64, changed: &mut bool) -> Life {
         if life.state == State::Pending && now.saturating_sub(life.active_at) >= for_ns {
             life.state = State::Firing;
             life.fired_at = Some(now);
